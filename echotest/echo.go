@@ -1,0 +1,374 @@
+package echotest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/ianua/ianua"
+)
+
+// rembInterval is how often the bitrate cap is repeated: browsers forget a
+// REMB after a while, so Janus repeats it too.
+const rembInterval = time.Second
+
+// Echo is the EchoTest state of one handle. Hosts that embed without JSON
+// can use Configure; it is what the handle's Attachment returns.
+type Echo struct {
+	h *ianua.Handle
+
+	audio   atomic.Bool
+	video   atomic.Bool
+	bitrate atomic.Uint32
+	// keyframe is bumped to make every video echo loop send a PLI.
+	keyframe atomic.Uint32
+
+	mu     sync.Mutex
+	echoes map[*webrtc.RTPTransceiver]*webrtc.TrackLocalStaticRTP
+}
+
+func newEcho(h *ianua.Handle) *Echo {
+	e := &Echo{h: h, echoes: make(map[*webrtc.RTPTransceiver]*webrtc.TrackLocalStaticRTP)}
+	e.audio.Store(true)
+	e.video.Store(true)
+	return e
+}
+
+// Status is what Echo reports of itself (Janus: query_session).
+type Status struct {
+	AudioActive bool   `json:"audio_active"`
+	VideoActive bool   `json:"video_active"`
+	Bitrate     uint32 `json:"bitrate"`
+	Streams     int    `json:"streams"`
+}
+
+// Status returns the current settings.
+func (e *Echo) Status() Status {
+	e.mu.Lock()
+	n := len(e.echoes)
+	e.mu.Unlock()
+	return Status{AudioActive: e.audio.Load(), VideoActive: e.video.Load(), Bitrate: e.bitrate.Load(), Streams: n}
+}
+
+// HandleMessage implements ianua.Attachment. Like Janus EchoTest it
+// answers asynchronously: the result ({"echotest":"event","result":"ok"})
+// and any JSEP arrive as a plugin event with the message's transaction.
+func (e *Echo) HandleMessage(ctx context.Context, msg ianua.Message) (ianua.Reply, error) {
+	req, err := ParseRequest(msg.Body)
+	if err != nil {
+		return ianua.Reply{}, err
+	}
+	var jsep *ianua.JSEP
+	switch {
+	case msg.JSEP != nil && msg.JSEP.Type == "offer":
+		if req.Request == "offer" {
+			return ianua.Reply{}, pluginError(ErrorInvalidElement, ianua.ErrInvalidElement, "Cannot ask for an offer while sending one")
+		}
+		if err := e.prepareEcho(); err != nil {
+			return ianua.Reply{}, err
+		}
+		if jsep, err = e.h.Answer(ctx); err != nil {
+			return ianua.Reply{}, pluginError(ErrorInvalidSDP, ianua.ErrInvalidSDP, "Error answering: %v", err)
+		}
+	case req.Request == "offer":
+		if jsep, err = e.offer(ctx, req); err != nil {
+			return ianua.Reply{}, err
+		}
+	}
+	e.Configure(req)
+	if err := e.h.PushEvent(msg.Transaction, map[string]any{"echotest": "event", "result": "ok"}, jsep); err != nil {
+		return ianua.Reply{}, err
+	}
+	return ianua.Reply{Async: true}, nil
+}
+
+// Configure applies the audio, video, bitrate and keyframe settings of req
+// (the other fields need a negotiation and go through HandleMessage).
+func (e *Echo) Configure(req Request) {
+	if req.Audio != nil {
+		e.audio.Store(*req.Audio)
+	}
+	if req.Video != nil {
+		if was := e.video.Swap(*req.Video); !was && *req.Video {
+			e.keyframe.Add(1) // resume on a keyframe
+		}
+	}
+	if req.Bitrate != nil {
+		e.bitrate.Store(*req.Bitrate)
+		e.sendREMB()
+	}
+	if req.Keyframe {
+		e.keyframe.Add(1)
+		e.requestKeyframes()
+	}
+}
+
+// prepareEcho gives every transceiver the client sends on a local track of
+// the same codec, so that the answer says sendrecv and the echo goes back on
+// the same m-line.
+func (e *Echo) prepareEcho() error {
+	pc, err := e.h.PeerConnection()
+	if err != nil {
+		return err
+	}
+	for _, tr := range pc.GetTransceivers() {
+		if tr.Sender() != nil || tr.Receiver() == nil || tr.Mid() == "" {
+			continue
+		}
+		if d := tr.Direction(); d != webrtc.RTPTransceiverDirectionRecvonly && d != webrtc.RTPTransceiverDirectionSendrecv {
+			continue
+		}
+		codec, ok := mediaCodec(tr.Receiver().GetParameters().Codecs)
+		if !ok {
+			continue // nothing we can echo on this m-line; pion rejects it
+		}
+		track, err := webrtc.NewTrackLocalStaticRTP(codec, "echo-"+tr.Mid(), "ianua-echotest")
+		if err != nil {
+			return err
+		}
+		sender, err := pc.AddTrack(track)
+		if err != nil {
+			return fmt.Errorf("echotest: add echo track: %w", err)
+		}
+		e.remember(pc, sender, track)
+	}
+	return nil
+}
+
+func (e *Echo) remember(pc *webrtc.PeerConnection, sender *webrtc.RTPSender, track *webrtc.TrackLocalStaticRTP) {
+	for _, tr := range pc.GetTransceivers() {
+		if tr.Sender() == sender {
+			e.mu.Lock()
+			e.echoes[tr] = track
+			e.mu.Unlock()
+			return
+		}
+	}
+}
+
+// mediaCodec picks the first real media codec (not RTX, RED or FEC).
+func mediaCodec(codecs []webrtc.RTPCodecParameters) (webrtc.RTPCodecCapability, bool) {
+	for _, c := range codecs {
+		mime := strings.ToLower(c.MimeType)
+		if strings.HasSuffix(mime, "/rtx") || strings.HasSuffix(mime, "/red") ||
+			strings.HasSuffix(mime, "/ulpfec") || strings.HasSuffix(mime, "/flexfec-03") ||
+			strings.HasSuffix(mime, "/telephone-event") {
+			continue
+		}
+		return webrtc.RTPCodecCapability{MimeType: c.MimeType, ClockRate: c.ClockRate, Channels: c.Channels, SDPFmtpLine: c.SDPFmtpLine}, true
+	}
+	return webrtc.RTPCodecCapability{}, false
+}
+
+// offer makes (or renegotiates) a plugin offer with the requested streams.
+func (e *Echo) offer(ctx context.Context, req Request) (*ianua.JSEP, error) {
+	pc, err := e.h.PeerConnection()
+	if err != nil {
+		return nil, err
+	}
+	want := map[webrtc.RTPCodecType]int{webrtc.RTPCodecTypeAudio: 1, webrtc.RTPCodecTypeVideo: 1}
+	if req.AudioStreams != nil {
+		want[webrtc.RTPCodecTypeAudio] = *req.AudioStreams
+	}
+	if req.VideoStreams != nil {
+		want[webrtc.RTPCodecTypeVideo] = *req.VideoStreams
+	}
+	have := map[webrtc.RTPCodecType]int{}
+	for _, tr := range pc.GetTransceivers() {
+		have[tr.Kind()]++
+	}
+	codecs := map[webrtc.RTPCodecType]webrtc.RTPCodecCapability{
+		webrtc.RTPCodecTypeAudio: audioCodecs["opus"],
+		webrtc.RTPCodecTypeVideo: videoCodecs["vp8"],
+	}
+	if req.AudioCodec != "" {
+		codecs[webrtc.RTPCodecTypeAudio] = audioCodecs[req.AudioCodec]
+	}
+	if req.VideoCodec != "" {
+		codecs[webrtc.RTPCodecTypeVideo] = videoCodecs[req.VideoCodec]
+	}
+	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
+		for i := have[kind]; i < want[kind]; i++ {
+			track, err := webrtc.NewTrackLocalStaticRTP(codecs[kind], fmt.Sprintf("echo-%s-%d", kind, i), "ianua-echotest")
+			if err != nil {
+				return nil, err
+			}
+			tr, err := pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv})
+			if err != nil {
+				return nil, fmt.Errorf("echotest: add transceiver: %w", err)
+			}
+			e.mu.Lock()
+			e.echoes[tr] = track
+			e.mu.Unlock()
+		}
+	}
+	if (req.Data == nil || *req.Data) && pc.SCTP().State() != webrtc.SCTPTransportStateConnected && !e.hasData(pc) {
+		if err := e.h.CreateDataChannel("JanusDataChannel"); err != nil {
+			return nil, err
+		}
+	}
+	return e.h.Offer(ctx, ianua.OfferOptions{ICERestart: req.Restart})
+}
+
+func (e *Echo) hasData(pc *webrtc.PeerConnection) bool {
+	ld := pc.LocalDescription()
+	return ld != nil && strings.Contains(ld.SDP, "m=application")
+}
+
+// echoFor returns the local track that echoes what arrives on receiver.
+func (e *Echo) echoFor(rcv *webrtc.RTPReceiver) (*webrtc.TrackLocalStaticRTP, *webrtc.RTPSender) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for tr, track := range e.echoes {
+		if tr.Receiver() == rcv {
+			return track, tr.Sender()
+		}
+	}
+	return nil, nil
+}
+
+// HandleTrack implements ianua.TrackHandler: it reads the client's stream
+// and writes it back on the paired local track, with sequence numbers kept
+// contiguous across the packets it drops while a kind is switched off.
+func (e *Echo) HandleTrack(remote *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
+	local, sender := e.echoFor(rcv)
+	if local == nil {
+		drain(remote)
+		return
+	}
+	ssrc := uint32(remote.SSRC())
+	var wg sync.WaitGroup
+	if sender != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.readRTCP(sender, ssrc)
+		}()
+	}
+	defer wg.Wait()
+
+	video := remote.Kind() == webrtc.RTPCodecTypeVideo
+	if video {
+		_ = e.h.RequestKeyframe(ssrc)
+	}
+	fwd := forwarder{}
+	buf := make([]byte, 1500)
+	var pkt rtp.Packet
+	var lastREMB time.Time
+	seenKeyframe := e.keyframe.Load()
+	for {
+		n, _, err := remote.Read(buf)
+		if err != nil {
+			return
+		}
+		on := e.audio.Load()
+		if video {
+			on = e.video.Load()
+			if k := e.keyframe.Load(); k != seenKeyframe {
+				seenKeyframe = k
+				_ = e.h.RequestKeyframe(ssrc)
+			}
+			if b := e.bitrate.Load(); b > 0 {
+				if now := time.Now(); now.Sub(lastREMB) >= rembInterval {
+					lastREMB = now
+					_ = e.h.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: float32(b), SSRCs: []uint32{ssrc}}})
+				}
+			}
+		}
+		if err := pkt.Unmarshal(buf[:n]); err != nil {
+			continue
+		}
+		if !fwd.process(&pkt, on) {
+			continue
+		}
+		if err := local.WriteRTP(&pkt); err != nil && !errors.Is(err, io.ErrClosedPipe) {
+			return
+		}
+	}
+}
+
+// readRTCP reads what the client says about our echo: a keyframe request
+// for it becomes a keyframe request for the client's own stream.
+func (e *Echo) readRTCP(sender *webrtc.RTPSender, ssrc uint32) {
+	for {
+		pkts, _, err := sender.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			switch p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				_ = e.h.RequestKeyframe(ssrc)
+			}
+		}
+	}
+}
+
+func drain(t *webrtc.TrackRemote) {
+	buf := make([]byte, 1500)
+	for {
+		if _, _, err := t.Read(buf); err != nil {
+			return
+		}
+	}
+}
+
+// sendREMB sends the bitrate cap now for every video stream.
+func (e *Echo) sendREMB() {
+	b := e.bitrate.Load()
+	if b == 0 {
+		return
+	}
+	ssrcs := e.videoSSRCs()
+	if len(ssrcs) == 0 {
+		return
+	}
+	_ = e.h.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: float32(b), SSRCs: ssrcs}})
+}
+
+func (e *Echo) requestKeyframes() {
+	for _, ssrc := range e.videoSSRCs() {
+		_ = e.h.RequestKeyframe(ssrc)
+	}
+}
+
+func (e *Echo) videoSSRCs() []uint32 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []uint32
+	for tr := range e.echoes {
+		if tr.Kind() != webrtc.RTPCodecTypeVideo || tr.Receiver() == nil {
+			continue
+		}
+		for _, t := range tr.Receiver().Tracks() {
+			if s := uint32(t.SSRC()); s != 0 {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// HandleData implements ianua.DataHandler: data comes back as it came.
+func (e *Echo) HandleData(m ianua.DataMessage) {
+	if err := e.h.SendData(m.Label, m.Data, m.IsString); err != nil {
+		e.h.Logger().Debug("echotest: data echo", "err", err)
+	}
+}
+
+// HangupMedia implements ianua.HangupHandler: like Janus, say "done".
+func (e *Echo) HangupMedia(string) {
+	e.mu.Lock()
+	clear(e.echoes)
+	e.mu.Unlock()
+	_ = e.h.PushEvent("", map[string]any{"echotest": "event", "result": "done"}, nil)
+}

@@ -1,0 +1,149 @@
+// Package monitor is an interceptor that counts, per PeerConnection, what
+// arrives on each remote RTP stream and how many packets the two sides ask
+// each other to retransmit. The core reads these counters once a second to
+// raise Janus-style "media" (receiving on/off) and "slowlink" events without
+// touching the plugins' hot path.
+//
+// It imports nothing of ianua's.
+package monitor
+
+import (
+	"math/bits"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
+)
+
+// Stream counts packets and bytes of one remote RTP stream (one SSRC).
+type Stream struct {
+	packets atomic.Uint64
+	bytes   atomic.Uint64
+	last    atomic.Int64 // unix nanoseconds of the last packet
+}
+
+// Packets is the number of RTP packets received so far.
+func (s *Stream) Packets() uint64 { return s.packets.Load() }
+
+// Bytes is the number of RTP bytes (header and payload) received so far.
+func (s *Stream) Bytes() uint64 { return s.bytes.Load() }
+
+// LastPacket is when the last packet arrived (zero if none yet).
+func (s *Stream) LastPacket() time.Time {
+	n := s.last.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// Monitor is one PeerConnection's counters. It is its own interceptor
+// factory, so that each PeerConnection gets exactly one instance.
+type Monitor struct {
+	interceptor.NoOp
+
+	mu      sync.Mutex
+	streams map[uint32]*Stream
+
+	// nackedIn counts packets the remote peer asked us to retransmit
+	// (loss on our send path, "downlink" from the peer's point of view).
+	nackedIn atomic.Uint64
+	// nackedOut counts packets we asked the remote peer to retransmit
+	// (loss on the peer's send path, "uplink").
+	nackedOut atomic.Uint64
+}
+
+// New returns an empty Monitor.
+func New() *Monitor {
+	return &Monitor{streams: make(map[uint32]*Stream)}
+}
+
+// NewInterceptor implements interceptor.Factory.
+func (m *Monitor) NewInterceptor(string) (interceptor.Interceptor, error) {
+	return m, nil
+}
+
+// Stream returns the counters of the remote stream with this SSRC.
+func (m *Monitor) Stream(ssrc uint32) (*Stream, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.streams[ssrc]
+	return s, ok
+}
+
+// NACKedIn is the number of packets the remote peer asked us to resend.
+func (m *Monitor) NACKedIn() uint64 { return m.nackedIn.Load() }
+
+// NACKedOut is the number of packets we asked the remote peer to resend.
+func (m *Monitor) NACKedOut() uint64 { return m.nackedOut.Load() }
+
+// BindRemoteStream implements interceptor.Interceptor.
+func (m *Monitor) BindRemoteStream(info *interceptor.StreamInfo, reader interceptor.RTPReader) interceptor.RTPReader {
+	s := &Stream{}
+	m.mu.Lock()
+	m.streams[info.SSRC] = s
+	m.mu.Unlock()
+	return interceptor.RTPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
+		n, attr, err := reader.Read(b, a)
+		if err == nil {
+			s.packets.Add(1)
+			s.bytes.Add(uint64(n))
+			s.last.Store(time.Now().UnixNano())
+		}
+		return n, attr, err
+	})
+}
+
+// UnbindRemoteStream implements interceptor.Interceptor.
+func (m *Monitor) UnbindRemoteStream(info *interceptor.StreamInfo) {
+	m.mu.Lock()
+	delete(m.streams, info.SSRC)
+	m.mu.Unlock()
+}
+
+// BindRTCPReader implements interceptor.Interceptor.
+func (m *Monitor) BindRTCPReader(reader interceptor.RTCPReader) interceptor.RTCPReader {
+	return interceptor.RTCPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
+		n, attr, err := reader.Read(b, a)
+		if err != nil {
+			return n, attr, err
+		}
+		if attr == nil {
+			attr = make(interceptor.Attributes)
+		}
+		// GetRTCPPackets caches the parsed packets in the attributes, so
+		// the interceptors after us do not parse them again.
+		pkts, perr := attr.GetRTCPPackets(b[:n])
+		if perr != nil {
+			return n, attr, err
+		}
+		m.nackedIn.Add(countNACKed(pkts))
+		return n, attr, err
+	})
+}
+
+// BindRTCPWriter implements interceptor.Interceptor.
+func (m *Monitor) BindRTCPWriter(writer interceptor.RTCPWriter) interceptor.RTCPWriter {
+	return interceptor.RTCPWriterFunc(func(pkts []rtcp.Packet, a interceptor.Attributes) (int, error) {
+		m.nackedOut.Add(countNACKed(pkts))
+		return writer.Write(pkts, a)
+	})
+}
+
+func countNACKed(pkts []rtcp.Packet) uint64 {
+	var n uint64
+	for _, p := range pkts {
+		nack, ok := p.(*rtcp.TransportLayerNack)
+		if !ok {
+			continue
+		}
+		for _, pair := range nack.Nacks {
+			// One packet id plus a bitmask of the 16 following ones
+			// (RFC 4585 section 6.2.1).
+			n += 1 + uint64(bits.OnesCount16(uint16(pair.LostPackets)))
+		}
+	}
+	return n
+}

@@ -1,0 +1,22 @@
+package ianua
+
+import "github.com/pion/webrtc/v4"
+
+// JSEP is a session description as exchanged with a client (RFC 9429), in
+// the JSON shape Janus uses: {"type": "offer", "sdp": "..."}.
+type JSEP struct {
+	Type string `json:"type"` // "offer" or "answer"
+	SDP  string `json:"sdp"`
+	// Trickle false means the client will not trickle candidates and
+	// wants ours inside the SDP (half trickle). Nil means true.
+	Trickle *bool `json:"trickle,omitempty"`
+	// Restart asks for an ICE restart (RFC 8445 section 9) when the plugin
+	// renegotiates in answer to this message.
+	Restart bool `json:"restart,omitempty"`
+}
+
+func (j *JSEP) sessionDescription() webrtc.SessionDescription {
+	return webrtc.SessionDescription{Type: webrtc.NewSDPType(j.Type), SDP: j.SDP}
+}
+
+func (j *JSEP) trickle() bool { return j == nil || j.Trickle == nil || *j.Trickle }

@@ -1,0 +1,100 @@
+package ianua
+
+import (
+	"context"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// Plugin decides what happens to the media and data of the handles attached
+// to it. Like net/http's Handler it is small: a name, and Attach, which
+// returns the plugin's state for one handle. What else a plugin may care
+// about is expressed by the optional interfaces below, which the core
+// checks on the Attachment at run time.
+type Plugin interface {
+	// Name is the plugin's package name, for example "janus.plugin.echotest".
+	Name() string
+	// Attach is called once per handle. The returned Attachment receives
+	// the handle's messages until the handle is detached.
+	Attach(h *Handle) (Attachment, error)
+}
+
+// Attachment is a plugin's state for one handle (Janus: the plugin session).
+type Attachment interface {
+	// HandleMessage handles one message from the client. A remote JSEP in
+	// msg has already been applied to the handle's PeerConnection; an
+	// offer must be answered with Handle.Answer and the answer pushed with
+	// Handle.PushEvent. Messages of one handle are never concurrent.
+	//
+	// Return a Reply with Data for a synchronous result, or Reply{Async:
+	// true} to acknowledge and push the outcome later as an event. An
+	// error is returned to the host as it is (wrap the sentinel errors of
+	// this package) and, when the message carried a JSEP, the core undoes
+	// that JSEP.
+	HandleMessage(ctx context.Context, msg Message) (Reply, error)
+}
+
+// TrackHandler is implemented by attachments that want remote tracks.
+// HandleTrack runs on its own goroutine, owned by the handle, and should
+// read the track until it returns an error; the handle waits for it to
+// return before it is fully closed.
+type TrackHandler interface {
+	HandleTrack(track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver)
+}
+
+// DataHandler is implemented by attachments that want data channel messages.
+type DataHandler interface {
+	HandleData(msg DataMessage)
+}
+
+// WebRTCUpHandler is told when the PeerConnection is connected: ICE and
+// DTLS are up and media may flow (Janus: setup_media).
+type WebRTCUpHandler interface {
+	WebRTCUp()
+}
+
+// MediaHandler is told when a remote stream starts or stops arriving.
+type MediaHandler interface {
+	MediaState(state MediaState)
+}
+
+// SlowLinkHandler is told when many packets are lost on the PeerConnection.
+type SlowLinkHandler interface {
+	SlowLink(link SlowLink)
+}
+
+// HangupHandler is told when the PeerConnection goes away (Janus:
+// hangup_media). The handle stays attached and may negotiate again.
+type HangupHandler interface {
+	HangupMedia(reason string)
+}
+
+// DetachHandler is told once, last, when the handle is detached (Janus:
+// destroy_session). It must release everything the attachment holds.
+type DetachHandler interface {
+	Detached()
+}
+
+// DataMessage is one data channel message.
+type DataMessage struct {
+	Label    string
+	Data     []byte
+	IsString bool
+}
+
+// MediaState says whether a remote stream is arriving.
+type MediaState struct {
+	MID       string `json:"mid"`
+	Kind      string `json:"type"` // "audio" or "video"
+	Receiving bool   `json:"receiving"`
+}
+
+// SlowLink describes packet loss seen on one PeerConnection.
+type SlowLink struct {
+	// Uplink is true when the client's packets to us are lost (we NACK
+	// them), false when ours to the client are (the client NACKs them).
+	Uplink bool `json:"uplink"`
+	// Lost is the number of packets asked for retransmission in the last
+	// second.
+	Lost uint64 `json:"lost"`
+}
