@@ -37,6 +37,7 @@ type Handle struct {
 	peer     *peer
 	hungUp   bool // the last PeerConnection was hung up and none replaced it
 	detached bool
+	gone     bool // detached and the plugin told: no more events
 	pending  []webrtc.ICECandidateInit // candidates that came before the SDP
 	bg       sync.WaitGroup            // hang-ups started from pion callbacks
 }
@@ -375,7 +376,10 @@ func (h *Handle) TrickleCompleted() error {
 // PushEvent sends a plugin event to the client, with an optional JSEP.
 // data is marshalled to JSON unless it is already json.RawMessage.
 func (h *Handle) PushEvent(transaction string, data any, jsep *JSEP) error {
-	if h.isDetached() {
+	h.mu.Lock()
+	gone := h.gone
+	h.mu.Unlock()
+	if gone {
 		return ErrHandleDetached
 	}
 	var raw json.RawMessage
@@ -518,6 +522,9 @@ func (h *Handle) detach(reason string) bool {
 	if d, ok := att.(DetachHandler); ok {
 		d.Detached()
 	}
+	h.mu.Lock()
+	h.gone = true
+	h.mu.Unlock()
 	h.emit(Event{Type: EventDetached, Reason: reason})
 	h.s.removeHandle(h.id)
 	return true
