@@ -15,6 +15,7 @@ import (
 
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 )
 
 // Stream counts packets and bytes of one remote RTP stream (one SSRC).
@@ -39,6 +40,39 @@ func (s *Stream) LastPacket() time.Time {
 	return time.Unix(0, n)
 }
 
+// LocalStream counts what we send on one local RTP stream and what the
+// remote peer reports about it.
+type LocalStream struct {
+	packets atomic.Uint64
+	bytes   atomic.Uint64
+	lost    atomic.Int64  // cumulative, from receiver reports
+	jitter  atomic.Uint32 // interarrival jitter, in timestamp units
+	rtt     atomic.Int64  // nanoseconds, from LSR/DLSR (RFC 3550 6.4.1)
+	nacks   atomic.Uint32
+	plis    atomic.Uint32
+}
+
+// Packets is the number of RTP packets sent so far.
+func (s *LocalStream) Packets() uint64 { return s.packets.Load() }
+
+// Bytes is the number of RTP payload bytes sent so far.
+func (s *LocalStream) Bytes() uint64 { return s.bytes.Load() }
+
+// Lost is the cumulative number of packets the peer reports lost.
+func (s *LocalStream) Lost() int64 { return s.lost.Load() }
+
+// Jitter is the peer's interarrival jitter, in RTP timestamp units.
+func (s *LocalStream) Jitter() uint32 { return s.jitter.Load() }
+
+// RTT is the round-trip time from the last receiver report (0 if unknown).
+func (s *LocalStream) RTT() time.Duration { return time.Duration(s.rtt.Load()) }
+
+// NACKs and PLIs count the feedback messages the peer sent for the stream.
+func (s *LocalStream) NACKs() uint32 { return s.nacks.Load() }
+
+// PLIs counts picture loss indications (and FIRs) for the stream.
+func (s *LocalStream) PLIs() uint32 { return s.plis.Load() }
+
 // Monitor is one PeerConnection's counters. It is its own interceptor
 // factory, so that each PeerConnection gets exactly one instance.
 type Monitor struct {
@@ -46,6 +80,7 @@ type Monitor struct {
 
 	mu      sync.Mutex
 	streams map[uint32]*Stream
+	local   map[uint32]*LocalStream
 
 	// nackedIn counts packets the remote peer asked us to retransmit
 	// (loss on our send path, "downlink" from the peer's point of view).
@@ -57,7 +92,7 @@ type Monitor struct {
 
 // New returns an empty Monitor.
 func New() *Monitor {
-	return &Monitor{streams: make(map[uint32]*Stream)}
+	return &Monitor{streams: make(map[uint32]*Stream), local: make(map[uint32]*LocalStream)}
 }
 
 // NewInterceptor implements interceptor.Factory.
@@ -71,6 +106,37 @@ func (m *Monitor) Stream(ssrc uint32) (*Stream, bool) {
 	defer m.mu.Unlock()
 	s, ok := m.streams[ssrc]
 	return s, ok
+}
+
+// Local returns the counters of the local stream with this SSRC.
+func (m *Monitor) Local(ssrc uint32) (*LocalStream, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.local[ssrc]
+	return s, ok
+}
+
+// BindLocalStream implements interceptor.Interceptor.
+func (m *Monitor) BindLocalStream(info *interceptor.StreamInfo, writer interceptor.RTPWriter) interceptor.RTPWriter {
+	s := &LocalStream{}
+	m.mu.Lock()
+	m.local[info.SSRC] = s
+	m.mu.Unlock()
+	return interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
+		n, err := writer.Write(h, payload, a)
+		if err == nil {
+			s.packets.Add(1)
+			s.bytes.Add(uint64(len(payload)))
+		}
+		return n, err
+	})
+}
+
+// UnbindLocalStream implements interceptor.Interceptor.
+func (m *Monitor) UnbindLocalStream(info *interceptor.StreamInfo) {
+	m.mu.Lock()
+	delete(m.local, info.SSRC)
+	m.mu.Unlock()
 }
 
 // NACKedIn is the number of packets the remote peer asked us to resend.
@@ -120,6 +186,7 @@ func (m *Monitor) BindRTCPReader(reader interceptor.RTCPReader) interceptor.RTCP
 			return n, attr, err
 		}
 		m.nackedIn.Add(countNACKed(pkts))
+		m.feedback(pkts)
 		return n, attr, err
 	})
 }
@@ -130,6 +197,56 @@ func (m *Monitor) BindRTCPWriter(writer interceptor.RTCPWriter) interceptor.RTCP
 		m.nackedOut.Add(countNACKed(pkts))
 		return writer.Write(pkts, a)
 	})
+}
+
+// feedback records what the peer says about our local streams.
+func (m *Monitor) feedback(pkts []rtcp.Packet) {
+	for _, p := range pkts {
+		switch p := p.(type) {
+		case *rtcp.ReceiverReport:
+			m.reports(p.Reports)
+		case *rtcp.SenderReport:
+			m.reports(p.Reports)
+		case *rtcp.TransportLayerNack:
+			if s, ok := m.Local(p.MediaSSRC); ok {
+				s.nacks.Add(1)
+			}
+		case *rtcp.PictureLossIndication:
+			if s, ok := m.Local(p.MediaSSRC); ok {
+				s.plis.Add(1)
+			}
+		case *rtcp.FullIntraRequest:
+			if s, ok := m.Local(p.MediaSSRC); ok {
+				s.plis.Add(1)
+			}
+		}
+	}
+}
+
+func (m *Monitor) reports(rr []rtcp.ReceptionReport) {
+	now := ntpMiddle(time.Now())
+	for _, r := range rr {
+		s, ok := m.Local(r.SSRC)
+		if !ok {
+			continue
+		}
+		s.lost.Store(int64(r.TotalLost))
+		s.jitter.Store(r.Jitter)
+		// RTT = arrival - LSR - DLSR, in 1/65536 s (RFC 3550 6.4.1).
+		if r.LastSenderReport != 0 {
+			if d := now - r.LastSenderReport - r.Delay; d < 1<<31 {
+				s.rtt.Store(int64(time.Duration(d) * time.Second / 65536))
+			}
+		}
+	}
+}
+
+// ntpMiddle returns the middle 32 bits of the NTP timestamp of t.
+func ntpMiddle(t time.Time) uint32 {
+	const ntpEpochOffset = 2208988800 // seconds from 1900 to 1970
+	secs := uint64(t.Unix()) + ntpEpochOffset
+	frac := uint64(t.Nanosecond()) << 32 / 1e9
+	return uint32((secs<<32 | frac) >> 16)
 }
 
 func countNACKed(pkts []rtcp.Packet) uint64 {

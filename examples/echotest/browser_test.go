@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"go.uber.org/goleak"
+)
+
+// TestMain checks that the server, the router and chromedp leave no
+// goroutine behind once every test has cleaned up.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// pageStats is what window.ianuaStats() in app.js returns.
+type pageStats struct {
+	ConnectionState      string   `json:"connectionState"`
+	DataChannelState     string   `json:"dataChannelState"`
+	VideoFramesDecoded   int      `json:"videoFramesDecoded"`
+	AudioPacketsReceived int      `json:"audioPacketsReceived"`
+	AudioBytesReceived   int      `json:"audioBytesReceived"`
+	VideoBytesReceived   int      `json:"videoBytesReceived"`
+	DataEchoes           int      `json:"dataEchoes"`
+	SelectedLocal        string   `json:"selectedLocal"`
+	SelectedRemote       string   `json:"selectedRemote"`
+	RemoteAddresses      []string `json:"remoteAddresses"`
+	LocalAddresses       []string `json:"localAddresses"`
+}
+
+// findChromium returns the browser the test drives. It fails rather than
+// skips: a skipped browser test would look green while testing nothing.
+func findChromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Fatal("chromium not found: install it with the test command of examples/echotest/README.md " +
+		"(apt-get install -y chromium chromium-driver)")
+	return ""
+}
+
+// startServer runs the demo in-process on loopback ports and stops it when
+// the test ends, checking that the shutdown was clean.
+func startServer(t *testing.T) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	addrs := make(chan string, 1)
+	done := make(chan error, 1)
+	opts := options{
+		Addr:   "127.0.0.1:0",
+		ICEUDP: "127.0.0.1:0",
+		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo})),
+	}
+	go func() { done <- run(ctx, opts, func(addr string) { addrs <- addr }) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server shutdown: %v", err)
+		}
+	})
+	select {
+	case addr := <-addrs:
+		return addr
+	case err := <-done:
+		done <- err // for the cleanup
+		t.Fatalf("server did not start: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("server did not start in 10 s")
+	}
+	return ""
+}
+
+// startBrowser launches a headless Chromium with a fake camera and
+// microphone and returns a tab context, closed when the test ends.
+func startBrowser(t *testing.T, ctx context.Context, chromium string) context.Context {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium),
+		chromedp.Headless,
+		chromedp.NoSandbox, // the test runs as root, where the sandbox refuses to start
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.UserDataDir(t.TempDir()), // a fresh profile: no state between runs
+		chromedp.WindowSize(1280, 1000),
+		// A synthetic camera and microphone, granted without a prompt.
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		// Gather 127.0.0.1 candidates, with real addresses rather than
+		// mDNS names, which the router (mDNS off) could not resolve.
+		chromedp.Flag("allow-loopback-in-peer-connection", true),
+		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
+		// No traffic but the test's own: this machine has no network.
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-dev-shm-usage", true), // /dev/shm is small in containers
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	tab, cancelTab := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() {
+		// Cancel closes the browser and waits for it to exit; then the
+		// allocator removes what it made.
+		if err := chromedp.Cancel(tab); err != nil && !errors.Is(err, context.Canceled) {
+			t.Logf("close browser: %v", err)
+		}
+		cancelTab()
+		cancelAlloc()
+	})
+	return tab
+}
+
+// TestBrowserEcho drives the page in headless Chromium: camera, microphone
+// and data channel go to the EchoTest plugin and come back, over loopback.
+func TestBrowserEcho(t *testing.T) {
+	chromium := findChromium(t) // fail before starting anything
+
+	addr := startServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	tab := startBrowser(t, ctx, chromium)
+
+	url := fmt.Sprintf("http://%s/?autostart=1", addr)
+	if err := chromedp.Do(tab, chromedp.Navigate(url)); err != nil {
+		t.Fatalf("navigate to %s: %v", url, err)
+	}
+
+	// Media flows both ways: connected, and the echo decoded.
+	s := waitStats(t, tab, 40*time.Second, "connected with audio and video echoed", func(s pageStats) bool {
+		return s.ConnectionState == "connected" && s.VideoFramesDecoded > 0 && s.AudioPacketsReceived > 0
+	})
+	t.Logf("connected: %+v", s)
+
+	// ... and keeps flowing.
+	time.Sleep(2 * time.Second)
+	later := readStats(t, tab)
+	if later.VideoFramesDecoded <= s.VideoFramesDecoded {
+		t.Errorf("video stalled: %d frames decoded, %d two seconds before", later.VideoFramesDecoded, s.VideoFramesDecoded)
+	}
+	if later.AudioPacketsReceived <= s.AudioPacketsReceived {
+		t.Errorf("audio stalled: %d packets received, %d two seconds before", later.AudioPacketsReceived, s.AudioPacketsReceived)
+	}
+
+	// Loopback only, in practice and not just in the SDP: the pair in use
+	// and every candidate of the server are 127.0.0.1.
+	if later.SelectedLocal != "127.0.0.1" || later.SelectedRemote != "127.0.0.1" {
+		t.Errorf("selected candidate pair %s <-> %s, want 127.0.0.1 <-> 127.0.0.1", later.SelectedLocal, later.SelectedRemote)
+	}
+	if len(later.RemoteAddresses) == 0 {
+		t.Error("the browser knows no server candidate")
+	}
+	for _, a := range later.RemoteAddresses {
+		if a != "127.0.0.1" {
+			t.Errorf("server candidate %q is not 127.0.0.1 (all: %v)", a, later.RemoteAddresses)
+		}
+	}
+
+	// The data channel echoes.
+	waitStats(t, tab, 10*time.Second, "data channel open", func(s pageStats) bool { return s.DataChannelState == "open" })
+	sent, err := chromedp.Run(tab, chromedp.Evaluate[bool](`window.ianuaSendData("hello from the browser test")`))
+	if err != nil || !sent {
+		t.Fatalf("send on the data channel: sent=%v err=%v", sent, err)
+	}
+	waitStats(t, tab, 10*time.Second, "data channel echo", func(s pageStats) bool { return s.DataEchoes > 0 })
+
+	// A picture of the page, to look at: local and echoed video, stats.
+	if png, err := chromedp.Run(tab, chromedp.FullScreenshot(100)); err != nil {
+		t.Errorf("screenshot: %v", err)
+	} else if err := os.WriteFile(screenshotPath(), png, 0o644); err != nil {
+		t.Errorf("screenshot: %v", err)
+	}
+}
+
+// screenshotPath is where the page's picture goes: /tmp/echotest.png, or
+// $ECHOTEST_SCREENSHOT.
+func screenshotPath() string {
+	if p := os.Getenv("ECHOTEST_SCREENSHOT"); p != "" {
+		return p
+	}
+	return "/tmp/echotest.png"
+}
+
+func readStats(t *testing.T, tab context.Context) pageStats {
+	t.Helper()
+	s, err := chromedp.Run(tab, chromedp.Evaluate[pageStats](`window.ianuaStats()`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("ianuaStats: %v", err)
+	}
+	return s
+}
+
+// waitStats polls the page until ok holds, and fails with the page's
+// signaling log if it does not within timeout.
+func waitStats(t *testing.T, tab context.Context, timeout time.Duration, what string, ok func(pageStats) bool) pageStats {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		s := readStats(t, tab)
+		if ok(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			logText, _ := chromedp.Run(tab, chromedp.Evaluate[string](`document.getElementById('log').textContent`))
+			t.Fatalf("%s: not within %v; last stats %+v\npage log:\n%s", what, timeout, s, logText)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}

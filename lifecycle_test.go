@@ -1,0 +1,245 @@
+package ianua_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ianua/ianua"
+	"github.com/ianua/ianua/echotest"
+)
+
+// connectedCall returns an echo call with one audio and one video stream,
+// connected and sending.
+func connectedCall(t *testing.T, r *ianua.MediaRouter, opts clientOptions) *echoCall {
+	t.Helper()
+	c := newEchoCall(t, r, newClient(t, opts))
+	audio := c.addTrack("audio", 1)
+	video := c.addTrack("video", 2)
+	c.offer(map[string]any{"audio": true, "video": true}, false)
+	c.waitConnected()
+	c.send(audio, 1, 20)
+	c.send(video, 2, 20)
+	c.wg.Wait()
+	waitFor(t, 3*time.Second, "echo", func() bool { n, _ := c.counts("1"); return n > 10 })
+	return c
+}
+
+func TestSessionTimeout(t *testing.T) {
+	checkLeaks(t)
+	r := newRouter(t, func(c *ianua.Config) { c.SessionTimeout = 600 * time.Millisecond })
+	c := connectedCall(t, r, clientOptions{})
+
+	// A second session kept alive outlives the timeout.
+	kept, err := r.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keptLog := watchEvents(kept)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(150 * time.Millisecond):
+				_ = kept.KeepAlive()
+			}
+		}
+	}()
+
+	c.log.wait(t, 3*time.Second, "timeout", isType(ianua.EventTimeout))
+	c.log.waitClosed(t, 2*time.Second)
+	if got := c.log.count(isType(ianua.EventDetached)); got != 1 {
+		t.Errorf("%d detached events, want 1", got)
+	}
+	if _, err := r.Session(c.s.ID()); !errors.Is(err, ianua.ErrUnknownSession) {
+		t.Errorf("timed-out session still found: %v", err)
+	}
+	if _, err := c.h.Message(context.Background(), ianua.Message{Body: mustJSON(map[string]any{"audio": true})}); !errors.Is(err, ianua.ErrHandleDetached) {
+		t.Errorf("message after timeout: %v", err)
+	}
+	if err := c.s.KeepAlive(); !errors.Is(err, ianua.ErrSessionDestroyed) {
+		t.Errorf("keepalive after timeout: %v", err)
+	}
+	if _, err := r.Session(kept.ID()); err != nil {
+		t.Errorf("kept-alive session gone: %v", err)
+	}
+	close(stop)
+	wg.Wait()
+	if err := kept.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	keptLog.waitClosed(t, time.Second)
+}
+
+func TestDestroyCascades(t *testing.T) {
+	checkLeaks(t)
+	r := newRouter(t, nil)
+	c := connectedCall(t, r, clientOptions{})
+	h2, err := c.s.Attach(echotest.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.s.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	c.log.waitClosed(t, 2*time.Second)
+	if got := c.log.count(isType(ianua.EventDetached)); got != 2 {
+		t.Errorf("%d detached events, want 2", got)
+	}
+	if got := c.log.count(isType(ianua.EventHangup)); got != 1 {
+		t.Errorf("%d hangup events, want 1", got)
+	}
+	if got := c.log.count(isType(ianua.EventDestroyed)); got != 1 {
+		t.Errorf("%d destroyed events, want 1", got)
+	}
+	if _, err := h2.Message(context.Background(), ianua.Message{Body: mustJSON(map[string]any{})}); !errors.Is(err, ianua.ErrHandleDetached) {
+		t.Errorf("message after destroy: %v", err)
+	}
+	if _, err := c.s.Attach(echotest.Name); !errors.Is(err, ianua.ErrSessionDestroyed) {
+		t.Errorf("attach after destroy: %v", err)
+	}
+	if err := c.s.Destroy(); !errors.Is(err, ianua.ErrSessionDestroyed) {
+		t.Errorf("second destroy: %v", err)
+	}
+}
+
+func TestRouterCloseFreesEverything(t *testing.T) {
+	checkLeaks(t)
+	r := newRouter(t, nil)
+	a := connectedCall(t, r, clientOptions{})
+	b := connectedCall(t, r, clientOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a.log.waitClosed(t, time.Second)
+	b.log.waitClosed(t, time.Second)
+	if _, err := r.NewSession(); !errors.Is(err, ianua.ErrRouterClosed) {
+		t.Errorf("NewSession after Close: %v", err)
+	}
+	if n := len(r.Sessions()); n != 0 {
+		t.Errorf("%d sessions left", n)
+	}
+}
+
+// switchConn is a UDP socket that can be made to drop everything, like a
+// client that vanished without a word.
+type switchConn struct {
+	net.PacketConn
+	dead atomic.Bool
+}
+
+func (c *switchConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := c.PacketConn.ReadFrom(b)
+		if err != nil || !c.dead.Load() {
+			return n, addr, err
+		}
+	}
+}
+
+func (c *switchConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if c.dead.Load() {
+		return len(b), nil
+	}
+	return c.PacketConn.WriteTo(b, addr)
+}
+
+// The client stops answering: ICE consent fails, the handle hangs up, the
+// session times out and nothing is left.
+func TestClientDisappears(t *testing.T) {
+	checkLeaks(t)
+	r := newRouter(t, func(c *ianua.Config) {
+		c.ICE.DisconnectedTimeout = 500 * time.Millisecond
+		c.ICE.FailedTimeout = time.Second
+		c.ICE.KeepAliveInterval = 100 * time.Millisecond
+		c.SessionTimeout = 3 * time.Second
+	})
+	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := &switchConn{PacketConn: udp}
+	t.Cleanup(func() { _ = udp.Close() })
+	c := connectedCall(t, r, clientOptions{conn: conn})
+
+	conn.dead.Store(true)
+	ev := c.log.wait(t, 10*time.Second, "hangup", isType(ianua.EventHangup))
+	if ev.Reason != "ICE failed" && ev.Reason != "PeerConnection failed" {
+		t.Errorf("hangup reason %q", ev.Reason)
+	}
+	c.log.wait(t, 2*time.Second, "done", pluginResult("done", ""))
+	if c.h.Info().HasPeerConnection {
+		t.Error("PeerConnection still there after hangup")
+	}
+	c.log.wait(t, 6*time.Second, "timeout", isType(ianua.EventTimeout))
+	c.log.waitClosed(t, time.Second)
+}
+
+func TestInfoAndObserver(t *testing.T) {
+	checkLeaks(t)
+	var mu sync.Mutex
+	seen := map[ianua.EventType]int{}
+	var candidates []string
+	r := newRouter(t, func(c *ianua.Config) {
+		c.Observer = ianua.ObserverFunc(func(e ianua.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			seen[e.Type]++
+			if e.Type == ianua.EventTrickle && e.Candidate != nil {
+				candidates = append(candidates, e.Candidate.Candidate)
+			}
+		})
+	})
+	c := connectedCall(t, r, clientOptions{})
+	time.Sleep(300 * time.Millisecond)
+
+	info := c.h.Info()
+	if !info.HasPeerConnection || info.ConnectionState != "connected" || info.ICEState != "connected" || info.DTLSState != "connected" {
+		t.Errorf("info states: %+v", info)
+	}
+	if !strings.HasPrefix(info.SelectedPair, "127.0.0.1:") || !strings.Contains(info.SelectedPair, "<-> 127.0.0.1:") {
+		t.Errorf("selected pair %q, want loopback on both sides", info.SelectedPair)
+	}
+	var in, out int
+	for _, s := range info.Streams {
+		if s.Inbound && s.Packets > 0 {
+			in++
+		}
+		if !s.Inbound && s.Packets > 0 {
+			out++
+		}
+	}
+	if in < 2 || out < 2 {
+		t.Errorf("streams with packets: %d in, %d out; want 2 and 2: %+v", in, out, info.Streams)
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	for _, typ := range []ianua.EventType{ianua.EventSessionCreated, ianua.EventAttached, ianua.EventRemoteJSEP,
+		ianua.EventLocalJSEP, ianua.EventICEState, ianua.EventDTLSState, ianua.EventConnectionState,
+		ianua.EventWebRTCUp, ianua.EventPlugin, ianua.EventTrickle} {
+		if seen[typ] == 0 {
+			t.Errorf("observer saw no %s event", typ)
+		}
+	}
+	if len(candidates) == 0 {
+		t.Error("no local candidates")
+	}
+	for _, cand := range candidates {
+		if !strings.Contains(cand, " 127.0.0.1 ") {
+			t.Errorf("non-loopback candidate offered: %s", cand)
+		}
+	}
+}
