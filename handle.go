@@ -37,7 +37,7 @@ type Handle struct {
 	peer     *peer
 	hungUp   bool // the last PeerConnection was hung up and none replaced it
 	detached bool
-	gone     bool // detached and the plugin told: no more events
+	gone     bool                      // detached and the plugin told: no more events
 	pending  []webrtc.ICECandidateInit // candidates that came before the SDP
 	bg       sync.WaitGroup            // hang-ups started from pion callbacks
 }
