@@ -15,11 +15,13 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/interceptor/pkg/stats"
 	"github.com/pion/interceptor/pkg/twcc"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/ianua/ianua/internal/monitor"
+	"github.com/ianua/ianua/internal/pionlog"
 )
 
 // MediaRouter is the shared engine a host creates once: it owns the codecs,
@@ -122,7 +124,7 @@ func (r *MediaRouter) setupMedia() error {
 // setupICE opens the shared sockets and fills the SettingEngine.
 func (r *MediaRouter) setupICE() error {
 	c := r.cfg.ICE
-	s := webrtc.SettingEngine{}
+	s := webrtc.SettingEngine{LoggerFactory: r.pionLog()}
 	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	if c.Net != nil {
 		s.SetNet(c.Net)
@@ -169,7 +171,7 @@ func (r *MediaRouter) setupICE() error {
 			return fmt.Errorf("ianua: ICE UDP listen on %s: %w", c.UDPAddr, err)
 		}
 		r.udpConn = conn
-		r.udpMux = webrtc.NewICEUDPMux(nil, conn)
+		r.udpMux = webrtc.NewICEUDPMux(r.pionLog().NewLogger("udpmux"), conn)
 		s.SetICEUDPMux(r.udpMux)
 	}
 	types := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
@@ -179,7 +181,7 @@ func (r *MediaRouter) setupICE() error {
 			return fmt.Errorf("ianua: ICE TCP listen on %s: %w", c.TCPAddr, err)
 		}
 		r.tcpLn = ln
-		r.tcpMux = webrtc.NewICETCPMux(nil, ln, 8)
+		r.tcpMux = webrtc.NewICETCPMux(r.pionLog().NewLogger("tcpmux"), ln, 8)
 		s.SetICETCPMux(r.tcpMux)
 		types = append(types, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
 	}
@@ -187,6 +189,8 @@ func (r *MediaRouter) setupICE() error {
 	r.settings = s
 	return nil
 }
+
+func (r *MediaRouter) pionLog() pionlog.Factory { return pionlog.Factory{Logger: r.log} }
 
 func (r *MediaRouter) listenUDP(addr string) (net.PacketConn, error) {
 	if r.cfg.ICE.Net != nil {
@@ -220,30 +224,31 @@ func (r *MediaRouter) Plugin(name string) (Plugin, bool) {
 // and settings, and interceptors of its own (pion's NACK generator and
 // responder, RTCP reports, stats, transport-wide-cc) plus mon.
 func (r *MediaRouter) newAPI(mon *monitor.Monitor) (*webrtc.API, error) {
+	lf := r.pionLog()
 	reg := &interceptor.Registry{}
 	// First, so that it sees the NACKs the generator writes.
 	reg.Add(mon)
-	gen, err := nack.NewGeneratorInterceptor()
+	gen, err := nack.NewGeneratorInterceptor(nack.WithGeneratorLoggerFactory(lf))
 	if err != nil {
 		return nil, err
 	}
 	reg.Add(gen)
-	resp, err := nack.NewResponderInterceptor()
+	resp, err := nack.NewResponderInterceptor(nack.WithResponderLoggerFactory(lf))
 	if err != nil {
 		return nil, err
 	}
 	reg.Add(resp)
-	rr, err := report.NewReceiverInterceptor()
+	rr, err := report.NewReceiverInterceptor(report.WithReceiverLoggerFactory(lf))
 	if err != nil {
 		return nil, err
 	}
 	reg.Add(rr)
-	sr, err := report.NewSenderInterceptor()
+	sr, err := report.NewSenderInterceptor(report.WithSenderLoggerFactory(lf))
 	if err != nil {
 		return nil, err
 	}
 	reg.Add(sr)
-	if err := webrtc.ConfigureStatsInterceptor(reg); err != nil {
+	if err := webrtc.ConfigureStatsInterceptorWithOptions(reg, stats.WithLoggerFactory(lf)); err != nil {
 		return nil, err
 	}
 	hdr, err := twcc.NewHeaderExtensionInterceptor()
@@ -251,7 +256,7 @@ func (r *MediaRouter) newAPI(mon *monitor.Monitor) (*webrtc.API, error) {
 		return nil, err
 	}
 	reg.Add(hdr)
-	fb, err := twcc.NewSenderInterceptor()
+	fb, err := twcc.NewSenderInterceptor(twcc.WithLoggerFactory(lf))
 	if err != nil {
 		return nil, err
 	}

@@ -4,21 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"go.uber.org/goleak"
 )
-
-// TestMain checks that the server, the router and chromedp leave no
-// goroutine behind once every test has cleaned up.
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
 
 // pageStats is what window.ianuaStats() in app.js returns.
 type pageStats struct {
@@ -46,37 +38,6 @@ func findChromium(t *testing.T) string {
 	}
 	t.Fatal("chromium not found: install it with the test command of examples/echotest/README.md " +
 		"(apt-get install -y chromium chromium-driver)")
-	return ""
-}
-
-// startServer runs the demo in-process on loopback ports and stops it when
-// the test ends, checking that the shutdown was clean.
-func startServer(t *testing.T) string {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	addrs := make(chan string, 1)
-	done := make(chan error, 1)
-	opts := options{
-		Addr:   "127.0.0.1:0",
-		ICEUDP: "127.0.0.1:0",
-		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo})),
-	}
-	go func() { done <- run(ctx, opts, func(addr string) { addrs <- addr }) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server shutdown: %v", err)
-		}
-	})
-	select {
-	case addr := <-addrs:
-		return addr
-	case err := <-done:
-		done <- err // for the cleanup
-		t.Fatalf("server did not start: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("server did not start in 10 s")
-	}
 	return ""
 }
 
@@ -125,7 +86,7 @@ func startBrowser(t *testing.T, ctx context.Context, chromium string) context.Co
 func TestBrowserEcho(t *testing.T) {
 	chromium := findChromium(t) // fail before starting anything
 
-	addr := startServer(t)
+	addr, _ := startServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	tab := startBrowser(t, ctx, chromium)
@@ -173,6 +134,22 @@ func TestBrowserEcho(t *testing.T) {
 	}
 	waitStats(t, tab, 10*time.Second, "data channel echo", func(s pageStats) bool { return s.DataEchoes > 0 })
 
+	// The page's controls reach the plugin: video off stops the echoed
+	// frames, video on brings them back (on a keyframe the plugin asks for).
+	click(t, tab, "video")
+	waitText(t, tab, "video", "Video echo: off")
+	time.Sleep(time.Second) // frames already on their way
+	off := readStats(t, tab)
+	time.Sleep(1500 * time.Millisecond)
+	if s := readStats(t, tab); s.VideoFramesDecoded > off.VideoFramesDecoded+1 {
+		t.Errorf("video off, yet %d frames decoded in 1.5 s", s.VideoFramesDecoded-off.VideoFramesDecoded)
+	}
+	click(t, tab, "video")
+	waitText(t, tab, "video", "Video echo: on")
+	waitStats(t, tab, 10*time.Second, "video back on", func(s pageStats) bool {
+		return s.VideoFramesDecoded > off.VideoFramesDecoded+10
+	})
+
 	// A picture of the page, to look at: local and echoed video, stats.
 	if png, err := chromedp.Run(tab, chromedp.FullScreenshot(100)); err != nil {
 		t.Errorf("screenshot: %v", err)
@@ -214,5 +191,35 @@ func waitStats(t *testing.T, tab context.Context, timeout time.Duration, what st
 			t.Fatalf("%s: not within %v; last stats %+v\npage log:\n%s", what, timeout, s, logText)
 		}
 		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// click clicks the element with this id.
+func click(t *testing.T, tab context.Context, id string) {
+	t.Helper()
+	js := fmt.Sprintf(`(() => { const el = document.getElementById(%q); if (!el || el.disabled) return false; el.click(); return true })()`, id)
+	if ok, err := chromedp.Run(tab, chromedp.Evaluate[bool](js)); err != nil || !ok {
+		t.Fatalf("click #%s: clicked=%v err=%v", id, ok, err)
+	}
+}
+
+// waitText waits until the element with this id shows text, which for the
+// toggles means that the server acknowledged the request.
+func waitText(t *testing.T, tab context.Context, id, text string) {
+	t.Helper()
+	js := fmt.Sprintf(`document.getElementById(%q).textContent`, id)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, err := chromedp.Run(tab, chromedp.Evaluate[string](js))
+		if err != nil {
+			t.Fatalf("read #%s: %v", id, err)
+		}
+		if got == text {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("#%s shows %q, want %q", id, got, text)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

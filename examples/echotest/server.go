@@ -355,7 +355,7 @@ func (s *server) handleTrickle(ctx context.Context, conn *wsConn, h *ianua.Handl
 	switch {
 	case m.Completed || m.Candidate == nil || m.Candidate.Candidate == "":
 		err = h.TrickleCompleted()
-	case s.loopbackOnly && !isLoopbackCandidate(m.Candidate.Candidate):
+	case s.loopbackOnly && offLoopback(m.Candidate.Candidate):
 		// Our socket is on loopback and cannot reach the client's other
 		// addresses; skipping them keeps the ICE checks on loopback.
 		log.Debug("echotest: non-loopback candidate skipped", "candidate", m.Candidate.Candidate)
@@ -370,15 +370,16 @@ func (s *server) handleTrickle(ctx context.Context, conn *wsConn, h *ianua.Handl
 	}
 }
 
-// isLoopbackCandidate says whether an ICE candidate line (RFC 8839 section
-// 5.1) has a loopback address. mDNS names (.local) are not loopback.
-func isLoopbackCandidate(line string) bool {
+// offLoopback says whether an ICE candidate line (RFC 8839 section 5.1)
+// has an address off loopback; an mDNS name (.local) is off loopback. A line
+// that does not parse is not, so that Trickle reports it as invalid.
+func offLoopback(line string) bool {
 	c, err := ice.UnmarshalCandidate(strings.TrimPrefix(line, "candidate:"))
 	if err != nil {
 		return false
 	}
 	ip := net.ParseIP(c.Address())
-	return ip != nil && ip.IsLoopback()
+	return ip == nil || !ip.IsLoopback()
 }
 
 // Janus API error codes (janus/apierror.h), so that the numbers mean the
