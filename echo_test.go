@@ -46,6 +46,9 @@ type echoCall struct {
 	// sent counts packets per track, so that sequence numbers go on
 	// (SRTP drops replayed ones).
 	sent map[*webrtc.TrackLocalStaticRTP]int
+	// onRTCP, if set (a func(rtcp.Packet)), sees the RTCP the client gets
+	// for its tracks.
+	onRTCP atomic.Value
 }
 
 func newEchoCall(t *testing.T, r *ianua.MediaRouter, pc *webrtc.PeerConnection) *echoCall {
@@ -136,6 +139,21 @@ func (c *echoCall) addTrack(kind string, marker byte) *webrtc.TrackLocalStaticRT
 		c.t.Fatal(err)
 	}
 	c.pendingMarkers = append(c.pendingMarkers, pendingMarker{tr, marker})
+	// Read the RTCP for our track as a browser does: pion's NACK responder
+	// only sees feedback that is read. It ends when the client closes.
+	go func() {
+		for {
+			pkts, _, err := tr.Sender().ReadRTCP()
+			if err != nil {
+				return
+			}
+			if f, ok := c.onRTCP.Load().(func(rtcp.Packet)); ok {
+				for _, p := range pkts {
+					f(p)
+				}
+			}
+		}
+	}()
 	return track
 }
 
@@ -456,27 +474,14 @@ func TestKeyframeAndREMB(t *testing.T) {
 	video := c.addTrack("video", 2)
 	var plis atomic.Int32
 	var remb atomic.Uint32
-	for _, tr := range c.pc.GetTransceivers() {
-		sender := tr.Sender()
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			for {
-				pkts, _, err := sender.ReadRTCP()
-				if err != nil {
-					return
-				}
-				for _, p := range pkts {
-					switch p := p.(type) {
-					case *rtcp.PictureLossIndication:
-						plis.Add(1)
-					case *rtcp.ReceiverEstimatedMaximumBitrate:
-						remb.Store(uint32(p.Bitrate))
-					}
-				}
-			}
-		}()
-	}
+	c.onRTCP.Store(func(p rtcp.Packet) {
+		switch p := p.(type) {
+		case *rtcp.PictureLossIndication:
+			plis.Add(1)
+		case *rtcp.ReceiverEstimatedMaximumBitrate:
+			remb.Store(uint32(p.Bitrate))
+		}
+	})
 	c.offer(map[string]any{"audio": true, "video": true}, false)
 	c.waitConnected()
 	c.send(video, 2, 100)
@@ -492,7 +497,6 @@ func TestKeyframeAndREMB(t *testing.T) {
 		b := remb.Load()
 		return b >= 255000 && b <= 257000
 	})
-	_ = c.pc.Close() // ends the RTCP readers
 }
 
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {

@@ -73,11 +73,15 @@ func (h *Handle) Info() HandleInfo {
 	for _, st := range pc.GetStats() {
 		switch st := st.(type) {
 		case webrtc.InboundRTPStreamStats:
-			info.Streams = append(info.Streams, StreamInfo{
+			si := StreamInfo{
 				MID: st.Mid, Kind: st.Kind, SSRC: uint32(st.SSRC), Inbound: true,
 				Packets: uint64(st.PacketsReceived), Bytes: st.BytesReceived,
 				Lost: int64(st.PacketsLost), Jitter: st.Jitter, NACKs: st.NACKCount, PLIs: st.PLICount,
-			})
+			}
+			if ms, ok := p.mon.Stream(uint32(st.SSRC)); ok {
+				si.NACKs = max(si.NACKs, ms.NACKs())
+			}
+			info.Streams = append(info.Streams, si)
 		case webrtc.ICECandidatePairStats:
 			if st.Nominated && st.CurrentRoundTripTime > 0 {
 				info.RTT = st.CurrentRoundTripTime

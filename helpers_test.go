@@ -18,6 +18,7 @@ import (
 
 	"github.com/ianua/ianua"
 	"github.com/ianua/ianua/echotest"
+	"github.com/ianua/ianua/internal/pionlog"
 )
 
 func quietLogger() *slog.Logger {
@@ -165,13 +166,13 @@ func newClient(t *testing.T, opts clientOptions) *webrtc.PeerConnection {
 	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
 		t.Fatal(err)
 	}
-	s := webrtc.SettingEngine{}
+	s := webrtc.SettingEngine{LoggerFactory: pionlog.Factory{Logger: quietLogger()}}
 	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	s.SetIncludeLoopbackCandidate(true)
 	s.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	if opts.conn != nil {
-		s.SetICEUDPMux(webrtc.NewICEUDPMux(nil, opts.conn))
+		s.SetICEUDPMux(webrtc.NewICEUDPMux(pionlog.Factory{Logger: quietLogger()}.NewLogger("udpmux"), opts.conn))
 		s.SetICETimeouts(time.Second, 2*time.Second, 200*time.Millisecond)
 	}
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(s))

@@ -138,6 +138,20 @@ func TestRouterCloseFreesEverything(t *testing.T) {
 type switchConn struct {
 	net.PacketConn
 	dead atomic.Bool
+	// dropEvery, if set, drops every n-th outgoing RTP packet (not RTCP,
+	// STUN or DTLS), to make loss on the client's uplink.
+	dropEvery int
+	rtpSent   atomic.Int64
+}
+
+// isRTP tells RTP from RTCP, STUN and DTLS on a muxed socket (RFC 7983,
+// RFC 5761 section 4).
+func isRTP(b []byte) bool {
+	if len(b) < 2 || b[0] < 128 || b[0] > 191 {
+		return false
+	}
+	pt := b[1] & 0x7f
+	return pt < 64 || pt > 95
 }
 
 func (c *switchConn) ReadFrom(b []byte) (int, net.Addr, error) {
@@ -151,6 +165,9 @@ func (c *switchConn) ReadFrom(b []byte) (int, net.Addr, error) {
 
 func (c *switchConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	if c.dead.Load() {
+		return len(b), nil
+	}
+	if c.dropEvery > 0 && isRTP(b) && c.rtpSent.Add(1)%int64(c.dropEvery) == 0 {
 		return len(b), nil
 	}
 	return c.PacketConn.WriteTo(b, addr)
@@ -241,5 +258,46 @@ func TestInfoAndObserver(t *testing.T) {
 		if !strings.Contains(cand, " 127.0.0.1 ") {
 			t.Errorf("non-loopback candidate offered: %s", cand)
 		}
+	}
+}
+
+// The client's uplink loses one RTP packet in ten: the server NACKs them,
+// the client resends them, the echo is nearly whole, and the loss shows as
+// an uplink slow-link event.
+func TestUplinkLossNACKAndSlowLink(t *testing.T) {
+	checkLeaks(t)
+	r := newRouter(t, nil)
+	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := &switchConn{PacketConn: udp, dropEvery: 10}
+	t.Cleanup(func() { _ = udp.Close() })
+	c := newEchoCall(t, r, newClient(t, clientOptions{conn: conn}))
+	video := c.addTrack("video", 5)
+	c.offer(map[string]any{"audio": true, "video": true}, false)
+	c.waitConnected()
+	const n = 300
+	c.send(video, 5, n)
+	c.wg.Wait()
+	time.Sleep(500 * time.Millisecond)
+
+	right, _ := c.counts("0")
+	t.Logf("%d of %d echoed with 10%% uplink loss", right, n)
+	if right < n*95/100 {
+		t.Errorf("%d of %d echoed: NACK retransmission did not repair the loss", right, n)
+	}
+	ev := c.log.wait(t, 3*time.Second, "slowlink", isType(ianua.EventSlowLink))
+	if !ev.SlowLink.Uplink || ev.SlowLink.Lost == 0 {
+		t.Errorf("slowlink %+v, want uplink with losses", *ev.SlowLink)
+	}
+	var nacked uint32
+	for _, s := range c.h.Info().Streams {
+		if s.Inbound && s.Kind == "video" {
+			nacked += s.NACKs
+		}
+	}
+	if nacked == 0 {
+		t.Error("handle info shows no NACKs sent for the lossy stream")
 	}
 }

@@ -20,6 +20,7 @@ import (
 
 // Stream counts packets and bytes of one remote RTP stream (one SSRC).
 type Stream struct {
+	nacks   atomic.Uint32 // NACK messages we sent for it
 	packets atomic.Uint64
 	bytes   atomic.Uint64
 	last    atomic.Int64 // unix nanoseconds of the last packet
@@ -30,6 +31,9 @@ func (s *Stream) Packets() uint64 { return s.packets.Load() }
 
 // Bytes is the number of RTP bytes (header and payload) received so far.
 func (s *Stream) Bytes() uint64 { return s.bytes.Load() }
+
+// NACKs is the number of NACK messages we sent for the stream.
+func (s *Stream) NACKs() uint32 { return s.nacks.Load() }
 
 // LastPacket is when the last packet arrived (zero if none yet).
 func (s *Stream) LastPacket() time.Time {
@@ -195,6 +199,13 @@ func (m *Monitor) BindRTCPReader(reader interceptor.RTCPReader) interceptor.RTCP
 func (m *Monitor) BindRTCPWriter(writer interceptor.RTCPWriter) interceptor.RTCPWriter {
 	return interceptor.RTCPWriterFunc(func(pkts []rtcp.Packet, a interceptor.Attributes) (int, error) {
 		m.nackedOut.Add(countNACKed(pkts))
+		for _, p := range pkts {
+			if n, ok := p.(*rtcp.TransportLayerNack); ok {
+				if s, ok := m.Stream(n.MediaSSRC); ok {
+					s.nacks.Add(1)
+				}
+			}
+		}
 		return writer.Write(pkts, a)
 	})
 }
