@@ -21,7 +21,7 @@ func TestMain(m *testing.M) {
 
 // checkLeaks fails the test if goroutines started during it outlive it. It
 // must be called first, so that its cleanup runs after every other one.
-func checkLeaks(t *testing.T) {
+func checkLeaks(t testing.TB) {
 	t.Helper()
 	before := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, before) })
@@ -29,7 +29,7 @@ func checkLeaks(t *testing.T) {
 
 // echoCall is a client connected to the echotest plugin.
 type echoCall struct {
-	t     *testing.T
+	t     testing.TB
 	r     *ianua.MediaRouter
 	s     *ianua.Session
 	h     *ianua.Handle
@@ -51,7 +51,7 @@ type echoCall struct {
 	onRTCP atomic.Value
 }
 
-func newEchoCall(t *testing.T, r *ianua.MediaRouter, pc *webrtc.PeerConnection) *echoCall {
+func newEchoCall(t testing.TB, r *ianua.MediaRouter, pc *webrtc.PeerConnection) *echoCall {
 	t.Helper()
 	s, err := r.NewSession()
 	if err != nil {
@@ -499,7 +499,7 @@ func TestKeyframeAndREMB(t *testing.T) {
 	})
 }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {

@@ -27,7 +27,7 @@ func quietLogger() *slog.Logger {
 
 // newRouter returns a router with the echotest plugin on loopback, closed at
 // the end of the test.
-func newRouter(t *testing.T, mod func(*ianua.Config)) *ianua.MediaRouter {
+func newRouter(t testing.TB, mod func(*ianua.Config)) *ianua.MediaRouter {
 	t.Helper()
 	cfg := ianua.Config{Logger: quietLogger()}
 	if mod != nil {
@@ -74,7 +74,7 @@ func watchEvents(s *ianua.Session) *eventLog {
 }
 
 // wait returns the first event (from the start) that match accepts.
-func (l *eventLog) wait(t *testing.T, timeout time.Duration, what string, match func(ianua.Event) bool) ianua.Event {
+func (l *eventLog) wait(t testing.TB, timeout time.Duration, what string, match func(ianua.Event) bool) ianua.Event {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	timer := time.AfterFunc(timeout, func() {
@@ -111,7 +111,7 @@ func (l *eventLog) count(match func(ianua.Event) bool) int {
 }
 
 // waitClosed waits until the session's event channel is closed.
-func (l *eventLog) waitClosed(t *testing.T, timeout time.Duration) {
+func (l *eventLog) waitClosed(t testing.TB, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -156,7 +156,7 @@ type clientOptions struct {
 }
 
 // newClient returns a pion PeerConnection playing the browser, on loopback.
-func newClient(t *testing.T, opts clientOptions) *webrtc.PeerConnection {
+func newClient(t testing.TB, opts clientOptions) *webrtc.PeerConnection {
 	t.Helper()
 	m := &webrtc.MediaEngine{}
 	if err := m.RegisterDefaultCodecs(); err != nil {
@@ -185,7 +185,7 @@ func newClient(t *testing.T, opts clientOptions) *webrtc.PeerConnection {
 }
 
 // trickleTo sends the client's candidates to the handle as they come.
-func trickleTo(t *testing.T, pc *webrtc.PeerConnection, h *ianua.Handle) {
+func trickleTo(t testing.TB, pc *webrtc.PeerConnection, h *ianua.Handle) {
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c == nil {
 			_ = h.TrickleCompleted()
@@ -198,7 +198,7 @@ func trickleTo(t *testing.T, pc *webrtc.PeerConnection, h *ianua.Handle) {
 }
 
 // trickleFrom applies the server's trickled candidates to the client.
-func trickleFrom(t *testing.T, l *eventLog, pc *webrtc.PeerConnection, stop <-chan struct{}) {
+func trickleFrom(t testing.TB, l *eventLog, pc *webrtc.PeerConnection, stop <-chan struct{}) {
 	go func() {
 		applied := 0
 		for {

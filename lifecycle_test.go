@@ -16,7 +16,7 @@ import (
 
 // connectedCall returns an echo call with one audio and one video stream,
 // connected and sending.
-func connectedCall(t *testing.T, r *ianua.MediaRouter, opts clientOptions) *echoCall {
+func connectedCall(t testing.TB, r *ianua.MediaRouter, opts clientOptions) *echoCall {
 	t.Helper()
 	c := newEchoCall(t, r, newClient(t, opts))
 	audio := c.addTrack("audio", 1)
