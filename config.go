@@ -72,7 +72,10 @@ type ICEConfig struct {
 	// Interfaces, if not empty, restricts candidate gathering to these
 	// network interfaces. IPFilter, if set, keeps only the IPs it accepts.
 	// When neither is set and UDPAddr is a loopback address (the default),
-	// only loopback candidates are offered.
+	// only loopback candidates are offered and accepted, and the shared
+	// socket talks to loopback peers only (a browser's checks from its
+	// LAN address are dropped), so media stays on loopback. With NoUDPMux
+	// only the candidates are restricted.
 	Interfaces []string
 	IPFilter   func(net.IP) bool
 

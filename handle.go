@@ -13,6 +13,7 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/ianua/ianua/internal/loopback"
 	"github.com/ianua/ianua/internal/sdpcheck"
 )
 
@@ -326,6 +327,12 @@ func (h *Handle) Trickle(c webrtc.ICECandidateInit) error {
 	}
 	if _, err := ice.UnmarshalCandidate(strings.TrimPrefix(c.Candidate, "candidate:")); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidCandidate, err)
+	}
+	if h.s.r.loopbackOnly && !loopback.Candidate(c.Candidate) {
+		// Our socket talks to loopback only; checks to this address
+		// would be refused anyway.
+		h.log.Debug("non-loopback candidate ignored", "candidate", c.Candidate)
+		return nil
 	}
 	h.mu.Lock()
 	if h.detached {

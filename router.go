@@ -20,6 +20,7 @@ import (
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/ianua/ianua/internal/loopback"
 	"github.com/ianua/ianua/internal/monitor"
 	"github.com/ianua/ianua/internal/pionlog"
 )
@@ -37,6 +38,9 @@ type MediaRouter struct {
 	supported map[string]bool // lower-case codec names, for offer checks
 
 	udpConn net.PacketConn
+	// loopbackOnly: the ICE socket is on loopback and no filter was set, so
+	// media stays on loopback (see internal/loopback).
+	loopbackOnly bool
 	udpMux  ice.UDPMux
 	tcpLn   net.Listener
 	tcpMux  ice.TCPMux
@@ -151,6 +155,7 @@ func (r *MediaRouter) setupICE() error {
 	case loopbackOnly:
 		s.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	}
+	r.loopbackOnly = loopbackOnly
 	if len(c.Interfaces) > 0 {
 		allowed := make(map[string]bool, len(c.Interfaces))
 		for _, name := range c.Interfaces {
@@ -171,7 +176,11 @@ func (r *MediaRouter) setupICE() error {
 			return fmt.Errorf("ianua: ICE UDP listen on %s: %w", c.UDPAddr, err)
 		}
 		r.udpConn = conn
-		r.udpMux = webrtc.NewICEUDPMux(r.pionLog().NewLogger("udpmux"), conn)
+		var muxConn net.PacketConn = conn
+		if u, ok := conn.(*net.UDPConn); ok && loopbackOnly {
+			muxConn = loopback.Conn{UDPConn: u}
+		}
+		r.udpMux = webrtc.NewICEUDPMux(r.pionLog().NewLogger("udpmux"), muxConn)
 		s.SetICEUDPMux(r.udpMux)
 	}
 	types := []webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6}
@@ -194,11 +203,11 @@ func (r *MediaRouter) pionLog() pionlog.Factory { return pionlog.Factory{Logger:
 
 func (r *MediaRouter) listenUDP(addr string) (net.PacketConn, error) {
 	if r.cfg.ICE.Net != nil {
-		ua, err := r.cfg.ICE.Net.ResolveUDPAddr("udp4", addr)
+		ua, err := r.cfg.ICE.Net.ResolveUDPAddr("udp", addr)
 		if err != nil {
 			return nil, err
 		}
-		return r.cfg.ICE.Net.ListenUDP("udp4", ua)
+		return r.cfg.ICE.Net.ListenUDP("udp", ua)
 	}
 	return net.ListenPacket("udp", addr)
 }

@@ -42,8 +42,9 @@ func findChromium(t *testing.T) string {
 }
 
 // startBrowser launches a headless Chromium with a fake camera and
-// microphone and returns a tab context, closed when the test ends.
-func startBrowser(t *testing.T, ctx context.Context, chromium string) context.Context {
+// microphone and returns a tab context. The browser lives until the test's
+// cleanup closes it; bound each step with a context derived from the tab.
+func startBrowser(t *testing.T, chromium string) context.Context {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromium),
@@ -67,12 +68,17 @@ func startBrowser(t *testing.T, ctx context.Context, chromium string) context.Co
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-dev-shm-usage", true), // /dev/shm is small in containers
 	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	tab, cancelTab := chromedp.NewContext(allocCtx)
 	t.Cleanup(func() {
-		// Cancel closes the browser and waits for it to exit; then the
-		// allocator removes what it made.
-		if err := chromedp.Cancel(tab); err != nil && !errors.Is(err, context.Canceled) {
+		// Cancel closes the browser gracefully and waits for it to exit,
+		// before t.TempDir removes the profile; cancelAlloc kills one that
+		// did not exit in time and waits for it.
+		ctx, cancel := context.WithTimeout(tab, 10*time.Second)
+		defer cancel()
+		// The browser may drop the pipe before it answers Browser.close;
+		// chromedp reports that as context.Canceled.
+		if err := chromedp.Cancel(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			t.Logf("close browser: %v", err)
 		}
 		cancelTab()
@@ -87,9 +93,10 @@ func TestBrowserEcho(t *testing.T) {
 	chromium := findChromium(t) // fail before starting anything
 
 	addr, _ := startServer(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	// Every step below runs within this bound; cancelling it at the end
+	// leaves the tab open for the cleanup to close.
+	tab, cancel := context.WithTimeout(startBrowser(t, chromium), 90*time.Second)
 	defer cancel()
-	tab := startBrowser(t, ctx, chromium)
 
 	url := fmt.Sprintf("http://%s/?autostart=1", addr)
 	if err := chromedp.Do(tab, chromedp.Navigate(url)); err != nil {

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/ianua/ianua"
@@ -68,13 +67,6 @@ func (o options) routerConfig() (ianua.Config, error) {
 			return cfg, fmt.Errorf("-nat1to1: %q is not an IP address", ip)
 		}
 	}
-	if o.loopbackOnly() {
-		n, err := newLoopbackNet()
-		if err != nil {
-			return cfg, err
-		}
-		cfg.ICE.Net = n
-	}
 	if len(o.STUN) > 0 {
 		for _, u := range o.STUN {
 			if !strings.HasPrefix(u, "stun:") && !strings.HasPrefix(u, "stuns:") {
@@ -84,20 +76,6 @@ func (o options) routerConfig() (ianua.Config, error) {
 		cfg.ICE.Servers = []webrtc.ICEServer{{URLs: o.STUN}}
 	}
 	return cfg, nil
-}
-
-// loopbackOnly says whether the media socket is on IPv4 loopback, the
-// default: the router then offers only loopback candidates
-// (ianua.ICEConfig), and the demo keeps media on loopback too (see
-// newLoopbackNet). IPv4 only, because the router opens a socket of its
-// ICEConfig.Net as "udp4".
-func (o options) loopbackOnly() bool {
-	host, _, err := net.SplitHostPort(o.ICEUDP)
-	if err != nil {
-		return false
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback() && ip.To4() != nil
 }
 
 // run serves the demo until ctx is cancelled, then shuts down gracefully.
@@ -121,10 +99,11 @@ func run(ctx context.Context, opts options, ready func(addr string)) error {
 
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
-		return errors.Join(err, router.Close(ctx))
+		// No session exists yet, so Close returns at once.
+		return errors.Join(err, router.Close(context.WithoutCancel(ctx)))
 	}
 
-	srv := newServer(router, opts.Logger, opts.loopbackOnly())
+	srv := newServer(router, opts.Logger)
 	// Every request's context derives from connCtx. http.Server.Shutdown
 	// forgets a connection once the WebSocket hijacks it, so cancelling
 	// connCtx is how shutdown reaches the WebSockets.
@@ -169,18 +148,17 @@ func run(ctx context.Context, opts options, ready func(addr string)) error {
 
 // server is the HTTP side: the static page and the /ws signaling.
 type server struct {
-	router       *ianua.MediaRouter
-	log          *slog.Logger
-	loopbackOnly bool
-	mux          *http.ServeMux
+	router *ianua.MediaRouter
+	log    *slog.Logger
+	mux    *http.ServeMux
 
 	mu      sync.Mutex
 	closing bool
 	conns   sync.WaitGroup // one per WebSocket handler
 }
 
-func newServer(router *ianua.MediaRouter, log *slog.Logger, loopbackOnly bool) *server {
-	s := &server{router: router, log: log, loopbackOnly: loopbackOnly, mux: http.NewServeMux()}
+func newServer(router *ianua.MediaRouter, log *slog.Logger) *server {
+	s := &server{router: router, log: log, mux: http.NewServeMux()}
 	s.mux.Handle("GET /", http.FileServerFS(static))
 	s.mux.HandleFunc("GET /ws", s.serveWS)
 	return s
@@ -355,10 +333,6 @@ func (s *server) handleTrickle(ctx context.Context, conn *wsConn, h *ianua.Handl
 	switch {
 	case m.Completed || m.Candidate == nil || m.Candidate.Candidate == "":
 		err = h.TrickleCompleted()
-	case s.loopbackOnly && offLoopback(m.Candidate.Candidate):
-		// Our socket is on loopback and cannot reach the client's other
-		// addresses; skipping them keeps the ICE checks on loopback.
-		log.Debug("echotest: non-loopback candidate skipped", "candidate", m.Candidate.Candidate)
 	default:
 		err = h.Trickle(*m.Candidate)
 	}
@@ -368,18 +342,6 @@ func (s *server) handleTrickle(ctx context.Context, conn *wsConn, h *ianua.Handl
 	case m.Tx != "":
 		conn.send(ctx, serverMsg{Type: "ack", Tx: m.Tx})
 	}
-}
-
-// offLoopback says whether an ICE candidate line (RFC 8839 section 5.1)
-// has an address off loopback; an mDNS name (.local) is off loopback. A line
-// that does not parse is not, so that Trickle reports it as invalid.
-func offLoopback(line string) bool {
-	c, err := ice.UnmarshalCandidate(strings.TrimPrefix(line, "candidate:"))
-	if err != nil {
-		return false
-	}
-	ip := net.ParseIP(c.Address())
-	return ip == nil || !ip.IsLoopback()
 }
 
 // Janus API error codes (janus/apierror.h), so that the numbers mean the
