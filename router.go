@@ -41,9 +41,9 @@ type MediaRouter struct {
 	// loopbackOnly: the ICE socket is on loopback and no filter was set, so
 	// media stays on loopback (see internal/loopback).
 	loopbackOnly bool
-	udpMux  ice.UDPMux
-	tcpLn   net.Listener
-	tcpMux  ice.TCPMux
+	udpMux       ice.UDPMux
+	tcpLn        net.Listener
+	tcpMux       ice.TCPMux
 
 	mu       sync.Mutex
 	closed   bool
