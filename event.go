@@ -50,29 +50,41 @@ const (
 	EventConnectionState
 )
 
-var eventNames = [...]string{
-	EventPlugin:          "event",
-	EventTrickle:         "trickle",
-	EventWebRTCUp:        "webrtcup",
-	EventMedia:           "media",
-	EventSlowLink:        "slowlink",
-	EventHangup:          "hangup",
-	EventDetached:        "detached",
-	EventTimeout:         "timeout",
-	EventDestroyed:       "destroyed",
-	EventSessionCreated:  "created",
-	EventAttached:        "attached",
-	EventLocalJSEP:       "local-jsep",
-	EventRemoteJSEP:      "remote-jsep",
-	EventICEState:        "ice-state",
-	EventDTLSState:       "dtls-state",
-	EventConnectionState: "connection-state",
-}
-
 // String returns the Janus name of the event ("event", "trickle", ...).
 func (t EventType) String() string {
-	if t > 0 && int(t) < len(eventNames) {
-		return eventNames[t]
+	switch t {
+	case EventPlugin:
+		return "event"
+	case EventTrickle:
+		return "trickle"
+	case EventWebRTCUp:
+		return "webrtcup"
+	case EventMedia:
+		return "media"
+	case EventSlowLink:
+		return "slowlink"
+	case EventHangup:
+		return "hangup"
+	case EventDetached:
+		return "detached"
+	case EventTimeout:
+		return "timeout"
+	case EventDestroyed:
+		return "destroyed"
+	case EventSessionCreated:
+		return "created"
+	case EventAttached:
+		return "attached"
+	case EventLocalJSEP:
+		return "local-jsep"
+	case EventRemoteJSEP:
+		return "remote-jsep"
+	case EventICEState:
+		return "ice-state"
+	case EventDTLSState:
+		return "dtls-state"
+	case EventConnectionState:
+		return "connection-state"
 	}
 	return "unknown"
 }
@@ -108,16 +120,3 @@ type Event struct {
 	// State is the new ICE, DTLS or PeerConnection state.
 	State string `json:"state,omitempty"`
 }
-
-// Observer sees every event of a router (Janus: event handlers). Observe is
-// called synchronously from the goroutine that produced the event, never
-// with a lock held; it must return quickly.
-type Observer interface {
-	Observe(Event)
-}
-
-// ObserverFunc adapts a function to Observer.
-type ObserverFunc func(Event)
-
-// Observe implements Observer.
-func (f ObserverFunc) Observe(e Event) { f(e) }

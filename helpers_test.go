@@ -153,6 +153,8 @@ func pluginResult(result, wantJSEP string) func(ianua.Event) bool {
 type clientOptions struct {
 	// conn, if set, carries all of the client's ICE traffic.
 	conn net.PacketConn
+	// tcpOnly makes the client use ICE-TCP only (RFC 6544).
+	tcpOnly bool
 }
 
 // newClient returns a pion PeerConnection playing the browser, on loopback.
@@ -171,6 +173,9 @@ func newClient(t testing.TB, opts clientOptions) *webrtc.PeerConnection {
 	s.SetIncludeLoopbackCandidate(true)
 	s.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	if opts.tcpOnly {
+		s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
+	}
 	if opts.conn != nil {
 		s.SetICEUDPMux(webrtc.NewICEUDPMux(pionlog.Factory{Logger: quietLogger()}.NewLogger("udpmux"), opts.conn))
 		s.SetICETimeouts(time.Second, 2*time.Second, 200*time.Millisecond)

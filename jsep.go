@@ -10,9 +10,6 @@ type JSEP struct {
 	// Trickle false means the client will not trickle candidates and
 	// wants ours inside the SDP (half trickle). Nil means true.
 	Trickle *bool `json:"trickle,omitempty"`
-	// Restart asks for an ICE restart (RFC 8445 section 9) when the plugin
-	// renegotiates in answer to this message.
-	Restart bool `json:"restart,omitempty"`
 }
 
 func (j *JSEP) sessionDescription() webrtc.SessionDescription {

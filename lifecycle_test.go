@@ -301,3 +301,19 @@ func TestUplinkLossNACKAndSlowLink(t *testing.T) {
 		t.Error("handle info shows no NACKs sent for the lossy stream")
 	}
 }
+
+// A client that can only use TCP connects through the router's ICE-TCP
+// listener.
+func TestICETCP(t *testing.T) {
+	checkLeaks(t)
+	r := newRouter(t, func(c *ianua.Config) { c.ICE.TCPAddr = "127.0.0.1:0" })
+	c := connectedCall(t, r, clientOptions{tcpOnly: true})
+	if pair := c.h.Info().SelectedPair; !strings.HasPrefix(pair, "127.0.0.1:") {
+		t.Errorf("selected pair %q", pair)
+	}
+	if c.log.count(func(e ianua.Event) bool {
+		return e.Type == ianua.EventTrickle && e.Candidate != nil && strings.Contains(e.Candidate.Candidate, " tcp ")
+	}) == 0 {
+		t.Error("no TCP candidate offered")
+	}
+}

@@ -186,16 +186,16 @@ func (e *Echo) offer(ctx context.Context, req Request) (*ianua.JSEP, error) {
 	for _, tr := range pc.GetTransceivers() {
 		have[tr.Kind()]++
 	}
-	codecs := map[webrtc.RTPCodecType]webrtc.RTPCodecCapability{
-		webrtc.RTPCodecTypeAudio: audioCodecs["opus"],
-		webrtc.RTPCodecTypeVideo: videoCodecs["vp8"],
-	}
+	audioName, videoName := "opus", "vp8"
 	if req.AudioCodec != "" {
-		codecs[webrtc.RTPCodecTypeAudio] = audioCodecs[req.AudioCodec]
+		audioName = req.AudioCodec
 	}
 	if req.VideoCodec != "" {
-		codecs[webrtc.RTPCodecTypeVideo] = videoCodecs[req.VideoCodec]
+		videoName = req.VideoCodec
 	}
+	ac, _ := audioCodec(audioName) // validated by ParseRequest
+	vc, _ := videoCodec(videoName)
+	codecs := map[webrtc.RTPCodecType]webrtc.RTPCodecCapability{webrtc.RTPCodecTypeAudio: ac, webrtc.RTPCodecTypeVideo: vc}
 	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
 		for i := have[kind]; i < want[kind]; i++ {
 			track, err := webrtc.NewTrackLocalStaticRTP(codecs[kind], fmt.Sprintf("echo-%s-%d", kind, i), "ianua-echotest")

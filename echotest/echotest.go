@@ -29,16 +29,32 @@ func (*Plugin) Attach(h *ianua.Handle) (ianua.Attachment, error) {
 	return newEcho(h), nil
 }
 
-var audioCodecs = map[string]webrtc.RTPCodecCapability{
-	"opus": {MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"},
-	"pcmu": {MimeType: webrtc.MimeTypePCMU, ClockRate: 8000},
-	"pcma": {MimeType: webrtc.MimeTypePCMA, ClockRate: 8000},
-	"g722": {MimeType: webrtc.MimeTypeG722, ClockRate: 8000},
+// audioCodec returns the capability of an audio codec a plugin offer may use.
+func audioCodec(name string) (webrtc.RTPCodecCapability, bool) {
+	switch name {
+	case "opus":
+		return webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, true
+	case "pcmu":
+		return webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000}, true
+	case "pcma":
+		return webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMA, ClockRate: 8000}, true
+	case "g722":
+		return webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeG722, ClockRate: 8000}, true
+	}
+	return webrtc.RTPCodecCapability{}, false
 }
 
-var videoCodecs = map[string]webrtc.RTPCodecCapability{
-	"vp8":  {MimeType: webrtc.MimeTypeVP8, ClockRate: 90000},
-	"vp9":  {MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=0"},
-	"h264": {MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"},
-	"av1":  {MimeType: webrtc.MimeTypeAV1, ClockRate: 90000},
+// videoCodec returns the capability of a video codec a plugin offer may use.
+func videoCodec(name string) (webrtc.RTPCodecCapability, bool) {
+	switch name {
+	case "vp8":
+		return webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, true
+	case "vp9":
+		return webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=0"}, true
+	case "h264":
+		return webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, true
+	case "av1":
+		return webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeAV1, ClockRate: 90000}, true
+	}
+	return webrtc.RTPCodecCapability{}, false
 }

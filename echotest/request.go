@@ -83,12 +83,12 @@ func ParseRequest(body json.RawMessage) (Request, error) {
 		}
 	}
 	if req.AudioCodec != "" {
-		if _, ok := audioCodecs[req.AudioCodec]; !ok {
+		if _, ok := audioCodec(req.AudioCodec); !ok {
 			return req, pluginError(ErrorInvalidElement, ianua.ErrInvalidElement, "Unsupported audio codec '%s'", req.AudioCodec)
 		}
 	}
 	if req.VideoCodec != "" {
-		if _, ok := videoCodecs[req.VideoCodec]; !ok {
+		if _, ok := videoCodec(req.VideoCodec); !ok {
 			return req, pluginError(ErrorInvalidElement, ianua.ErrInvalidElement, "Unsupported video codec '%s'", req.VideoCodec)
 		}
 	}
