@@ -57,3 +57,11 @@ var (
 // signaling state does not allow (RFC 9429 section 3.2), such as an offer
 // while our own offer waits for its answer.
 var ErrWrongState = errors.New("ianua: wrong signaling state")
+
+// Errors of the forwarding engine.
+var (
+	// ErrSourceClosed is returned for a source that was unpublished.
+	ErrSourceClosed = errors.New("ianua: source closed")
+	// ErrSubscriptionClosed is returned for a closed subscription.
+	ErrSubscriptionClosed = errors.New("ianua: subscription closed")
+)

@@ -224,6 +224,15 @@ func (h *Handle) ensurePeer() (p *peer, created bool, err error) {
 	return np, true, nil
 }
 
+// remoteDescription is the PeerConnection's current remote description.
+func (h *Handle) remoteDescription() *webrtc.SessionDescription {
+	p := h.currentPeer()
+	if p == nil {
+		return nil
+	}
+	return p.pc.RemoteDescription()
+}
+
 func (h *Handle) currentPeer() *peer {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -239,6 +248,9 @@ func (h *Handle) dropPeer(p *peer) {
 	h.mu.Unlock()
 	p.close()
 }
+
+// HasPeerConnection says whether the handle has a PeerConnection now.
+func (h *Handle) HasPeerConnection() bool { return h.currentPeer() != nil }
 
 // PeerConnection returns the handle's PeerConnection, creating it if there
 // is none, so that a plugin can add tracks and transceivers before Offer.

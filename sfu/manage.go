@@ -1,0 +1,182 @@
+package sfu
+
+import (
+	"github.com/ianua/ianua"
+)
+
+// manage answers the synchronous room requests.
+func (p *Plugin) manage(req request) (map[string]any, error) {
+	switch req.Request {
+	case "create":
+		if p.params.AdminKey != "" && req.AdminKey != p.params.AdminKey {
+			return nil, perr(ErrorUnauthorized, ErrUnauthorized, "Unauthorized (wrong admin_key)")
+		}
+		rp := req.RoomParams
+		if req.Room != nil {
+			rp.ID = *req.Room
+		}
+		rp.Description, rp.Secret, rp.PIN = req.Description, req.Secret, req.PIN
+		for _, list := range []string{rp.AudioCodec, rp.VideoCodec} {
+			for _, c := range codecList(list) {
+				if !knownCodec(c) {
+					return nil, perr(ErrorInvalidElement, ianua.ErrInvalidElement, "Invalid element (codec %q)", c)
+				}
+			}
+		}
+		r, err := p.CreateRoom(rp)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"videoroom": "created", "room": r.ID(), "permanent": false}, nil
+	case "list":
+		var list []any
+		for _, r := range p.Rooms() {
+			if r.Params().IsPrivate && (p.params.AdminKey == "" || req.AdminKey != p.params.AdminKey) {
+				continue
+			}
+			list = append(list, r.info())
+		}
+		if list == nil {
+			list = []any{}
+		}
+		return map[string]any{"videoroom": "success", "list": list}, nil
+	}
+
+	id, err := req.room()
+	if err != nil {
+		return nil, err
+	}
+	if req.Request == "exists" {
+		_, err := p.Room(id)
+		return map[string]any{"videoroom": "success", "room": id, "exists": err == nil}, nil
+	}
+	r, err := p.Room(id)
+	if err != nil {
+		return nil, err
+	}
+	switch req.Request {
+	case "listparticipants":
+		var parts []any
+		for _, pt := range r.Participants() {
+			info := map[string]any{"id": pt.id, "publisher": pt.isActive(), "talking": pt.info()["talking"]}
+			if d := pt.Display(); d != "" {
+				info["display"] = d
+			}
+			parts = append(parts, info)
+		}
+		if parts == nil {
+			parts = []any{}
+		}
+		return map[string]any{"videoroom": "participants", "room": id, "participants": parts}, nil
+	}
+	if err := r.checkSecret(req.Secret); err != nil {
+		return nil, err
+	}
+	switch req.Request {
+	case "edit":
+		r.mu.Lock()
+		if req.NewDescription != nil {
+			r.params.Description = *req.NewDescription
+		}
+		if req.NewSecret != nil {
+			r.params.Secret = *req.NewSecret
+		}
+		if req.NewPIN != nil {
+			r.params.PIN = *req.NewPIN
+		}
+		if req.NewIsPrivate != nil {
+			r.params.IsPrivate = *req.NewIsPrivate
+		}
+		if req.NewRequirePvt != nil {
+			r.params.RequirePvtID = *req.NewRequirePvt
+		}
+		if req.NewBitrate != nil {
+			r.params.Bitrate = *req.NewBitrate
+		}
+		if req.NewPublishers != nil && *req.NewPublishers > 0 {
+			r.params.Publishers = *req.NewPublishers
+		}
+		r.mu.Unlock()
+		return map[string]any{"videoroom": "edited", "room": id}, nil
+	case "destroy":
+		if err := p.DestroyRoom(id); err != nil {
+			return nil, err
+		}
+		return map[string]any{"videoroom": "destroyed", "room": id}, nil
+	case "kick":
+		if req.ID == nil {
+			return nil, perr(ErrorMissingElement, ianua.ErrMalformedBody, "Missing element (id)")
+		}
+		if err := p.Kick(id, *req.ID); err != nil {
+			return nil, err
+		}
+		return map[string]any{"videoroom": "success"}, nil
+	case "moderate":
+		if req.ID == nil || req.MID == "" || req.Mute == nil {
+			return nil, perr(ErrorMissingElement, ianua.ErrMalformedBody, "Missing element (id, mid, mute)")
+		}
+		if err := p.Moderate(id, *req.ID, req.MID, *req.Mute); err != nil {
+			return nil, err
+		}
+		return map[string]any{"videoroom": "success"}, nil
+	}
+	return nil, perr(ErrorInvalidRequest, ianua.ErrUnknownRequest, "Unknown request '%s'", req.Request)
+}
+
+func knownCodec(c string) bool {
+	switch c {
+	case "opus", "pcmu", "pcma", "g722", "vp8", "vp9", "h264", "av1", "h265":
+		return true
+	}
+	return false
+}
+
+// Kick removes a participant from a room: everyone is told ("kicked") and
+// its PeerConnection is closed.
+func (p *Plugin) Kick(roomID, participant uint64) error {
+	r, err := p.Room(roomID)
+	if err != nil {
+		return err
+	}
+	pt, ok := r.Participant(participant)
+	if !ok {
+		return perr(ErrorNoSuchFeed, ErrNoSuchFeed, "No such user %d in room %d", participant, roomID)
+	}
+	ev := map[string]any{"videoroom": "event", "room": roomID, "kicked": participant}
+	_ = pt.h.PushEvent("", ev, nil)
+	wasActive := pt.isActive()
+	pt.leave("kicked", false)
+	if wasActive {
+		r.notify(map[string]any{"videoroom": "event", "room": roomID, "unpublished": participant}, pt)
+	}
+	r.notify(ev, pt)
+	return nil
+}
+
+// Moderate mutes or unmutes one stream of a participant.
+func (p *Plugin) Moderate(roomID, participant uint64, mid string, mute bool) error {
+	r, err := p.Room(roomID)
+	if err != nil {
+		return err
+	}
+	pt, ok := r.Participant(participant)
+	if !ok {
+		return perr(ErrorNoSuchFeed, ErrNoSuchFeed, "No such user %d in room %d", participant, roomID)
+	}
+	return pt.moderate(mid, mute)
+}
+
+// hasPrivateID says whether a participant of the room has this private id.
+func (r *Room) hasPrivateID(id uint64) bool {
+	if id == 0 {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range r.participants {
+		if p.privateID == id {
+			return true
+		}
+	}
+	return false
+}

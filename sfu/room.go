@@ -1,0 +1,175 @@
+package sfu
+
+import (
+	"slices"
+	"strings"
+	"sync"
+)
+
+// RoomParams are a room's settings, with the names of Janus VideoRoom's
+// "create" request.
+type RoomParams struct {
+	ID          uint64 `json:"room,omitempty"`
+	Description string `json:"description,omitempty"`
+	Secret      string `json:"secret,omitempty"`
+	PIN         string `json:"pin,omitempty"`
+	IsPrivate   bool   `json:"is_private,omitempty"`
+	// RequirePvtID makes subscribers give a publisher's private_id.
+	RequirePvtID bool `json:"require_pvtid,omitempty"`
+	// Publishers is the maximum number of concurrent publishers (default 3).
+	Publishers int `json:"publishers,omitempty"`
+	// Bitrate caps each publisher's video, bits per second, via REMB
+	// (0: no cap).
+	Bitrate uint32 `json:"bitrate,omitempty"`
+	// AudioCodec and VideoCodec are comma-separated lists of allowed
+	// codecs in order of preference (defaults "opus" and "vp8").
+	AudioCodec string `json:"audiocodec,omitempty"`
+	VideoCodec string `json:"videocodec,omitempty"`
+	// AudioLevelEvent sends talking / stopped-talking events.
+	AudioLevelEvent bool `json:"audiolevel_event,omitempty"`
+	// AudioActivePackets and AudioLevelAverage tune the talking detector
+	// (Janus defaults 100 packets and 25 -dBov).
+	AudioActivePackets int `json:"audio_active_packets,omitempty"`
+	AudioLevelAverage  int `json:"audio_level_average,omitempty"`
+	// NotifyJoining tells participants about joins that do not publish.
+	NotifyJoining bool `json:"notify_joining,omitempty"`
+}
+
+func (p RoomParams) withDefaults() RoomParams {
+	if p.Publishers <= 0 {
+		p.Publishers = 3
+	}
+	if p.AudioCodec == "" {
+		p.AudioCodec = "opus"
+	}
+	if p.VideoCodec == "" {
+		p.VideoCodec = "vp8"
+	}
+	if p.AudioActivePackets <= 0 {
+		p.AudioActivePackets = 100
+	}
+	if p.AudioLevelAverage <= 0 {
+		p.AudioLevelAverage = 25
+	}
+	return p
+}
+
+func codecList(s string) []string {
+	var out []string
+	for _, c := range strings.Split(s, ",") {
+		if c = strings.ToLower(strings.TrimSpace(c)); c != "" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Room is one video room: its settings and participants.
+type Room struct {
+	p *Plugin
+
+	mu           sync.Mutex
+	params       RoomParams
+	participants map[uint64]*Participant // joined publishers (active or not)
+	subscribers  map[*Subscriber]struct{}
+	destroyed    bool
+}
+
+// ID is the room's numeric id.
+func (r *Room) ID() uint64 { return r.params.ID }
+
+// Params returns the room's settings.
+func (r *Room) Params() RoomParams {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.params
+}
+
+// Participants returns the joined publishers, active or not.
+func (r *Room) Participants() []*Participant {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*Participant, 0, len(r.participants))
+	for _, p := range r.participants {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b *Participant) int {
+		switch {
+		case a.id < b.id:
+			return -1
+		case a.id > b.id:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// Participant returns the joined publisher with this id.
+func (r *Room) Participant(id uint64) (*Participant, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p, ok := r.participants[id]
+	return p, ok
+}
+
+func (r *Room) activePublishers() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, p := range r.participants {
+		if p.isActive() {
+			n++
+		}
+	}
+	return n
+}
+
+// checkSecret verifies a room secret for administration.
+func (r *Room) checkSecret(secret string) error {
+	r.mu.Lock()
+	s := r.params.Secret
+	r.mu.Unlock()
+	if s != "" && s != secret {
+		return perr(ErrorUnauthorized, ErrUnauthorized, "Unauthorized (wrong secret)")
+	}
+	return nil
+}
+
+func (r *Room) checkPIN(pin string) error {
+	r.mu.Lock()
+	p := r.params.PIN
+	r.mu.Unlock()
+	if p != "" && p != pin {
+		return perr(ErrorUnauthorized, ErrUnauthorized, "Unauthorized (wrong pin)")
+	}
+	return nil
+}
+
+// notify pushes an event to every joined participant but except.
+func (r *Room) notify(data any, except *Participant) {
+	for _, p := range r.Participants() {
+		if p != except {
+			_ = p.h.PushEvent("", data, nil)
+		}
+	}
+}
+
+func (r *Room) info() map[string]any {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return map[string]any{
+		"room":             r.params.ID,
+		"description":      r.params.Description,
+		"pin_required":     r.params.PIN != "",
+		"is_private":       r.params.IsPrivate,
+		"max_publishers":   r.params.Publishers,
+		"bitrate":          r.params.Bitrate,
+		"require_pvtid":    r.params.RequirePvtID,
+		"notify_joining":   r.params.NotifyJoining,
+		"audiocodec":       r.params.AudioCodec,
+		"videocodec":       r.params.VideoCodec,
+		"audiolevel_event": r.params.AudioLevelEvent,
+		"num_participants": len(r.participants),
+	}
+}

@@ -1,0 +1,170 @@
+// Package sfu is the video-room plugin: rooms where participants publish
+// any number of streams on one PeerConnection and subscribe, on another, to
+// any set of the others' streams (multistream), through the MediaRouter's
+// forwarding engine.
+//
+// Its message language is Janus VideoRoom's multistream (1.x) API, so
+// janus.js and the applications built on it work unchanged. Supported:
+// create, edit, destroy, exists, list, listparticipants, kick, moderate;
+// join (ptype publisher / subscriber), joinandconfigure, publish,
+// configure, unpublish, leave for publishers; join with streams, start,
+// pause, subscribe, unsubscribe, update, configure (mid/send, substream,
+// restart), switch, leave for subscribers; events joined, publishers,
+// unpublished, leaving, kicked, destroyed, talking / stopped-talking,
+// attached, updated, started, paused, switched, configured, left. Error
+// codes are Janus's (421–437). Room ids are numbers. Not supported yet:
+// string ids, tokens (allowed), RTP forwarders, recording, VP9 SVC layer
+// selection, temporal layers, e2ee, dummy publishers, permanent rooms.
+//
+// Hosts that embed without JSON use the typed API: Plugin.CreateRoom,
+// Room, Rooms, DestroyRoom, Kick, Moderate.
+package sfu
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"log/slog"
+	"slices"
+	"sync"
+
+	"github.com/ianua/ianua"
+)
+
+// Name is the plugin's package name, the one Janus clients attach to.
+const Name = "janus.plugin.videoroom"
+
+// Params configures the plugin.
+type Params struct {
+	// Rooms are created at start. Janus ships a demo room 1234; so does
+	// DefaultRooms.
+	Rooms []RoomParams
+	// AdminKey, if set, is required by "create" (Janus: admin_key).
+	AdminKey string
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultRooms is the Janus demo room, which janus.js demos join.
+func DefaultRooms() []RoomParams {
+	return []RoomParams{{ID: 1234, Description: "Demo Room", Publishers: 6, Bitrate: 128000 * 8, AudioLevelEvent: true}}
+}
+
+// Plugin is the video-room plugin.
+type Plugin struct {
+	params Params
+	log    *slog.Logger
+
+	mu    sync.Mutex
+	rooms map[uint64]*Room
+}
+
+// New returns the plugin with the rooms of p created.
+func New(p Params) (*Plugin, error) {
+	if p.Logger == nil {
+		p.Logger = slog.Default()
+	}
+	pl := &Plugin{params: p, log: p.Logger, rooms: make(map[uint64]*Room)}
+	for _, rp := range p.Rooms {
+		if _, err := pl.CreateRoom(rp); err != nil {
+			return nil, err
+		}
+	}
+	return pl, nil
+}
+
+// Name implements ianua.Plugin.
+func (*Plugin) Name() string { return Name }
+
+// Attach implements ianua.Plugin.
+func (p *Plugin) Attach(h *ianua.Handle) (ianua.Attachment, error) {
+	return &attachment{p: p, h: h}, nil
+}
+
+// CreateRoom creates a room; an ID of 0 picks one.
+func (p *Plugin) CreateRoom(rp RoomParams) (*Room, error) {
+	rp = rp.withDefaults()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if rp.ID == 0 {
+		for rp.ID == 0 || p.rooms[rp.ID] != nil {
+			rp.ID = randomID()
+		}
+	}
+	if _, ok := p.rooms[rp.ID]; ok {
+		return nil, perr(ErrorRoomExists, ErrRoomExists, "Room %d already exists", rp.ID)
+	}
+	r := &Room{p: p, params: rp, participants: map[uint64]*Participant{}, subscribers: map[*Subscriber]struct{}{}}
+	p.rooms[rp.ID] = r
+	return r, nil
+}
+
+// Room returns the room with this id.
+func (p *Plugin) Room(id uint64) (*Room, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r, ok := p.rooms[id]
+	if !ok {
+		return nil, perr(ErrorNoSuchRoom, ErrNoSuchRoom, "No such room (%d)", id)
+	}
+	return r, nil
+}
+
+// Rooms returns every room, private ones included, by id.
+func (p *Plugin) Rooms() []*Room {
+	p.mu.Lock()
+	out := make([]*Room, 0, len(p.rooms))
+	for _, r := range p.rooms {
+		out = append(out, r)
+	}
+	p.mu.Unlock()
+	slices.SortFunc(out, func(a, b *Room) int {
+		switch {
+		case a.ID() < b.ID():
+			return -1
+		case a.ID() > b.ID():
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// DestroyRoom removes a room: every participant is told ("destroyed") and
+// loses its publications and subscriptions in it.
+func (p *Plugin) DestroyRoom(id uint64) error {
+	p.mu.Lock()
+	r, ok := p.rooms[id]
+	delete(p.rooms, id)
+	p.mu.Unlock()
+	if !ok {
+		return perr(ErrorNoSuchRoom, ErrNoSuchRoom, "No such room (%d)", id)
+	}
+	r.mu.Lock()
+	r.destroyed = true
+	parts := make([]*Participant, 0, len(r.participants))
+	for _, x := range r.participants {
+		parts = append(parts, x)
+	}
+	subs := make([]*Subscriber, 0, len(r.subscribers))
+	for x := range r.subscribers {
+		subs = append(subs, x)
+	}
+	r.mu.Unlock()
+	ev := map[string]any{"videoroom": "destroyed", "room": id}
+	for _, x := range parts {
+		_ = x.h.PushEvent("", ev, nil)
+		x.leave("destroyed", false)
+	}
+	for _, x := range subs {
+		_ = x.h.PushEvent("", ev, nil)
+		x.leave("destroyed")
+	}
+	return nil
+}
+
+// randomID returns a random id that fits in a JavaScript number.
+func randomID() uint64 {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return binary.BigEndian.Uint64(b[:]) & (1<<53 - 1)
+}

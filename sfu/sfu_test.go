@@ -1,0 +1,221 @@
+package sfu_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/ianua/ianua"
+	"github.com/ianua/ianua/internal/testpeer"
+	"github.com/ianua/ianua/sfu"
+)
+
+// Four participants each publish audio and video and subscribe, on one
+// PeerConnection, to the other three: every stream arrives.
+func TestRoomOfFour(t *testing.T) {
+	checkLeaks(t)
+	r, _ := newRoomRouter(t, sfu.RoomParams{ID: 10, Publishers: 4})
+	var ps []*participant
+	for i := range 4 {
+		p := join(t, r, 10, byte(i+1))
+		p.publish(publishOptions{audio: true, video: true})
+		ps = append(ps, p)
+	}
+	for i, p := range ps {
+		var others []*participant
+		for j, o := range ps {
+			if j != i {
+				others = append(others, o)
+			}
+		}
+		p.subscribe(feeds(others...), nil)
+	}
+	const n = 150
+	for _, p := range ps {
+		p.send(n)
+	}
+	time.Sleep(time.Duration(n)*10*time.Millisecond + 500*time.Millisecond)
+	for i, p := range ps {
+		for j, o := range ps {
+			if i == j {
+				if got := p.received(o.marker, kindVideo); got != 0 {
+					t.Errorf("participant %d received %d of its own packets", i, got)
+				}
+				continue
+			}
+			for _, kind := range []byte{kindAudio, kindVideo} {
+				got := p.received(o.marker, kind)
+				if got < n*95/100 {
+					t.Errorf("participant %d got %d/%d packets of kind %d from %d", i, got, n, kind, j)
+				}
+			}
+		}
+	}
+}
+
+// A publisher joining is announced, and the others subscribe to it; when it
+// leaves, the room is told and subscribers get a renegotiation.
+func TestJoinLeaveRenegotiation(t *testing.T) {
+	checkLeaks(t)
+	r, _ := newRoomRouter(t, sfu.RoomParams{ID: 11})
+	a := join(t, r, 11, 1)
+	a.publish(publishOptions{audio: true, video: true})
+	b := join(t, r, 11, 2)
+	b.publish(publishOptions{audio: true, video: true})
+	// a hears of b.
+	ev := a.log.Wait(t, 5*time.Second, "publishers", func(e ianua.Event) bool {
+		return testpeer.Plugin(a.pubH.ID(), "videoroom", "event", "")(e) && data(e)["publishers"] != nil
+	})
+	pubs, _ := data(ev)["publishers"].([]any)
+	if len(pubs) != 1 || num(pubs[0].(map[string]any)["id"]) != b.id {
+		t.Fatalf("publishers event %s", ev.Data)
+	}
+	a.subscribe(feeds(b), nil)
+	b.send(50)
+	testpeer.WaitFor(t, 3*time.Second, "media from b", func() bool { return a.received(b.marker, kindVideo) > 20 })
+
+	// c joins later: a subscribes to it too (renegotiation with "subscribe").
+	c := join(t, r, 11, 3)
+	c.publish(publishOptions{video: true})
+	mark := a.log.Len()
+	message(t, a.subH, map[string]any{"request": "subscribe", "streams": feeds(c)}, nil)
+	a.log.WaitFrom(t, mark, 5*time.Second, "updated", testpeer.Plugin(a.subH.ID(), "videoroom", "updated", "offer"))
+	c.send(50)
+	testpeer.WaitFor(t, 5*time.Second, "media from c after renegotiation", func() bool { return a.received(c.marker, kindVideo) > 20 })
+
+	// b leaves: a is told, and its subscription renegotiates by itself.
+	mark = a.log.Len()
+	message(t, b.pubH, map[string]any{"request": "leave"}, nil)
+	a.log.WaitFrom(t, mark, 5*time.Second, "unpublished", func(e ianua.Event) bool {
+		return testpeer.Plugin(a.pubH.ID(), "videoroom", "event", "")(e) && num(data(e)["unpublished"]) == b.id
+	})
+	a.log.WaitFrom(t, mark, 5*time.Second, "leaving", func(e ianua.Event) bool {
+		return testpeer.Plugin(a.pubH.ID(), "videoroom", "event", "")(e) && num(data(e)["leaving"]) == b.id
+	})
+	ev = a.log.WaitFrom(t, mark, 5*time.Second, "updated after leave", testpeer.Plugin(a.subH.ID(), "videoroom", "updated", "offer"))
+	streams, _ := data(ev)["streams"].([]any)
+	for _, s := range streams {
+		if num(s.(map[string]any)["feed_id"]) == b.id {
+			t.Errorf("stream of the departed publisher still listed: %v", s)
+		}
+	}
+	// c still flows.
+	before := a.received(c.marker, kindVideo)
+	c.send(30)
+	testpeer.WaitFor(t, 5*time.Second, "media from c after b left", func() bool { return a.received(c.marker, kindVideo) > before+20 })
+}
+
+// Five percent random loss on the publisher's uplink is repaired by NACKs:
+// at least 99 % of the packets reach the subscriber.
+func TestPublisherLossRepaired(t *testing.T) {
+	checkLeaks(t)
+	r, _ := newRoomRouter(t, sfu.RoomParams{ID: 12})
+	conn := testpeer.ListenSwitch(t)
+	conn.DropEvery = 20 // 5 %
+	a := join(t, r, 12, 1)
+	a.publish(publishOptions{video: true, conn: conn})
+	b := join(t, r, 12, 2)
+	b.subscribe(feeds(a), nil)
+	const n = 400
+	a.send(n)
+	time.Sleep(time.Duration(n)*10*time.Millisecond + time.Second)
+	got := b.received(a.marker, kindVideo)
+	t.Logf("%d/%d delivered with 5%% publisher loss", got, n)
+	if got < n*99/100 {
+		t.Errorf("%d/%d delivered, want >= 99%%", got, n)
+	}
+}
+
+// Fifty subscribers asking for keyframes all the time cost the publisher
+// about two PLIs a second, not fifty times that.
+func TestKeyframeRequestsThrottled(t *testing.T) {
+	checkLeaks(t)
+	r, _ := newRoomRouter(t, sfu.RoomParams{ID: 13})
+	a := join(t, r, 13, 1)
+	a.publish(publishOptions{video: true})
+	a.send(3000) // until the end of the test
+	var subs []*participant
+	for i := range 50 {
+		s := join(t, r, 13, byte(10+i))
+		s.subscribe(feeds(a), nil)
+		subs = append(subs, s)
+	}
+	testpeer.WaitFor(t, 15*time.Second, "media at the last subscriber", func() bool { return subs[49].received(a.marker, kindVideo) > 0 })
+	before := a.pliCount()
+	start := time.Now()
+	for time.Since(start) < 3*time.Second {
+		for _, s := range subs {
+			for _, tr := range s.subPC.GetTransceivers() {
+				if tr.Receiver() != nil && len(tr.Receiver().Tracks()) > 0 {
+					_ = s.subPC.WriteRTCP(pli(uint32(tr.Receiver().Tracks()[0].SSRC())))
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	got := a.pliCount() - before
+	t.Logf("%d PLIs reached the publisher in 3 s from 50 subscribers", got)
+	if got < 3 || got > 9 {
+		t.Errorf("%d PLIs in 3 s, want about 6 (one per 500 ms)", got)
+	}
+}
+
+// A subscriber whose client stopped reading does not slow the others.
+func TestStalledSubscriber(t *testing.T) {
+	checkLeaks(t)
+	r, _ := newRoomRouter(t, sfu.RoomParams{ID: 14})
+	a := join(t, r, 14, 1)
+	a.publish(publishOptions{audio: true, video: true})
+	stalledConn := testpeer.ListenSwitch(t)
+	stalled := join(t, r, 14, 2)
+	stalled.subscribe(feeds(a), stalledConn)
+	ok := join(t, r, 14, 3)
+	ok.subscribe(feeds(a), nil)
+	stalledConn.Dead.Store(true)
+	const n = 200
+	a.send(n)
+	time.Sleep(time.Duration(n)*10*time.Millisecond + 500*time.Millisecond)
+	if got := ok.received(a.marker, kindVideo); got < n*95/100 {
+		t.Errorf("healthy subscriber got %d/%d with a stalled one in the room", got, n)
+	}
+}
+
+// Simulcast: the subscriber picks a layer with configure/substream and the
+// layer actually received changes.
+func TestSimulcastManualSwitch(t *testing.T) {
+	checkLeaks(t)
+	r, _ := newRoomRouter(t, sfu.RoomParams{ID: 15})
+	a := join(t, r, 15, 1)
+	a.publish(publishOptions{video: true, simulcast: true})
+	b := join(t, r, 15, 2)
+	b.subscribe(feeds(a), nil)
+	a.send(600)
+	testpeer.WaitFor(t, 5*time.Second, "highest layer by default", func() bool { return b.receivedLayer(2) > 20 })
+	// Before the highest layer's first packet the subscriber may have got
+	// a lower one (never left without video); after it, only layer 2.
+	q, h := b.receivedLayer(0), b.receivedLayer(1)
+	time.Sleep(300 * time.Millisecond)
+	if b.receivedLayer(0) != q || b.receivedLayer(1) != h {
+		t.Errorf("lower layers still forwarded: q %d->%d h %d->%d", q, b.receivedLayer(0), h, b.receivedLayer(1))
+	}
+	mid := subMID(t, b)
+	message(t, b.subH, map[string]any{"request": "configure", "mid": mid, "substream": 0}, nil)
+	testpeer.WaitFor(t, 5*time.Second, "switch to layer 0", func() bool { return b.receivedLayer(0) > 20 })
+	high := b.receivedLayer(2)
+	time.Sleep(300 * time.Millisecond)
+	if b.receivedLayer(2) != high {
+		t.Errorf("layer 2 still forwarded after the switch to 0")
+	}
+	message(t, b.subH, map[string]any{"request": "configure", "mid": mid, "substream": 1}, nil)
+	testpeer.WaitFor(t, 5*time.Second, "switch to layer 1", func() bool { return b.receivedLayer(1) > 20 })
+}
+
+func subMID(t testing.TB, p *participant) string {
+	t.Helper()
+	for _, tr := range p.subPC.GetTransceivers() {
+		if tr.Kind().String() == "video" {
+			return tr.Mid()
+		}
+	}
+	t.Fatal("no video m-line")
+	return ""
+}

@@ -1,0 +1,514 @@
+package ianua
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/ianua/ianua/internal/audiolevel"
+	"github.com/ianua/ianua/internal/packetcache"
+	"github.com/ianua/ianua/internal/rtpmunge"
+	"github.com/ianua/ianua/internal/throttle"
+)
+
+// Forwarding constants.
+const (
+	// maxLayers is the number of simulcast layers a source may have
+	// (RFC 8853: rid-based simulcast; browsers send up to 3).
+	maxLayers = 3
+	// cacheSize is the number of packets kept per layer for NACKs: about
+	// 2 s of 1.2 Mbit/s video.
+	cacheSize = 512
+	// keyframeInterval throttles keyframe requests towards a publisher,
+	// however many subscribers ask (mediasoup and Janus do the same).
+	keyframeInterval = 500 * time.Millisecond
+	// parallelFanout is the subscriber count above which a source spreads
+	// its writes over worker goroutines (LiveKit does above 20).
+	parallelFanout = 16
+)
+
+// SourceParams describes a stream a plugin publishes to the router.
+type SourceParams struct {
+	// Handle is the publisher's handle; keyframe requests go to it.
+	Handle *Handle
+	// Transceiver is the publisher's transceiver the stream arrives on.
+	Transceiver *webrtc.RTPTransceiver
+	// ID names the source; default "<handle id>/<mid>".
+	ID string
+	// OnAudioLevel, if set, is told when an audio source starts or stops
+	// talking (RFC 6464 audio levels). It is called from the source's
+	// reading goroutine and must not block.
+	OnTalking func(src *Source, talking bool, level int)
+	// Talking tunes the talking detector (zero: Janus defaults).
+	Talking audiolevel.Params
+}
+
+// Source is one published media stream — one m-line of a publisher: audio,
+// or video with up to three simulcast layers. Any number of handles, of any
+// plugin, subscribe to it. The plugin feeds it by calling ReadTrack from
+// its TrackHandler for each track (layer) of the transceiver.
+type Source struct {
+	id       string
+	r        *MediaRouter
+	pub      *Handle
+	tr       *webrtc.RTPTransceiver
+	kind     webrtc.RTPCodecType
+	mid      string
+	params   SourceParams
+	keyframe throttle.Throttle
+
+	mu     sync.Mutex
+	codec  webrtc.RTPCodecParameters
+	layers [maxLayers]*layer
+	closed bool
+	// subs is copy-on-write: writers rebuild it under mu, the reading
+	// goroutines load it and iterate without a lock.
+	subs atomic.Pointer[[]*Subscription]
+
+	level *audiolevel.Detector
+	muted atomic.Bool
+
+	kfArmed atomic.Bool
+	kfTimer *time.Timer // guarded by mu
+
+	done chan struct{}
+}
+
+// layer is one simulcast encoding (or the only one) of a source.
+type layer struct {
+	rid   string
+	ssrc  atomic.Uint32
+	cache *packetcache.Cache
+	// lastPacket is when the layer last received a packet (unix ns), to
+	// tell which layers are live.
+	lastPacket atomic.Int64
+	// bitrate estimate, bits per second, updated once a second.
+	bytes   atomic.Uint64
+	bitrate atomic.Uint64
+}
+
+// Publish creates a source for a publisher's transceiver.
+func (r *MediaRouter) Publish(p SourceParams) (*Source, error) {
+	if p.Handle == nil || p.Transceiver == nil {
+		return nil, fmt.Errorf("%w: publish needs a handle and a transceiver", ErrInvalidElement)
+	}
+	if p.Handle.isDetached() {
+		return nil, ErrHandleDetached
+	}
+	mid := p.Transceiver.Mid()
+	id := p.ID
+	if id == "" {
+		id = fmt.Sprintf("%d/%s", p.Handle.id, mid)
+	}
+	s := &Source{
+		id:       id,
+		r:        r,
+		pub:      p.Handle,
+		tr:       p.Transceiver,
+		kind:     p.Transceiver.Kind(),
+		mid:      mid,
+		params:   p,
+		keyframe: throttle.Throttle{Interval: keyframeInterval},
+		done:     make(chan struct{}),
+	}
+	empty := []*Subscription{}
+	s.subs.Store(&empty)
+	if s.kind == webrtc.RTPCodecTypeAudio && p.OnTalking != nil {
+		d, err := audiolevel.New(p.Talking)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalidElement, err)
+		}
+		s.level = d
+	}
+	return s, nil
+}
+
+// ID is the source's name.
+func (s *Source) ID() string { return s.id }
+
+// Kind is audio or video.
+func (s *Source) Kind() webrtc.RTPCodecType { return s.kind }
+
+// MID is the publisher's mid of the stream.
+func (s *Source) MID() string { return s.mid }
+
+// Publisher is the publisher's handle.
+func (s *Source) Publisher() *Handle { return s.pub }
+
+// Codec is the stream's codec, known once its first packet arrived.
+func (s *Source) Codec() webrtc.RTPCodecParameters {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.codec
+}
+
+// Layers returns the rids of the simulcast layers seen so far, lowest
+// quality first as the publisher declared them; one empty rid without
+// simulcast.
+func (s *Source) Layers() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, l := range s.layers {
+		if l != nil {
+			out = append(out, l.rid)
+		}
+	}
+	return out
+}
+
+// Simulcast says whether the source has more than one layer.
+func (s *Source) Simulcast() bool { return len(s.Layers()) > 1 }
+
+// Done is closed when the source is closed.
+func (s *Source) Done() <-chan struct{} { return s.done }
+
+// layerIndex maps a rid to a layer slot: with simulcast, browsers name the
+// layers by rid and send them from low to high (the order of a=simulcast);
+// common names are mapped so that index 0 is the lowest quality.
+func layerIndex(rid string, rids []string) int {
+	for i, r := range rids {
+		if r == rid {
+			return i
+		}
+	}
+	switch strings.ToLower(rid) {
+	case "", "q", "l", "0":
+		return 0
+	case "h", "m", "1":
+		return 1
+	case "f", "2":
+		return 2
+	}
+	return 0
+}
+
+// rids returns the send rids the publisher declared for the transceiver,
+// in SDP order (RFC 8851, RFC 8853), lowest quality first when the order is
+// the usual q/h/f or l/m/h one.
+func (s *Source) rids() []string {
+	rd := s.pub.remoteDescription()
+	if rd == nil {
+		return nil
+	}
+	var desc sdp.SessionDescription
+	if err := desc.UnmarshalString(rd.SDP); err != nil {
+		return nil
+	}
+	for _, m := range desc.MediaDescriptions {
+		if mid, _ := m.Attribute("mid"); mid != s.mid {
+			continue
+		}
+		var out []string
+		for _, a := range m.Attributes {
+			if a.Key != "rid" {
+				continue
+			}
+			if id, dir, ok := strings.Cut(a.Value, " "); ok && strings.HasPrefix(dir, "send") {
+				out = append(out, id)
+			}
+		}
+		return orderRIDs(out)
+	}
+	return nil
+}
+
+// orderRIDs puts well-known rid names in quality order (q<h<f, l<m<h);
+// unknown names keep their order.
+func orderRIDs(rids []string) []string {
+	rank := func(r string) int {
+		switch strings.ToLower(r) {
+		case "q", "l", "0":
+			return 0
+		case "h", "1":
+			if hasRID(rids, "l") || hasRID(rids, "m") {
+				return 2
+			}
+			return 1
+		case "m":
+			return 1
+		case "f", "2":
+			return 2
+		}
+		return -1
+	}
+	known := true
+	for _, r := range rids {
+		if rank(r) < 0 {
+			known = false
+		}
+	}
+	if !known {
+		return rids
+	}
+	out := make([]string, len(rids))
+	copy(out, rids)
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && rank(out[j]) < rank(out[j-1]); j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}
+
+func hasRID(rids []string, r string) bool {
+	for _, x := range rids {
+		if strings.EqualFold(x, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// ReadTrack reads one track (one layer) of the source and forwards every
+// packet to the subscriptions, until the track ends or the source closes.
+// Call it from the plugin's TrackHandler; it returns when the track is done.
+func (s *Source) ReadTrack(track *webrtc.TrackRemote) error {
+	idx := layerIndex(track.RID(), s.rids())
+	cache, err := packetcache.New(cacheSize)
+	if err != nil {
+		return err
+	}
+	l := &layer{rid: track.RID(), cache: cache}
+	l.ssrc.Store(uint32(track.SSRC()))
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrSourceClosed
+	}
+	s.codec = track.Codec()
+	if s.layers[idx] != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: layer %q read twice", ErrInvalidElement, track.RID())
+	}
+	s.layers[idx] = l
+	s.mu.Unlock()
+
+	mime := strings.ToLower(track.Codec().MimeType)
+	audioLevelID := s.headerExtensionID(sdp.AudioLevelURI)
+	buf := make([]byte, 1500)
+	var pkt rtp.Packet
+	var out outPacket
+	var fan fanout
+	defer fan.close()
+	for {
+		n, _, err := track.Read(buf)
+		if err != nil {
+			return nil
+		}
+		if err := pkt.Unmarshal(buf[:n]); err != nil {
+			continue
+		}
+		now := time.Now()
+		l.lastPacket.Store(now.UnixNano())
+		l.bytes.Add(uint64(n))
+		l.cache.Store(pkt.SequenceNumber, buf[:n])
+
+		out.header = pkt.Header
+		out.payload = pkt.Payload
+		out.layer = idx
+		out.now = now
+		out.keyframe = s.kind == webrtc.RTPCodecTypeVideo && rtpmunge.KeyFrame(mime, pkt.Payload)
+		if audioLevelID != 0 && s.level != nil {
+			if ext := pkt.GetExtension(audioLevelID); ext != nil {
+				if lvl, voice, ok := audiolevel.ParseExtension(ext); ok {
+					s.observeLevel(lvl, voice)
+				}
+			}
+		}
+		if !s.muted.Load() {
+			s.forward(&fan, &out)
+		}
+		select {
+		case <-s.done:
+			return nil
+		default:
+		}
+	}
+}
+
+// outPacket is one packet as a reading goroutine hands it to the
+// subscriptions; they copy the header, never the payload.
+type outPacket struct {
+	header   rtp.Header
+	payload  []byte
+	layer    int
+	keyframe bool
+	now      time.Time
+}
+
+func (s *Source) forward(fan *fanout, p *outPacket) {
+	subs := *s.subs.Load()
+	if len(subs) > parallelFanout {
+		fan.run(subs, p)
+		return
+	}
+	for _, sub := range subs {
+		sub.writeRTP(p)
+	}
+}
+
+func (s *Source) observeLevel(level uint8, voice bool) {
+	switch s.level.Observe(level, voice) {
+	case audiolevel.Talking:
+		avg, _ := s.level.Average()
+		s.params.OnTalking(s, true, avg)
+	case audiolevel.StoppedTalking:
+		avg, _ := s.level.Average()
+		s.params.OnTalking(s, false, avg)
+	}
+}
+
+// headerExtensionID is the id the publisher negotiated for an extension.
+func (s *Source) headerExtensionID(uri string) uint8 {
+	rcv := s.tr.Receiver()
+	if rcv == nil {
+		return 0
+	}
+	for _, e := range rcv.GetParameters().HeaderExtensions {
+		if e.URI == uri {
+			return uint8(e.ID)
+		}
+	}
+	return 0
+}
+
+// RequestKeyframe asks the publisher for a keyframe on a layer (-1: every
+// layer), at most once per keyframeInterval whatever the number of
+// subscribers asking; a request inside the interval is sent at its end.
+func (s *Source) RequestKeyframe(layerIdx int) {
+	if s.kind != webrtc.RTPCodecTypeVideo {
+		return
+	}
+	if s.keyframe.Allow(time.Now()) {
+		s.sendKeyframeRequest(layerIdx)
+		return
+	}
+	// Held back: make sure one more goes out when the interval ends.
+	if s.kfArmed.CompareAndSwap(false, true) {
+		s.mu.Lock()
+		if !s.closed {
+			s.kfTimer = time.AfterFunc(keyframeInterval, s.flushKeyframe)
+		}
+		s.mu.Unlock()
+	}
+}
+
+func (s *Source) flushKeyframe() {
+	s.kfArmed.Store(false)
+	if s.keyframe.Pending(time.Now()) {
+		s.sendKeyframeRequest(-1)
+	}
+}
+
+func (s *Source) sendKeyframeRequest(layerIdx int) {
+	s.mu.Lock()
+	var ssrcs []uint32
+	for i, l := range s.layers {
+		if l != nil && (layerIdx < 0 || i == layerIdx) {
+			ssrcs = append(ssrcs, l.ssrc.Load())
+		}
+	}
+	s.mu.Unlock()
+	for _, ssrc := range ssrcs {
+		_ = s.pub.RequestKeyframe(ssrc)
+	}
+}
+
+// retransmit copies a cached packet of a layer into dst.
+func (s *Source) retransmit(layerIdx int, seq uint16, dst []byte) (int, bool) {
+	s.mu.Lock()
+	l := s.layers[layerIdx]
+	s.mu.Unlock()
+	if l == nil {
+		return 0, false
+	}
+	return l.cache.Get(seq, dst)
+}
+
+// layerLive says whether a layer received a packet recently.
+func (s *Source) layerLive(idx int, now time.Time) bool {
+	s.mu.Lock()
+	l := s.layers[idx]
+	s.mu.Unlock()
+	if l == nil {
+		return false
+	}
+	return now.Sub(time.Unix(0, l.lastPacket.Load())) < time.Second
+}
+
+// SetMuted stops (or resumes) forwarding the source to every subscriber,
+// as a moderator's mute does; on resume the subscriptions restart cleanly
+// at a keyframe, which is asked for.
+func (s *Source) SetMuted(muted bool) {
+	if s.muted.Swap(muted) == muted || muted {
+		return
+	}
+	for _, sub := range *s.subs.Load() {
+		sub.resync()
+	}
+	s.RequestKeyframe(-1)
+}
+
+// Muted says whether the source is muted.
+func (s *Source) Muted() bool { return s.muted.Load() }
+
+// Subscribers returns the source's subscriptions.
+func (s *Source) Subscribers() []*Subscription {
+	return append([]*Subscription(nil), *s.subs.Load()...)
+}
+
+func (s *Source) addSub(sub *Subscription) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrSourceClosed
+	}
+	old := *s.subs.Load()
+	next := make([]*Subscription, len(old), len(old)+1)
+	copy(next, old)
+	next = append(next, sub)
+	s.subs.Store(&next)
+	return nil
+}
+
+func (s *Source) removeSub(sub *Subscription) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := *s.subs.Load()
+	next := make([]*Subscription, 0, len(old))
+	for _, x := range old {
+		if x != sub {
+			next = append(next, x)
+		}
+	}
+	s.subs.Store(&next)
+}
+
+// Close unpublishes the source: reading stops, and every subscription is
+// told (its OnSourceClosed runs) and stops forwarding.
+func (s *Source) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	close(s.done)
+	subs := *s.subs.Load()
+	empty := []*Subscription{}
+	s.subs.Store(&empty)
+	if s.kfTimer != nil {
+		s.kfTimer.Stop()
+	}
+	s.mu.Unlock()
+	for _, sub := range subs {
+		sub.sourceClosed(s)
+	}
+}

@@ -1,0 +1,443 @@
+package ianua
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/ianua/ianua/internal/rtpmunge"
+)
+
+// SubscribeParams describes a subscription to a source.
+type SubscribeParams struct {
+	// Handle is the subscriber's handle.
+	Handle *Handle
+	// TrackID and StreamID are what the subscriber's browser sees (the
+	// msid, RFC 8830); defaults: the source id and "ianua".
+	TrackID, StreamID string
+	// Layer is the simulcast layer wanted at first: 0 lowest .. 2 highest;
+	// default (and any value above what the source has) the highest.
+	Layer *int
+	// OnSourceClosed, if set, is called when the source goes away (the
+	// publisher unpublished or left). The subscription is then idle; the
+	// plugin may Switch it to another source or remove it.
+	OnSourceClosed func(*Subscription)
+}
+
+// Subscription forwards one source to one subscriber. It is the
+// webrtc.TrackLocal the plugin adds to the subscriber's PeerConnection
+// (for example with AddTransceiverFromTrack, sendonly), then Start with the
+// resulting RTPSender. It rewrites SSRC, payload type, sequence numbers,
+// timestamps and VP8 picture ids, so that switching layers or sources is
+// seamless for the receiver.
+type Subscription struct {
+	h        *Handle
+	params   SubscribeParams
+	id       string
+	streamID string
+	kind     webrtc.RTPCodecType
+
+	mu      sync.Mutex
+	src     *Source
+	closed  bool
+	paused  bool
+	bound   bool
+	ssrc    uint32
+	pt      uint8
+	clock   uint32
+	mime    string
+	writer  webrtc.TrackLocalWriter
+	munger  rtpmunge.Munger
+	vp8     rtpmunge.VP8Munger
+	target  int  // wanted simulcast layer
+	current int  // layer being forwarded, -1 before the first
+	waitKey bool // forward nothing until a keyframe (after a switch)
+	sender  *webrtc.RTPSender
+
+	// hdr is one reusable header per layer: a layer's packets come from
+	// one goroutine at a time, so the forwarding path writes without
+	// allocating and without holding mu across the send.
+	hdr [maxLayers]rtp.Header
+	// payload is the VP8 copy buffer per layer, for picture-id rewriting.
+	payload [maxLayers][]byte
+
+	packets atomic.Uint64
+	bytes   atomic.Uint64
+}
+
+// Subscribe creates a subscription of a handle to the source.
+func (s *Source) Subscribe(p SubscribeParams) (*Subscription, error) {
+	if p.Handle == nil {
+		return nil, fmt.Errorf("%w: subscribe needs a handle", ErrInvalidElement)
+	}
+	if p.Handle.isDetached() {
+		return nil, ErrHandleDetached
+	}
+	sub := &Subscription{
+		h:        p.Handle,
+		params:   p,
+		id:       p.TrackID,
+		streamID: p.StreamID,
+		kind:     s.kind,
+		src:      s,
+		target:   maxLayers - 1,
+		current:  -1,
+		waitKey:  s.kind == webrtc.RTPCodecTypeVideo,
+	}
+	if sub.id == "" {
+		sub.id = s.id
+	}
+	if sub.streamID == "" {
+		sub.streamID = "ianua"
+	}
+	if p.Layer != nil {
+		sub.target = min(max(*p.Layer, 0), maxLayers-1)
+	}
+	if err := s.addSub(sub); err != nil {
+		return nil, err
+	}
+	return sub, nil
+}
+
+// Source is the source being forwarded (nil once it closed).
+func (sub *Subscription) Source() *Source {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	return sub.src
+}
+
+// Handle is the subscriber's handle.
+func (sub *Subscription) Handle() *Handle { return sub.h }
+
+// ID implements webrtc.TrackLocal.
+func (sub *Subscription) ID() string { return sub.id }
+
+// RID implements webrtc.TrackLocal: a subscription sends one encoding.
+func (sub *Subscription) RID() string { return "" }
+
+// StreamID implements webrtc.TrackLocal.
+func (sub *Subscription) StreamID() string { return sub.streamID }
+
+// Kind implements webrtc.TrackLocal.
+func (sub *Subscription) Kind() webrtc.RTPCodecType { return sub.kind }
+
+// Bind implements webrtc.TrackLocal: it picks the negotiated codec that
+// matches the source's.
+func (sub *Subscription) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	want := sub.sourceCodecLocked()
+	for _, c := range ctx.CodecParameters() {
+		if want.MimeType != "" && !strings.EqualFold(c.MimeType, want.MimeType) {
+			continue
+		}
+		if strings.EqualFold(c.MimeType, webrtc.MimeTypeRTX) {
+			continue
+		}
+		sub.ssrc = uint32(ctx.SSRC())
+		sub.pt = uint8(c.PayloadType)
+		sub.clock = c.ClockRate
+		sub.mime = strings.ToLower(c.MimeType)
+		sub.writer = ctx.WriteStream()
+		sub.bound = true
+		return c, nil
+	}
+	return webrtc.RTPCodecParameters{}, fmt.Errorf("%w: subscriber has no %s", ErrNoCommonCodec, want.MimeType)
+}
+
+// sourceCodecLocked is the source's codec: the one that arrived, or else
+// the first one the publisher negotiated.
+func (sub *Subscription) sourceCodecLocked() webrtc.RTPCodecCapability {
+	if sub.src == nil {
+		return webrtc.RTPCodecCapability{}
+	}
+	if c := sub.src.Codec(); c.MimeType != "" {
+		return c.RTPCodecCapability
+	}
+	if rcv := sub.src.tr.Receiver(); rcv != nil {
+		for _, c := range rcv.GetParameters().Codecs {
+			if !strings.EqualFold(c.MimeType, webrtc.MimeTypeRTX) {
+				return c.RTPCodecCapability
+			}
+		}
+	}
+	return webrtc.RTPCodecCapability{}
+}
+
+// Unbind implements webrtc.TrackLocal.
+func (sub *Subscription) Unbind(webrtc.TrackLocalContext) error {
+	sub.mu.Lock()
+	sub.bound = false
+	sub.writer = nil
+	sub.mu.Unlock()
+	return nil
+}
+
+// Start reads the subscriber's RTCP for this subscription (keyframe
+// requests; pion's interceptors see NACKs and reports on the way) until the
+// sender stops. The goroutine ends when the sender is stopped or its
+// PeerConnection closed.
+func (sub *Subscription) Start(sender *webrtc.RTPSender) {
+	sub.mu.Lock()
+	sub.sender = sender
+	sub.mu.Unlock()
+	go sub.readRTCP(sender)
+	sub.requestKeyframe()
+}
+
+func (sub *Subscription) readRTCP(sender *webrtc.RTPSender) {
+	for {
+		pkts, _, err := sender.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			switch p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				sub.requestKeyframe()
+			}
+		}
+	}
+}
+
+func (sub *Subscription) requestKeyframe() {
+	sub.mu.Lock()
+	src, layer := sub.src, sub.current
+	if layer < 0 {
+		layer = sub.target
+	}
+	sub.mu.Unlock()
+	if src != nil {
+		src.RequestKeyframe(layer)
+	}
+}
+
+// writeRTP forwards one packet of the source, if it is from the layer
+// being forwarded (or the wanted one, at a keyframe).
+func (sub *Subscription) writeRTP(p *outPacket) {
+	sub.mu.Lock()
+	if sub.closed || !sub.bound || sub.paused {
+		sub.mu.Unlock()
+		return
+	}
+	if sub.kind == webrtc.RTPCodecTypeVideo {
+		if !sub.acceptLocked(p) {
+			sub.mu.Unlock()
+			return
+		}
+	}
+	h := &sub.hdr[p.layer]
+	*h = p.header
+	h.Extension = false
+	h.ExtensionProfile = 0
+	h.Extensions = h.Extensions[:0]
+	if !sub.munger.Process(h, p.now) {
+		sub.mu.Unlock()
+		return
+	}
+	h.SSRC = sub.ssrc
+	h.PayloadType = sub.pt
+	payload := p.payload
+	if sub.mime == "video/vp8" && sub.vp8.Active() {
+		buf := sub.payload[p.layer]
+		if cap(buf) < len(payload) {
+			buf = make([]byte, 0, 1500)
+		}
+		buf = append(buf[:0], payload...)
+		sub.vp8.Process(buf)
+		sub.payload[p.layer] = buf
+		payload = buf
+	}
+	w := sub.writer
+	sub.mu.Unlock()
+
+	if _, err := w.WriteRTP(h, payload); err == nil {
+		sub.packets.Add(1)
+		sub.bytes.Add(uint64(len(payload)))
+	}
+}
+
+// acceptLocked decides whether a video packet goes out, switching layers at
+// keyframes: a layer switch waits for a keyframe of the wanted layer, so the
+// receiver's decoder never sees a frame it cannot decode.
+func (sub *Subscription) acceptLocked(p *outPacket) bool {
+	if p.layer == sub.current && !sub.waitKey {
+		return true
+	}
+	want := sub.target
+	// When the wanted layer is not being received, fall back to the best
+	// lower live one, so a subscriber is never left without video.
+	if want != p.layer && !sub.src.layerLive(want, p.now) {
+		for l := want - 1; l >= 0; l-- {
+			if sub.src.layerLive(l, p.now) {
+				want = l
+				break
+			}
+		}
+	}
+	if p.layer != want || !p.keyframe {
+		return false
+	}
+	if sub.current != p.layer || sub.waitKey {
+		sub.munger.Switch(sub.clock)
+		sub.vp8.Switch()
+	}
+	sub.current = p.layer
+	sub.waitKey = false
+	return true
+}
+
+// SetLayer chooses the simulcast layer to forward (0 lowest .. 2
+// highest). The switch happens at the next keyframe of that layer, which
+// is asked for now.
+func (sub *Subscription) SetLayer(layer int) error {
+	sub.mu.Lock()
+	src := sub.src
+	if src == nil {
+		sub.mu.Unlock()
+		return ErrSourceClosed
+	}
+	if sub.kind != webrtc.RTPCodecTypeVideo || !src.Simulcast() {
+		sub.mu.Unlock()
+		return fmt.Errorf("%w: source %s has no simulcast layers", ErrInvalidElement, src.id)
+	}
+	if layer < 0 || layer >= maxLayers {
+		sub.mu.Unlock()
+		return fmt.Errorf("%w: layer %d", ErrInvalidElement, layer)
+	}
+	changed := sub.target != layer
+	sub.target = layer
+	sub.mu.Unlock()
+	if changed {
+		src.RequestKeyframe(layer)
+	}
+	return nil
+}
+
+// Layer returns the layer being forwarded (-1: none yet) and the one
+// wanted.
+func (sub *Subscription) Layer() (current, target int) {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	return sub.current, sub.target
+}
+
+// SetPaused stops or resumes forwarding; on resume video waits for a
+// keyframe, which is asked for.
+func (sub *Subscription) SetPaused(paused bool) {
+	sub.mu.Lock()
+	was := sub.paused
+	sub.paused = paused
+	if was && !paused {
+		sub.waitKey = sub.kind == webrtc.RTPCodecTypeVideo
+		sub.munger.Switch(sub.clock)
+		sub.vp8.Switch()
+	}
+	sub.mu.Unlock()
+	if was && !paused {
+		sub.requestKeyframe()
+	}
+}
+
+// resync makes the next forwarded packet start a new output run (after a
+// gap in the source): continuous numbering, and a keyframe for video.
+func (sub *Subscription) resync() {
+	sub.mu.Lock()
+	sub.waitKey = sub.kind == webrtc.RTPCodecTypeVideo
+	sub.munger.Switch(sub.clock)
+	sub.vp8.Switch()
+	sub.mu.Unlock()
+}
+
+// Paused says whether forwarding is paused.
+func (sub *Subscription) Paused() bool {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	return sub.paused
+}
+
+// Switch makes the subscription forward another source of the same kind
+// and codec, without renegotiation (Janus VideoRoom "switch").
+func (sub *Subscription) Switch(to *Source) error {
+	if to.kind != sub.kind {
+		return fmt.Errorf("%w: cannot switch %s to %s", ErrInvalidElement, sub.kind, to.kind)
+	}
+	sub.mu.Lock()
+	if sub.closed {
+		sub.mu.Unlock()
+		return ErrSubscriptionClosed
+	}
+	from := sub.src
+	if from == to {
+		sub.mu.Unlock()
+		return nil
+	}
+	if sub.bound {
+		if c := to.Codec(); c.MimeType != "" && !strings.EqualFold(c.MimeType, sub.mime) {
+			sub.mu.Unlock()
+			return fmt.Errorf("%w: %s cannot switch to %s", ErrNoCommonCodec, sub.mime, c.MimeType)
+		}
+	}
+	sub.mu.Unlock()
+	if err := to.addSub(sub); err != nil {
+		return err
+	}
+	if from != nil {
+		from.removeSub(sub)
+	}
+	sub.mu.Lock()
+	sub.src = to
+	sub.current = -1
+	sub.waitKey = sub.kind == webrtc.RTPCodecTypeVideo
+	sub.munger.Switch(sub.clock)
+	sub.vp8.Switch()
+	sub.mu.Unlock()
+	to.RequestKeyframe(-1)
+	return nil
+}
+
+func (sub *Subscription) sourceClosed(src *Source) {
+	sub.mu.Lock()
+	if sub.src != src {
+		sub.mu.Unlock()
+		return
+	}
+	sub.src = nil
+	cb := sub.params.OnSourceClosed
+	sub.mu.Unlock()
+	if cb != nil {
+		cb(sub)
+	}
+}
+
+// Sender is the RTPSender given to Start.
+func (sub *Subscription) Sender() *webrtc.RTPSender {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	return sub.sender
+}
+
+// Packets is the number of packets forwarded so far.
+func (sub *Subscription) Packets() uint64 { return sub.packets.Load() }
+
+// Close stops forwarding and leaves the source. The plugin removes the
+// track from the PeerConnection (RemoveTrack), which ends the RTCP reader.
+func (sub *Subscription) Close() {
+	sub.mu.Lock()
+	if sub.closed {
+		sub.mu.Unlock()
+		return
+	}
+	sub.closed = true
+	src := sub.src
+	sub.src = nil
+	sub.mu.Unlock()
+	if src != nil {
+		src.removeSub(sub)
+	}
+}
