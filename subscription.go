@@ -159,6 +159,9 @@ func (sub *Subscription) sourceCodecLocked() webrtc.RTPCodecCapability {
 	if c := sub.src.Codec(); c.MimeType != "" {
 		return c.RTPCodecCapability
 	}
+	if sub.src.tr == nil {
+		return webrtc.RTPCodecCapability{}
+	}
 	if rcv := sub.src.tr.Receiver(); rcv != nil {
 		for _, c := range rcv.GetParameters().Codecs {
 			if !strings.EqualFold(c.MimeType, webrtc.MimeTypeRTX) {
@@ -243,15 +246,21 @@ func (sub *Subscription) writeRTP(p *outPacket) {
 	h.SSRC = sub.ssrc
 	h.PayloadType = sub.pt
 	payload := p.payload
-	if sub.mime == "video/vp8" && sub.vp8.Active() {
-		buf := sub.payload[p.layer]
-		if cap(buf) < len(payload) {
-			buf = make([]byte, 0, 1500)
+	if sub.mime == "video/vp8" {
+		// Picture ids need rewriting only after a switch; until then the
+		// source's payload is sent as it is, shared by every subscriber.
+		if !sub.vp8.Rewrites() {
+			_, _ = sub.vp8.Observe(payload)
+		} else {
+			buf := sub.payload[p.layer]
+			if cap(buf) < len(payload) {
+				buf = make([]byte, 0, 1500)
+			}
+			buf = append(buf[:0], payload...)
+			_, _ = sub.vp8.Process(buf)
+			sub.payload[p.layer] = buf
+			payload = buf
 		}
-		buf = append(buf[:0], payload...)
-		sub.vp8.Process(buf)
-		sub.payload[p.layer] = buf
-		payload = buf
 	}
 	w := sub.writer
 	sub.mu.Unlock()

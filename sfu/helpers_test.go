@@ -74,6 +74,8 @@ type participant struct {
 	plis     int
 }
 
+const testPIN = "1234"
+
 const (
 	kindAudio byte = 1
 	kindVideo byte = 2
@@ -115,7 +117,8 @@ func join(t testing.TB, r *ianua.MediaRouter, room uint64, marker byte) *partici
 	if p.pubH, err = s.Attach(sfu.Name); err != nil {
 		t.Fatal(err)
 	}
-	message(t, p.pubH, map[string]any{"request": "join", "ptype": "publisher", "room": room, "display": string('A' + marker)}, nil)
+	// Rooms with a PIN use testPIN; the others ignore it.
+	message(t, p.pubH, map[string]any{"request": "join", "ptype": "publisher", "room": room, "display": string('A' + marker), "pin": testPIN}, nil)
 	ev := p.log.Wait(t, 5*time.Second, "joined", testpeer.Plugin(p.pubH.ID(), "videoroom", "joined", ""))
 	d := data(ev)
 	p.id, p.privateID = num(d["id"]), num(d["private_id"])
@@ -291,7 +294,7 @@ func (p *participant) subscribe(streams []map[string]any, conn *testpeer.SwitchC
 	})
 	testpeer.TrickleTo(t, p.subPC, p.subH)
 	mark := p.log.Len()
-	body := map[string]any{"request": "join", "ptype": "subscriber", "room": p.room, "private_id": p.privateID, "streams": streams}
+	body := map[string]any{"request": "join", "ptype": "subscriber", "room": p.room, "private_id": p.privateID, "streams": streams, "pin": testPIN}
 	message(t, p.subH, body, nil)
 	ev := p.log.WaitFrom(t, mark, 5*time.Second, "attached", testpeer.Plugin(p.subH.ID(), "videoroom", "attached", "offer"))
 	p.answer(ev)
@@ -421,4 +424,39 @@ func feeds(ps ...*participant) []map[string]any {
 
 func pli(ssrc uint32) []rtcp.Packet {
 	return []rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}
+}
+
+// sendAudioLevel sends n audio packets carrying an RFC 6464 level (0 loud,
+// 127 silent), one every 5 ms, and waits for them to be sent.
+func (p *participant) sendAudioLevel(level byte, n int) {
+	var id uint8
+	for _, tr := range p.pubPC.GetTransceivers() {
+		if tr.Sender() == nil || tr.Sender().Track() != p.audio {
+			continue
+		}
+		for _, e := range tr.Sender().GetParameters().HeaderExtensions {
+			if e.URI == "urn:ietf:params:rtp-hdrext:ssrc-audio-level" {
+				id = uint8(e.ID)
+			}
+		}
+	}
+	if id == 0 {
+		p.t.Fatal("audio-level extension not negotiated")
+	}
+	payload := make([]byte, 50)
+	payload[2], payload[3] = p.marker, kindAudio
+	pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SSRC: 1}, Payload: payload}
+	_ = pkt.SetExtension(id, []byte{0x80 | level})
+	p.mu.Lock()
+	first := p.sent[p.audio]
+	p.sent[p.audio] += n
+	p.mu.Unlock()
+	for i := first; i < first+n; i++ {
+		pkt.SequenceNumber = uint16(i)
+		pkt.Timestamp = uint32(i) * 960
+		if err := p.audio.WriteRTP(pkt); err != nil {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

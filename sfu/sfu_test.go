@@ -1,6 +1,7 @@
 package sfu_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -218,4 +219,53 @@ func subMID(t testing.TB, p *participant) string {
 	}
 	t.Fatal("no video m-line")
 	return ""
+}
+
+// Audio levels (RFC 6464) become talking and stopped-talking events for
+// the room, and listparticipants shows who talks.
+func TestTalkingEvents(t *testing.T) {
+	checkLeaks(t)
+	r, _ := newRoomRouter(t, sfu.RoomParams{ID: 16, AudioLevelEvent: true, AudioActivePackets: 50, AudioLevelAverage: 25})
+	a := join(t, r, 16, 1)
+	a.publish(publishOptions{audio: true, audioLevel: true})
+	b := join(t, r, 16, 2)
+
+	loud := func(level byte, n int) {
+		a.sendAudioLevel(level, n)
+	}
+	loud(10, 120)
+	ev := b.log.Wait(t, 5*time.Second, "talking", testpeer.Plugin(b.pubH.ID(), "videoroom", "talking", ""))
+	if num(data(ev)["id"]) != a.id {
+		t.Errorf("talking event for %v, want %d", data(ev)["id"], a.id)
+	}
+	reply := message(t, b.pubH, map[string]any{"request": "listparticipants", "room": 16}, nil)
+	if !strings.Contains(string(reply.Data), `"talking":true`) {
+		t.Errorf("listparticipants while talking: %s", reply.Data)
+	}
+	loud(127, 120)
+	b.log.Wait(t, 5*time.Second, "stopped-talking", testpeer.Plugin(b.pubH.ID(), "videoroom", "stopped-talking", ""))
+}
+
+// Destroying a room tells everyone and frees every handle's media.
+func TestDestroyRoom(t *testing.T) {
+	checkLeaks(t)
+	r, plugin := newRoomRouter(t, sfu.RoomParams{ID: 17, Secret: "x"})
+	a := join(t, r, 17, 1)
+	a.publish(publishOptions{video: true})
+	b := join(t, r, 17, 2)
+	b.subscribe(feeds(a), nil)
+	a.send(100)
+	testpeer.WaitFor(t, 3*time.Second, "media", func() bool { return b.received(a.marker, kindVideo) > 10 })
+	reply := message(t, b.pubH, map[string]any{"request": "destroy", "room": 17, "secret": "x"}, nil)
+	if !strings.Contains(string(reply.Data), `"destroyed"`) {
+		t.Errorf("destroy reply %s", reply.Data)
+	}
+	a.log.Wait(t, 3*time.Second, "destroyed", testpeer.Plugin(a.pubH.ID(), "videoroom", "destroyed", ""))
+	b.log.Wait(t, 3*time.Second, "destroyed (subscriber)", testpeer.Plugin(b.subH.ID(), "videoroom", "destroyed", ""))
+	testpeer.WaitFor(t, 3*time.Second, "media torn down", func() bool {
+		return !a.pubH.HasPeerConnection() && !b.subH.HasPeerConnection()
+	})
+	if _, err := plugin.Room(17); err == nil {
+		t.Error("room still there")
+	}
 }

@@ -42,6 +42,25 @@ func (v *VP8Munger) Active() bool { return v.started || v.switching }
 // PictureID and TL0PICIDX in place, and returns the descriptor as it was
 // received (input values). On error the payload is unchanged.
 func (v *VP8Munger) Process(payload []byte) (VP8Descriptor, error) {
+	return v.process(payload, true)
+}
+
+// Rewrites reports whether Process could change the next packet: a switch
+// is pending after a first stream, or an offset is in force. When it does
+// not, Observe does the bookkeeping without writing, so a forwarder can
+// send the source's payload as it is instead of copying it.
+func (v *VP8Munger) Rewrites() bool {
+	return (v.switching && v.started) || v.pidOffset != 0 || v.tl0Offset != 0
+}
+
+// Observe is Process for a packet that Rewrites says stays as it is: it
+// keeps the munger's state and never writes to payload, which may be
+// shared.
+func (v *VP8Munger) Observe(payload []byte) (VP8Descriptor, error) {
+	return v.process(payload, false)
+}
+
+func (v *VP8Munger) process(payload []byte, write bool) (VP8Descriptor, error) {
 	d, err := ParseVP8(payload)
 	if err != nil {
 		return d, err
@@ -61,17 +80,23 @@ func (v *VP8Munger) Process(payload []byte) (VP8Descriptor, error) {
 		pid := (d.PictureID + v.pidOffset) & 0x7fff
 		i := pictureIDOffset
 		if d.PictureID15 {
-			payload[i] = vp8M | byte(pid>>8)
-			payload[i+1] = byte(pid)
+			if write {
+				payload[i] = vp8M | byte(pid>>8)
+				payload[i+1] = byte(pid)
+			}
 			v.notePID(pid, 0x7fff)
 		} else {
-			payload[i] = byte(pid & 0x7f)
+			if write {
+				payload[i] = byte(pid & 0x7f)
+			}
 			v.notePID(pid, 0x7f)
 		}
 	}
 	if d.TL0PICIDXPresent {
 		tl0 := d.TL0PICIDX + v.tl0Offset
-		payload[d.tl0Offset()] = tl0
+		if write {
+			payload[d.tl0Offset()] = tl0
+		}
 		if !v.hasTL0 || int8(tl0-v.lastTL0) > 0 {
 			v.lastTL0, v.hasTL0 = tl0, true
 		}
