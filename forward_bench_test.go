@@ -77,7 +77,7 @@ func benchSource(tb testing.TB, n int) (*Source, *nullWriter, func()) {
 
 type nopPlugin struct{}
 
-func (nopPlugin) Name() string                         { return "nop" }
+func (nopPlugin) Name() string                       { return "nop" }
 func (nopPlugin) Attach(*Handle) (Attachment, error) { return nil, nil }
 
 // vp8Packet is a 1100-byte VP8 keyframe packet.

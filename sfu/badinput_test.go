@@ -95,7 +95,9 @@ func TestBadInput(t *testing.T) {
 		{"wrong secret", func(t *testing.T, h *ianua.Handle) error {
 			return send(h, map[string]any{"request": "destroy", "room": 20, "secret": "guess"}, nil)
 		}, sfu.ErrorUnauthorized, sfu.ErrUnauthorized},
-		{"room exists", func(t *testing.T, h *ianua.Handle) error { return send(h, map[string]any{"request": "create", "room": 20}, nil) }, sfu.ErrorRoomExists, sfu.ErrRoomExists},
+		{"room exists", func(t *testing.T, h *ianua.Handle) error {
+			return send(h, map[string]any{"request": "create", "room": 20}, nil)
+		}, sfu.ErrorRoomExists, sfu.ErrRoomExists},
 		{"id exists", func(t *testing.T, h *ianua.Handle) error {
 			return send(h, map[string]any{"request": "join", "ptype": "publisher", "room": 20, "pin": testPIN, "id": live.id}, nil)
 		}, sfu.ErrorIDExists, sfu.ErrIDExists},
