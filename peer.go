@@ -33,7 +33,11 @@ type peer struct {
 func newPeer(h *Handle) (*peer, error) {
 	r := h.s.r
 	mon := monitor.New()
-	api, err := r.newAPI(mon)
+	var cfg PeerConfig
+	if c, ok := h.attachment().(PeerConfigurer); ok {
+		cfg = c.PeerConfig()
+	}
+	api, err := r.newAPI(mon, cfg)
 	if err != nil {
 		return nil, err
 	}

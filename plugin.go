@@ -98,3 +98,18 @@ type SlowLink struct {
 	// second.
 	Lost uint64 `json:"lost"`
 }
+
+// PeerConfigurer is implemented by attachments that tune the
+// PeerConnections the core creates for their handle.
+type PeerConfigurer interface {
+	PeerConfig() PeerConfig
+}
+
+// PeerConfig tunes one handle's PeerConnections.
+type PeerConfig struct {
+	// NoNACKResponder leaves out pion's NACK responder, which keeps a
+	// copy of every packet sent on each stream: set it when the plugin
+	// answers NACKs itself, as the forwarding engine does from each
+	// source's shared packet cache.
+	NoNACKResponder bool
+}

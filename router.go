@@ -232,7 +232,7 @@ func (r *MediaRouter) Plugin(name string) (Plugin, bool) {
 // newAPI builds the pion API of one PeerConnection: the shared media engine
 // and settings, and interceptors of its own (pion's NACK generator and
 // responder, RTCP reports, stats, transport-wide-cc) plus mon.
-func (r *MediaRouter) newAPI(mon *monitor.Monitor) (*webrtc.API, error) {
+func (r *MediaRouter) newAPI(mon *monitor.Monitor, pc PeerConfig) (*webrtc.API, error) {
 	lf := r.pionLog()
 	reg := &interceptor.Registry{}
 	// First, so that it sees the NACKs the generator writes.
@@ -242,11 +242,13 @@ func (r *MediaRouter) newAPI(mon *monitor.Monitor) (*webrtc.API, error) {
 		return nil, err
 	}
 	reg.Add(gen)
-	resp, err := nack.NewResponderInterceptor(nack.WithResponderLoggerFactory(lf))
-	if err != nil {
-		return nil, err
+	if !pc.NoNACKResponder {
+		resp, err := nack.NewResponderInterceptor(nack.WithResponderLoggerFactory(lf))
+		if err != nil {
+			return nil, err
+		}
+		reg.Add(resp)
 	}
-	reg.Add(resp)
 	rr, err := report.NewReceiverInterceptor(report.WithReceiverLoggerFactory(lf))
 	if err != nil {
 		return nil, err

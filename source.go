@@ -421,10 +421,16 @@ func (s *Source) sendKeyframeRequest(layerIdx int) {
 	}
 }
 
-// retransmit copies a cached packet of a layer into dst.
-func (s *Source) retransmit(layerIdx int, seq uint16, dst []byte) (int, bool) {
+// cached copies the packet with this sequence number of the layer with
+// this SSRC from the packet cache into dst.
+func (s *Source) cached(ssrc uint32, seq uint16, dst []byte) (int, bool) {
 	s.mu.Lock()
-	l := s.layers[layerIdx]
+	var l *layer
+	for _, x := range s.layers {
+		if x != nil && x.ssrc.Load() == ssrc {
+			l = x
+		}
+	}
 	s.mu.Unlock()
 	if l == nil {
 		return 0, false

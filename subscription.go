@@ -66,8 +66,13 @@ type Subscription struct {
 	// payload is the VP8 copy buffer per layer, for picture-id rewriting.
 	payload [maxLayers][]byte
 
-	packets atomic.Uint64
-	bytes   atomic.Uint64
+	// rtx* serve retransmissions; only the RTCP reader touches them.
+	rtxBuf [1500]byte
+	rtxPkt rtp.Packet
+
+	packets       atomic.Uint64
+	bytes         atomic.Uint64
+	retransmitted atomic.Uint64
 }
 
 // Subscribe creates a subscription of a handle to the source.
@@ -200,9 +205,16 @@ func (sub *Subscription) readRTCP(sender *webrtc.RTPSender) {
 			return
 		}
 		for _, p := range pkts {
-			switch p.(type) {
+			switch p := p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				sub.requestKeyframe()
+			case *rtcp.TransportLayerNack:
+				for _, pair := range p.Nacks {
+					pair.Range(func(seq uint16) bool {
+						sub.retransmit(seq)
+						return true
+					})
+				}
 			}
 		}
 	}
@@ -268,6 +280,42 @@ func (sub *Subscription) writeRTP(p *outPacket) {
 	if _, err := w.WriteRTP(h, payload); err == nil {
 		sub.packets.Add(1)
 		sub.bytes.Add(uint64(len(payload)))
+	}
+}
+
+// retransmit answers a NACK for one of our packets (RFC 4585 section
+// 6.2.1) from the source's packet cache: every subscriber shares one copy
+// of the source's recent packets, instead of each keeping its own.
+func (sub *Subscription) retransmit(outSeq uint16) {
+	sub.mu.Lock()
+	src, w := sub.src, sub.writer
+	m, ok := sub.munger.Lookup(outSeq)
+	if !ok || src == nil || w == nil || !sub.bound {
+		sub.mu.Unlock()
+		return
+	}
+	n, ok := src.cached(m.SSRC, m.InSeq, sub.rtxBuf[:])
+	if !ok || sub.rtxPkt.Unmarshal(sub.rtxBuf[:n]) != nil {
+		sub.mu.Unlock()
+		return
+	}
+	h := &sub.rtxPkt.Header
+	h.SequenceNumber = outSeq
+	h.Timestamp += m.TimestampOffset
+	h.SSRC = sub.ssrc
+	h.PayloadType = sub.pt
+	h.Extension = false
+	h.ExtensionProfile = 0
+	h.Extensions = h.Extensions[:0]
+	if sub.mime == "video/vp8" && sub.vp8.Rewrites() {
+		// The payload is our own copy: rewrite its picture id as the
+		// original was.
+		_, _ = sub.vp8.Process(sub.rtxPkt.Payload)
+	}
+	payload := sub.rtxPkt.Payload
+	sub.mu.Unlock()
+	if _, err := w.WriteRTP(h, payload); err == nil {
+		sub.retransmitted.Add(1)
 	}
 }
 
@@ -433,6 +481,9 @@ func (sub *Subscription) Sender() *webrtc.RTPSender {
 
 // Packets is the number of packets forwarded so far.
 func (sub *Subscription) Packets() uint64 { return sub.packets.Load() }
+
+// Retransmitted is the number of packets resent for NACKs.
+func (sub *Subscription) Retransmitted() uint64 { return sub.retransmitted.Load() }
 
 // Close stops forwarding and leaves the source. The plugin removes the
 // track from the PeerConnection (RemoveTrack), which ends the RTCP reader.

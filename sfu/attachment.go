@@ -328,6 +328,12 @@ func (a *attachment) subscriberRequest(ctx context.Context, s *Subscriber, req r
 	return perr(ErrorInvalidRequest, ianua.ErrUnknownRequest, "Unknown request '%s'", req.Request)
 }
 
+// PeerConfig implements ianua.PeerConfigurer: subscriptions answer NACKs
+// from their source's packet cache, so pion's per-stream copy is not kept.
+func (a *attachment) PeerConfig() ianua.PeerConfig {
+	return ianua.PeerConfig{NoNACKResponder: true}
+}
+
 // HandleTrack implements ianua.TrackHandler: a publisher's track feeds its
 // source.
 func (a *attachment) HandleTrack(track *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {

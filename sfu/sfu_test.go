@@ -269,3 +269,35 @@ func TestDestroyRoom(t *testing.T) {
 		t.Error("room still there")
 	}
 }
+
+// Five percent loss on a subscriber's downlink is repaired from the
+// source's packet cache (pion's own NACK responder is off for sfu handles).
+func TestSubscriberLossRepaired(t *testing.T) {
+	checkLeaks(t)
+	r, plugin := newRoomRouter(t, sfu.RoomParams{ID: 18})
+	a := join(t, r, 18, 1)
+	a.publish(publishOptions{video: true})
+	conn := testpeer.ListenSwitch(t)
+	conn.DropInEvery = 20
+	b := join(t, r, 18, 2)
+	b.subscribe(feeds(a), conn)
+	const n = 400
+	a.send(n)
+	time.Sleep(time.Duration(n)*10*time.Millisecond + time.Second)
+	got := b.received(a.marker, kindVideo)
+	room, _ := plugin.Room(18)
+	pt, _ := room.Participant(a.id)
+	var resent uint64
+	for _, src := range pt.Sources() {
+		for _, sub := range src.Subscribers() {
+			resent += sub.Retransmitted()
+		}
+	}
+	t.Logf("%d/%d delivered with 5%% subscriber loss, %d retransmitted from the cache", got, n, resent)
+	if got < n*99/100 {
+		t.Errorf("%d/%d delivered, want >= 99%%", got, n)
+	}
+	if resent == 0 {
+		t.Error("nothing was retransmitted from the source cache")
+	}
+}

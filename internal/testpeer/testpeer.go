@@ -280,9 +280,13 @@ type SwitchConn struct {
 	net.PacketConn
 	Dead      atomic.Bool
 	DropEvery int
+	// DropInEvery, if set, drops every n-th incoming RTP packet (a lossy
+	// downlink).
+	DropInEvery int
 	// Drop, if set, decides per outgoing RTP packet (after DropEvery).
 	Drop    func() bool
 	rtpSent atomic.Int64
+	rtpRecv atomic.Int64
 }
 
 // IsRTP tells RTP from RTCP, STUN and DTLS on a muxed socket (RFC 7983,
@@ -299,9 +303,16 @@ func IsRTP(b []byte) bool {
 func (c *SwitchConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	for {
 		n, addr, err := c.PacketConn.ReadFrom(b)
-		if err != nil || !c.Dead.Load() {
+		if err != nil {
 			return n, addr, err
 		}
+		if c.Dead.Load() {
+			continue
+		}
+		if c.DropInEvery > 0 && IsRTP(b[:n]) && c.rtpRecv.Add(1)%int64(c.DropInEvery) == 0 {
+			continue
+		}
+		return n, addr, err
 	}
 }
 
