@@ -249,6 +249,17 @@ func (h *Handle) dropPeer(p *peer) {
 	p.close()
 }
 
+// BandwidthEstimate is the send-side estimate of the bandwidth towards the
+// client, bits per second, when the attachment asked for one
+// (PeerConfig.BandwidthEstimation) and a PeerConnection exists.
+func (h *Handle) BandwidthEstimate() (int, bool) {
+	p := h.currentPeer()
+	if p == nil {
+		return 0, false
+	}
+	return p.estimate()
+}
+
 // HasPeerConnection says whether the handle has a PeerConnection now.
 func (h *Handle) HasPeerConnection() bool { return h.currentPeer() != nil }
 

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/ianua/ianua/internal/monitor"
@@ -28,6 +29,17 @@ type peer struct {
 	channels  []*webrtc.DataChannel
 
 	up atomic.Bool // EventWebRTCUp sent
+
+	bwe *atomic.Value // cc.BandwidthEstimator, when PeerConfig asked for one
+}
+
+// estimate returns the send-side bandwidth estimate, bits per second.
+func (p *peer) estimate() (int, bool) {
+	e, ok := p.bwe.Load().(cc.BandwidthEstimator)
+	if !ok {
+		return 0, false
+	}
+	return e.GetTargetBitrate(), true
 }
 
 func newPeer(h *Handle) (*peer, error) {
@@ -37,7 +49,8 @@ func newPeer(h *Handle) (*peer, error) {
 	if c, ok := h.attachment().(PeerConfigurer); ok {
 		cfg = c.PeerConfig()
 	}
-	api, err := r.newAPI(mon, cfg)
+	var bwe atomic.Value // cc.BandwidthEstimator, set when pion builds the interceptors
+	api, err := r.newAPI(mon, cfg, func(e cc.BandwidthEstimator) { bwe.Store(e) })
 	if err != nil {
 		return nil, err
 	}
@@ -48,7 +61,7 @@ func newPeer(h *Handle) (*peer, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &peer{h: h, pc: pc, mon: mon, done: make(chan struct{}), trickle: true}
+	p := &peer{h: h, pc: pc, mon: mon, done: make(chan struct{}), trickle: true, bwe: &bwe}
 
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c == nil {

@@ -112,4 +112,13 @@ type PeerConfig struct {
 	// answers NACKs itself, as the forwarding engine does from each
 	// source's shared packet cache.
 	NoNACKResponder bool
+	// BandwidthEstimation runs a send-side bandwidth estimator (Google
+	// congestion control over transport-wide-cc feedback,
+	// draft-ietf-rmcat-gcc) on the PeerConnection; read it with
+	// Handle.BandwidthEstimate. Its pacer sends at once: the forwarding
+	// engine adapts by choosing simulcast layers, not by delaying.
+	BandwidthEstimation bool
+	// InitialBitrate is the estimator's starting point, bits per second
+	// (default 1 Mbit/s).
+	InitialBitrate int
 }

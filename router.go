@@ -13,6 +13,8 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/interceptor/pkg/gcc"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/interceptor/pkg/stats"
@@ -229,12 +231,37 @@ func (r *MediaRouter) Plugin(name string) (Plugin, bool) {
 	return p, ok
 }
 
+// Bandwidth estimation bounds, bits per second.
+const (
+	defaultInitialBitrate = 1_000_000
+	minEstimate           = 30_000
+)
+
 // newAPI builds the pion API of one PeerConnection: the shared media engine
 // and settings, and interceptors of its own (pion's NACK generator and
 // responder, RTCP reports, stats, transport-wide-cc) plus mon.
-func (r *MediaRouter) newAPI(mon *monitor.Monitor, pc PeerConfig) (*webrtc.API, error) {
+func (r *MediaRouter) newAPI(mon *monitor.Monitor, pc PeerConfig, onBWE func(cc.BandwidthEstimator)) (*webrtc.API, error) {
 	lf := r.pionLog()
 	reg := &interceptor.Registry{}
+	if pc.BandwidthEstimation {
+		initial := pc.InitialBitrate
+		if initial <= 0 {
+			initial = defaultInitialBitrate
+		}
+		f, err := cc.NewInterceptor(func() (cc.BandwidthEstimator, error) {
+			return gcc.NewSendSideBWE(
+				gcc.SendSideBWEInitialBitrate(initial),
+				gcc.SendSideBWEMinBitrate(minEstimate),
+				gcc.SendSideBWEPacer(gcc.NewNoOpPacer()),
+				gcc.WithLoggerFactory(lf),
+			)
+		})
+		if err != nil {
+			return nil, err
+		}
+		f.OnNewPeerConnection(func(_ string, e cc.BandwidthEstimator) { onBWE(e) })
+		reg.Add(f)
+	}
 	// First, so that it sees the NACKs the generator writes.
 	reg.Add(mon)
 	gen, err := nack.NewGeneratorInterceptor(nack.WithGeneratorLoggerFactory(lf))

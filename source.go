@@ -297,6 +297,7 @@ func (s *Source) ReadTrack(track *webrtc.TrackRemote) error {
 	var out outPacket
 	var fan fanout
 	defer fan.close()
+	rateStart, rateBytes := time.Now(), uint64(0)
 	for {
 		n, _, err := track.Read(buf)
 		if err != nil {
@@ -307,7 +308,11 @@ func (s *Source) ReadTrack(track *webrtc.TrackRemote) error {
 		}
 		now := time.Now()
 		l.lastPacket.Store(now.UnixNano())
-		l.bytes.Add(uint64(n))
+		total := l.bytes.Add(uint64(n))
+		if d := now.Sub(rateStart); d >= time.Second {
+			l.bitrate.Store((total - rateBytes) * 8 * uint64(time.Second) / uint64(d))
+			rateStart, rateBytes = now, total
+		}
 		l.cache.Store(pkt.SequenceNumber, buf[:n])
 
 		out.header = pkt.Header
@@ -464,6 +469,23 @@ func (s *Source) SetMuted(muted bool) {
 
 // Muted says whether the source is muted.
 func (s *Source) Muted() bool { return s.muted.Load() }
+
+// LayerBitrates returns each layer's incoming bitrate over the last second,
+// bits per second, 0 for a layer absent or silent for a second.
+func (s *Source) LayerBitrates() [maxLayers]uint64 {
+	var out [maxLayers]uint64
+	now := time.Now()
+	for i := range maxLayers {
+		if !s.layerLive(i, now) {
+			continue
+		}
+		s.mu.Lock()
+		l := s.layers[i]
+		s.mu.Unlock()
+		out[i] = l.bitrate.Load()
+	}
+	return out
+}
 
 // Subscribers returns the source's subscriptions.
 func (s *Source) Subscribers() []*Subscription {

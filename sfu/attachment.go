@@ -220,6 +220,7 @@ func (a *attachment) joinSubscriber(ctx context.Context, room *Room, req request
 	a.mu.Lock()
 	a.sub = s
 	a.mu.Unlock()
+	s.startAllocator()
 	return a.h.PushEvent(msg.Transaction, map[string]any{"videoroom": "attached", "room": room.ID(), "streams": s.Streams()}, jsep)
 }
 
@@ -331,7 +332,10 @@ func (a *attachment) subscriberRequest(ctx context.Context, s *Subscriber, req r
 // PeerConfig implements ianua.PeerConfigurer: subscriptions answer NACKs
 // from their source's packet cache, so pion's per-stream copy is not kept.
 func (a *attachment) PeerConfig() ianua.PeerConfig {
-	return ianua.PeerConfig{NoNACKResponder: true}
+	pub, _ := a.roles()
+	// Subscribers' PeerConnections estimate their bandwidth, for the
+	// automatic simulcast layer choice; publishers' send no media.
+	return ianua.PeerConfig{NoNACKResponder: true, BandwidthEstimation: pub == nil}
 }
 
 // HandleTrack implements ianua.TrackHandler: a publisher's track feeds its

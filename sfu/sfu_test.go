@@ -301,3 +301,38 @@ func TestSubscriberLossRepaired(t *testing.T) {
 		t.Error("nothing was retransmitted from the source cache")
 	}
 }
+
+// A subscriber whose downlink narrows below the highest layer is moved down
+// a layer by the bandwidth estimate, and back up when it widens.
+func TestSimulcastAutoSwitch(t *testing.T) {
+	checkLeaks(t)
+	r, _ := newRoomRouter(t, sfu.RoomParams{ID: 19})
+	a := join(t, r, 19, 1)
+	a.publish(publishOptions{video: true, simulcast: true})
+	conn := testpeer.ListenSwitch(t)
+	b := join(t, r, 19, 2)
+	b.subscribe(feeds(a), conn)
+	a.send(8000)
+	testpeer.WaitFor(t, 5*time.Second, "highest layer first", func() bool { return b.receivedLayer(2) > 50 })
+
+	conn.InRate.Store(600_000) // f (~880 kbit/s) no longer fits, h (~400) does
+	lower := func() int { return b.receivedLayer(0) + b.receivedLayer(1) }
+	testpeer.WaitFor(t, 20*time.Second, "a switch down to a lower layer", func() bool {
+		l := lower()
+		time.Sleep(300 * time.Millisecond)
+		return lower() > l+10
+	})
+	t.Logf("after the squeeze: q %d h %d f %d", b.receivedLayer(0), b.receivedLayer(1), b.receivedLayer(2))
+	f := b.receivedLayer(2)
+	time.Sleep(time.Second)
+	if got := b.receivedLayer(2); got > f+5 {
+		t.Errorf("layer 2 still forwarded on a narrow link: %d -> %d", f, got)
+	}
+
+	conn.InRate.Store(0)
+	testpeer.WaitFor(t, 40*time.Second, "back up to layer 2", func() bool {
+		f := b.receivedLayer(2)
+		time.Sleep(300 * time.Millisecond)
+		return b.receivedLayer(2) > f+10
+	})
+}

@@ -37,6 +37,19 @@ type Subscriber struct {
 	left     bool
 	bg       sync.WaitGroup
 	bgClosed bool
+	quit     chan struct{} // stops the allocator
+}
+
+// startAllocator starts the automatic layer choice, once.
+func (s *Subscriber) startAllocator() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.quit != nil || s.bgClosed {
+		return
+	}
+	s.quit = make(chan struct{})
+	s.bg.Add(1)
+	go s.allocate(s.quit)
 }
 
 // subStream is one m-line of a subscription.
@@ -51,6 +64,11 @@ type subStream struct {
 	send    bool
 	active  bool
 	created time.Time
+	// manual: the client chose the layer; votes: allocator's count of
+	// intervals in a row that allowed a higher layer (allocator goroutine
+	// only).
+	manual bool
+	votes  int
 }
 
 // Streams describes the subscription as Janus does in "attached" and
@@ -351,6 +369,9 @@ func (s *Subscriber) configure(ctx context.Context, tx string, req request) erro
 			if err := st.sub.SetLayer(*req.Substream); err != nil {
 				return perr(ErrorInvalidElement, err, "Cannot pick substream %d: %v", *req.Substream, err)
 			}
+			s.mu.Lock()
+			st.manual = true
+			s.mu.Unlock()
 		}
 		if req.Send != nil && st.sub != nil {
 			s.mu.Lock()
@@ -439,6 +460,10 @@ func (s *Subscriber) teardown() {
 	s.bgClosed = true
 	streams := s.streams
 	s.streams = nil
+	if s.quit != nil {
+		close(s.quit)
+		s.quit = nil
+	}
 	s.mu.Unlock()
 	for _, st := range streams {
 		if st.sub != nil {

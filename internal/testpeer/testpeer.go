@@ -287,6 +287,12 @@ type SwitchConn struct {
 	Drop    func() bool
 	rtpSent atomic.Int64
 	rtpRecv atomic.Int64
+	// InRate, if set, drops incoming RTP beyond this many bits per
+	// second (a token bucket with 100 ms of burst): a narrow downlink.
+	InRate  atomic.Int64
+	bucket  float64
+	refill  time.Time
+	limitMu sync.Mutex
 }
 
 // IsRTP tells RTP from RTCP, STUN and DTLS on a muxed socket (RFC 7983,
@@ -312,8 +318,30 @@ func (c *SwitchConn) ReadFrom(b []byte) (int, net.Addr, error) {
 		if c.DropInEvery > 0 && IsRTP(b[:n]) && c.rtpRecv.Add(1)%int64(c.DropInEvery) == 0 {
 			continue
 		}
+		if rate := c.InRate.Load(); rate > 0 && IsRTP(b[:n]) && !c.take(rate, n) {
+			continue
+		}
 		return n, addr, err
 	}
+}
+
+// take spends n bytes from the token bucket of rate bits per second.
+func (c *SwitchConn) take(rate int64, n int) bool {
+	c.limitMu.Lock()
+	defer c.limitMu.Unlock()
+	now := time.Now()
+	burst := float64(rate) / 10
+	if c.refill.IsZero() {
+		c.bucket, c.refill = burst, now
+	}
+	c.bucket = min(burst, c.bucket+now.Sub(c.refill).Seconds()*float64(rate))
+	c.refill = now
+	bits := float64(n * 8)
+	if bits > c.bucket {
+		return false
+	}
+	c.bucket -= bits
+	return true
 }
 
 // WriteTo implements net.PacketConn.

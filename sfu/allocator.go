@@ -1,0 +1,115 @@
+package sfu
+
+import (
+	"time"
+)
+
+// Automatic layer choice: every allocInterval each subscriber's bandwidth
+// estimate (send-side, from transport-wide-cc feedback) is shared among its
+// simulcast video streams, and each stream gets the highest layer that fits
+// its share. Going down is immediate (congestion hurts now); going up waits
+// for upVotes intervals in a row (the estimate grows slowly and a keyframe
+// for nothing is costly). A stream whose layer the client chose by hand
+// ("substream") is left alone.
+const (
+	allocInterval = 500 * time.Millisecond
+	upVotes       = 3
+	// audioReserve is set aside per audio stream before sharing.
+	audioReserve = 64_000
+	// headroom keeps a layer's bitrate under 90 % of its share.
+	headroomPercent = 90
+)
+
+// chooseLayer returns the highest layer whose bitrate fits budget; layer 0
+// if none does (a frozen picture is worse than a congested one), -1 if no
+// layer is live.
+func chooseLayer(rates [3]uint64, budget uint64) int {
+	best := -1
+	for l, r := range rates {
+		if r == 0 {
+			continue
+		}
+		if best < 0 {
+			best = l
+		}
+		if r*100 <= budget*headroomPercent {
+			best = l
+		}
+	}
+	return best
+}
+
+// allocate runs the layer choice until quit.
+func (s *Subscriber) allocate(quit <-chan struct{}) {
+	defer s.bg.Done()
+	t := time.NewTicker(allocInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-quit:
+			return
+		case <-t.C:
+		}
+		est, ok := s.h.BandwidthEstimate()
+		if !ok {
+			continue
+		}
+		s.mu.Lock()
+		var video []*subStream
+		audio := 0
+		for _, st := range s.streams {
+			if !st.active || st.sub == nil || !st.send || s.paused {
+				continue
+			}
+			switch st.kind {
+			case "audio":
+				audio++
+			case "video":
+				video = append(video, st)
+			}
+		}
+		s.mu.Unlock()
+		if len(video) == 0 {
+			continue
+		}
+		avail := int64(est) - int64(audio*audioReserve)
+		if avail < 0 {
+			avail = 0
+		}
+		share := uint64(avail) / uint64(len(video))
+		for _, st := range video {
+			s.allocStream(st, share)
+		}
+	}
+}
+
+func (s *Subscriber) allocStream(st *subStream, share uint64) {
+	src := st.sub.Source()
+	if src == nil || !src.Simulcast() {
+		return
+	}
+	s.mu.Lock()
+	manual := st.manual
+	s.mu.Unlock()
+	if manual {
+		return
+	}
+	want := chooseLayer(src.LayerBitrates(), share)
+	if want < 0 {
+		return
+	}
+	_, target := st.sub.Layer()
+	switch {
+	case want < target:
+		st.votes = 0
+		_ = st.sub.SetLayer(want)
+	case want > target:
+		st.votes++
+		if st.votes >= upVotes {
+			st.votes = 0
+			_ = st.sub.SetLayer(target + 1)
+		}
+	default:
+		st.votes = 0
+	}
+}
