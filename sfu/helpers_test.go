@@ -65,6 +65,9 @@ type participant struct {
 
 	subH  *ianua.Handle
 	subPC *webrtc.PeerConnection
+	dc    *webrtc.DataChannel // the publisher's
+	// chat collects data channel messages received by the subscriber.
+	chat []string
 
 	mu sync.Mutex
 	// got counts received packets per sender marker and kind byte.
@@ -135,9 +138,9 @@ func (p *participant) close() {
 }
 
 type publishOptions struct {
-	audio, video, simulcast bool
-	conn                    *testpeer.SwitchConn
-	audioLevel              bool
+	audio, video, simulcast, data bool
+	conn                          *testpeer.SwitchConn
+	audioLevel                    bool
 }
 
 // publish sends an offer with the tracks asked for and waits until the
@@ -187,6 +190,11 @@ func (p *participant) publish(o publishOptions) {
 				t.Fatal(err)
 			}
 			p.addSender(p.video)
+		}
+	}
+	if o.data {
+		if p.dc, err = p.pubPC.CreateDataChannel("JanusDataChannel", nil); err != nil {
+			t.Fatal(err)
 		}
 	}
 	testpeer.TrickleTo(t, p.pubPC, p.pubH)
@@ -273,6 +281,13 @@ func (p *participant) subscribe(streams []map[string]any, conn *testpeer.SwitchC
 		opts.Conn = conn
 	}
 	p.subPC = testpeer.NewClient(t, opts)
+	p.subPC.OnDataChannel(func(dc *webrtc.DataChannel) {
+		dc.OnMessage(func(m webrtc.DataChannelMessage) {
+			p.mu.Lock()
+			p.chat = append(p.chat, string(m.Data))
+			p.mu.Unlock()
+		})
+	})
 	p.subPC.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		buf := make([]byte, 1500)
 		var pkt rtp.Packet
@@ -465,4 +480,10 @@ func (p *participant) sendAudioLevel(level byte, n int) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+func (p *participant) chatLog() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.chat...)
 }

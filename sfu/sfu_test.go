@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/webrtc/v4"
+
 	"github.com/ianua/ianua"
 	"github.com/ianua/ianua/internal/testpeer"
 	"github.com/ianua/ianua/sfu"
@@ -334,5 +336,28 @@ func TestSimulcastAutoSwitch(t *testing.T) {
 		f := b.receivedLayer(2)
 		time.Sleep(300 * time.Millisecond)
 		return b.receivedLayer(2) > f+10
+	})
+}
+
+// Data channel messages of a publisher reach the subscribers of its data
+// stream.
+func TestDataRelay(t *testing.T) {
+	checkLeaks(t)
+	r, _ := newRoomRouter(t, sfu.RoomParams{ID: 22})
+	a := join(t, r, 22, 1)
+	a.publish(publishOptions{video: true, data: true})
+	b := join(t, r, 22, 2)
+	b.subscribe(feeds(a), nil)
+	testpeer.WaitFor(t, 5*time.Second, "publisher data channel open", func() bool { return a.dc.ReadyState() == webrtc.DataChannelStateOpen })
+	// The subscriber's channel opens after the subscription: retry.
+	testpeer.WaitFor(t, 5*time.Second, "relayed message", func() bool {
+		_ = a.dc.SendText("hello room")
+		time.Sleep(100 * time.Millisecond)
+		for _, m := range b.chatLog() {
+			if m == "hello room" {
+				return true
+			}
+		}
+		return false
 	})
 }
