@@ -45,6 +45,10 @@ type SourceParams struct {
 	// talking (RFC 6464 audio levels). It is called from the source's
 	// reading goroutine and must not block.
 	OnTalking func(src *Source, talking bool, level int)
+	// OnLevel, if set, is given the average audio level (0 loudest .. 127
+	// silent) of each window of Talking.ActivePackets packets, for an
+	// active-speaker choice. Same goroutine rules as OnTalking.
+	OnLevel func(src *Source, level int)
 	// Talking tunes the talking detector (zero: Janus defaults).
 	Talking audiolevel.Params
 }
@@ -72,7 +76,10 @@ type Source struct {
 	subs atomic.Pointer[[]*Subscription]
 
 	level *audiolevel.Detector
-	muted atomic.Bool
+	// levelPackets counts packets into the detector's window (reading
+	// goroutine only).
+	levelPackets int
+	muted        atomic.Bool
 
 	kfArmed atomic.Bool
 	kfTimer *time.Timer // guarded by mu
@@ -119,7 +126,7 @@ func (r *MediaRouter) Publish(p SourceParams) (*Source, error) {
 	}
 	empty := []*Subscription{}
 	s.subs.Store(&empty)
-	if s.kind == webrtc.RTPCodecTypeAudio && p.OnTalking != nil {
+	if s.kind == webrtc.RTPCodecTypeAudio && (p.OnTalking != nil || p.OnLevel != nil) {
 		d, err := audiolevel.New(p.Talking)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrInvalidElement, err)
@@ -360,7 +367,18 @@ func (s *Source) forward(fan *fanout, p *outPacket) {
 }
 
 func (s *Source) observeLevel(level uint8, voice bool) {
-	switch s.level.Observe(level, voice) {
+	ev := s.level.Observe(level, voice)
+	s.levelPackets++
+	if s.levelPackets >= s.level.Params().ActivePackets {
+		s.levelPackets = 0
+		if avg, ok := s.level.Average(); ok && s.params.OnLevel != nil {
+			s.params.OnLevel(s, avg)
+		}
+	}
+	if s.params.OnTalking == nil {
+		return
+	}
+	switch ev {
 	case audiolevel.Talking:
 		avg, _ := s.level.Average()
 		s.params.OnTalking(s, true, avg)

@@ -53,6 +53,7 @@ type pubStream struct {
 	moderated   bool
 	muted       bool // "send": false from the publisher
 	talking     bool
+	level       int // last window's average, 127 = silent
 }
 
 // ID is the participant's id in the room.
@@ -253,7 +254,7 @@ func (pt *Participant) updateStreams(pc *webrtc.PeerConnection, answer string, d
 			next = append(next, s)
 			continue
 		}
-		s := &pubStream{mid: mid, mindex: idx, kind: kind.String(), tr: tr, simulcast: hasSimulcast(answer, mid)}
+		s := &pubStream{mid: mid, mindex: idx, kind: kind.String(), tr: tr, simulcast: hasSimulcast(answer, mid), level: audiolevel.Silence}
 		if codecs := tr.Receiver().GetParameters().Codecs; len(codecs) > 0 {
 			s.codec = codecName(codecs[0].MimeType)
 		}
@@ -294,6 +295,7 @@ func (pt *Participant) updateStreams(pc *webrtc.PeerConnection, answer string, d
 		}
 		if s.kind == "audio" {
 			sp.OnTalking = pt.onTalking
+			sp.OnLevel = pt.onLevel
 		}
 		src, err := pt.h.Router().Publish(sp)
 		if err != nil {
@@ -328,6 +330,30 @@ func (pt *Participant) onTalking(src *ianua.Source, talking bool, level int) {
 		name = "talking"
 	}
 	pt.room.notify(map[string]any{"videoroom": name, "room": pt.room.ID(), "id": pt.id, "mid": src.MID(), "audio-level-dBov-avg": level}, nil)
+}
+
+func (pt *Participant) onLevel(src *ianua.Source, level int) {
+	pt.mu.Lock()
+	for _, s := range pt.streams {
+		if s.src == src {
+			s.level = level
+		}
+	}
+	pt.mu.Unlock()
+	pt.room.updateSpeaker()
+}
+
+// loudest is the participant's loudest audio stream's last average.
+func (pt *Participant) loudest() int {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	l := audiolevel.Silence
+	for _, s := range pt.streams {
+		if s.kind == "audio" && s.src != nil && s.level < l {
+			l = s.level
+		}
+	}
+	return l
 }
 
 // webrtcUp announces the publisher to the room and starts its bitrate cap.

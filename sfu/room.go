@@ -4,6 +4,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
+
+	"github.com/ianua/ianua/internal/audiolevel"
 )
 
 // RoomParams are a room's settings, with the names of Janus VideoRoom's
@@ -73,6 +76,51 @@ type Room struct {
 	participants map[uint64]*Participant // joined publishers (active or not)
 	subscribers  map[*Subscriber]struct{}
 	destroyed    bool
+
+	// speaker picks the active speaker from the publishers' audio levels;
+	// speakerMu serialises its updates (they come from several reading
+	// goroutines) without holding mu.
+	speakerMu sync.Mutex
+	speaker   *audiolevel.ActiveSpeaker
+}
+
+// ActiveSpeaker returns the participant who speaks now, if anyone has.
+func (r *Room) ActiveSpeaker() (uint64, bool) {
+	r.speakerMu.Lock()
+	defer r.speakerMu.Unlock()
+	if r.speaker == nil {
+		return 0, false
+	}
+	return r.speaker.Current()
+}
+
+// updateSpeaker re-runs the active-speaker choice and, when it changes and
+// the room sends audio-level events, tells everyone. This is an ianua
+// extra: {"videoroom":"active-speaker","room":R,"id":P}.
+func (r *Room) updateSpeaker() {
+	parts := r.Participants()
+	levels := make([]audiolevel.Level, 0, len(parts))
+	for _, p := range parts {
+		if p.isActive() {
+			levels = append(levels, audiolevel.Level{ID: p.id, Average: p.loudest()})
+		}
+	}
+	params := r.Params()
+	r.speakerMu.Lock()
+	if r.speaker == nil {
+		sp, err := audiolevel.NewActiveSpeaker(audiolevel.SpeakerParams{MaxLevel: params.AudioLevelAverage})
+		if err != nil {
+			r.speakerMu.Unlock()
+			return
+		}
+		r.speaker = sp
+	}
+	changed := r.speaker.Update(time.Now(), levels)
+	id, ok := r.speaker.Current()
+	r.speakerMu.Unlock()
+	if changed && ok && params.AudioLevelEvent {
+		r.notify(map[string]any{"videoroom": "active-speaker", "room": params.ID, "id": id}, nil)
+	}
 }
 
 // ID is the room's numeric id.

@@ -12,7 +12,11 @@
 // restart), switch, leave for subscribers; events joined, publishers,
 // unpublished, leaving, kicked, destroyed, talking / stopped-talking,
 // attached, updated, started, paused, switched, configured, left. Error
-// codes are Janus's (421–437). Room ids are numbers. Not supported yet:
+// codes are Janus's (421–437). ianua extras, all additive: an
+// "active-speaker" event ({"videoroom":"active-speaker","room":R,"id":P},
+// with audiolevel_event), and automatic simulcast layer choice from each
+// subscriber's bandwidth estimate until the client picks a substream.
+// Room ids are numbers. Not supported yet:
 // string ids, tokens (allowed), RTP forwarders, recording, VP9 SVC layer
 // selection, temporal layers, e2ee, dummy publishers, permanent rooms.
 //

@@ -244,6 +244,10 @@ func TestTalkingEvents(t *testing.T) {
 	if !strings.Contains(string(reply.Data), `"talking":true`) {
 		t.Errorf("listparticipants while talking: %s", reply.Data)
 	}
+	sp := b.log.Wait(t, 5*time.Second, "active-speaker", testpeer.Plugin(b.pubH.ID(), "videoroom", "active-speaker", ""))
+	if num(data(sp)["id"]) != a.id {
+		t.Errorf("active speaker %v, want %d", data(sp)["id"], a.id)
+	}
 	loud(127, 120)
 	b.log.Wait(t, 5*time.Second, "stopped-talking", testpeer.Plugin(b.pubH.ID(), "videoroom", "stopped-talking", ""))
 }
