@@ -12,6 +12,7 @@ import (
 
 	"github.com/ianua/ianua"
 	"github.com/ianua/ianua/echotest"
+	"github.com/ianua/ianua/internal/testpeer"
 )
 
 // clientOffer returns a valid offer from a pion client with audio, video
@@ -81,7 +82,7 @@ func TestBadInput(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		watchEvents(s)
+		testpeer.Watch(s)
 		h, err := s.Attach(echotest.Name)
 		if err != nil {
 			t.Fatal(err)
@@ -219,5 +220,5 @@ func TestConcurrentMessages(t *testing.T) {
 		t.Error(err)
 	}
 	// One ok event for the offer, one per message.
-	waitFor(t, 2*time.Second, "41 ok events", func() bool { return c.log.count(pluginResult("ok", "")) == 41 })
+	testpeer.WaitFor(t, 2*time.Second, "41 ok events", func() bool { return c.log.Count(pluginResult("ok", "")) == 41 })
 }

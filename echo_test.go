@@ -13,6 +13,7 @@ import (
 
 	"github.com/ianua/ianua"
 	"github.com/ianua/ianua/echotest"
+	"github.com/ianua/ianua/internal/testpeer"
 )
 
 func TestMain(m *testing.M) {
@@ -33,7 +34,7 @@ type echoCall struct {
 	r     *ianua.MediaRouter
 	s     *ianua.Session
 	h     *ianua.Handle
-	log   *eventLog
+	log   *testpeer.EventLog
 	pc    *webrtc.PeerConnection
 	stop  chan struct{}
 	wg    sync.WaitGroup
@@ -62,7 +63,7 @@ func newEchoCall(t testing.TB, r *ianua.MediaRouter, pc *webrtc.PeerConnection) 
 		t.Fatal(err)
 	}
 	c := &echoCall{
-		t: t, r: r, s: s, h: h, log: watchEvents(s), pc: pc,
+		t: t, r: r, s: s, h: h, log: testpeer.Watch(s), pc: pc,
 		stop:    make(chan struct{}),
 		count:   map[string]int{},
 		wrong:   map[string]int{},
@@ -169,7 +170,7 @@ func (c *echoCall) offer(body any, candidatesFirst bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if !candidatesFirst {
-		trickleTo(c.t, c.pc, c.h)
+		testpeer.TrickleTo(c.t, c.pc, c.h)
 	}
 	gathered := webrtc.GatheringCompletePromise(c.pc)
 	offer, err := c.pc.CreateOffer(nil)
@@ -202,19 +203,19 @@ func (c *echoCall) offer(body any, candidatesFirst bool) {
 	if !reply.Async {
 		c.t.Fatal("echotest should acknowledge and answer in an event")
 	}
-	ev := c.log.wait(c.t, 5*time.Second, "answer", pluginResult("ok", "answer"))
+	ev := c.log.Wait(c.t, 5*time.Second, "answer", pluginResult("ok", "answer"))
 	if ev.Transaction != "tx-offer" {
 		c.t.Errorf("answer event transaction %q, want tx-offer", ev.Transaction)
 	}
 	if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ev.JSEP.SDP}); err != nil {
 		c.t.Fatal(err)
 	}
-	trickleFrom(c.t, c.log, c.pc, c.stop)
+	testpeer.TrickleFrom(c.log, c.h.ID(), c.pc, c.stop)
 }
 
 func (c *echoCall) waitConnected() {
 	c.t.Helper()
-	c.log.wait(c.t, 10*time.Second, "webrtcup", isType(ianua.EventWebRTCUp))
+	c.log.Wait(c.t, 10*time.Second, "webrtcup", testpeer.Type(ianua.EventWebRTCUp, 0))
 }
 
 func (c *echoCall) send(track *webrtc.TrackLocalStaticRTP, marker byte, n int) {
@@ -272,15 +273,15 @@ func TestEchoMultistream(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Error("no data channel echo")
 	}
-	if got := c.log.count(isType(ianua.EventMedia)); got == 0 {
+	if got := c.log.Count(testpeer.Type(ianua.EventMedia, 0)); got == 0 {
 		t.Error("no media event")
 	}
 
 	if err := c.h.Detach(); err != nil {
 		t.Fatal(err)
 	}
-	c.log.wait(t, 2*time.Second, "detached", isType(ianua.EventDetached))
-	c.log.wait(t, 2*time.Second, "done", pluginResult("done", ""))
+	c.log.Wait(t, 2*time.Second, "detached", testpeer.Type(ianua.EventDetached, 0))
+	c.log.Wait(t, 2*time.Second, "done", pluginResult("done", ""))
 	if err := c.h.Detach(); err == nil {
 		t.Error("second Detach succeeded")
 	}
@@ -319,15 +320,15 @@ func TestServerOffer(t *testing.T) {
 		dc.OnOpen(func() { _ = dc.SendText("ping") })
 		dc.OnMessage(func(m webrtc.DataChannelMessage) { dcEcho.Store(string(m.Data)) })
 	})
-	trickleTo(t, pc, c.h)
+	testpeer.TrickleTo(t, pc, c.h)
 	if _, err := c.h.Message(ctx, ianua.Message{Body: mustJSON(map[string]any{"request": "offer", "video_streams": 2, "audio_streams": 1}), Transaction: "o1"}); err != nil {
 		t.Fatal(err)
 	}
-	ev := c.log.wait(t, 5*time.Second, "offer", pluginResult("ok", "offer"))
+	ev := c.log.Wait(t, 5*time.Second, "offer", pluginResult("ok", "offer"))
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: ev.JSEP.SDP}); err != nil {
 		t.Fatal(err)
 	}
-	trickleFrom(t, c.log, pc, c.stop)
+	testpeer.TrickleFrom(c.log, c.h.ID(), pc, c.stop)
 	// Answer with our own tracks on the offered transceivers.
 	var tracks []*webrtc.TrackLocalStaticRTP
 	for i, tr := range pc.GetTransceivers() {
@@ -398,7 +399,7 @@ func TestServerOffer(t *testing.T) {
 	if _, err := c.h.Message(ctx, ianua.Message{Body: mustJSON(map[string]any{"request": "offer", "restart": true, "video_streams": 2}), Transaction: "o2"}); err != nil {
 		t.Fatal(err)
 	}
-	ev2 := c.log.wait(t, 5*time.Second, "restart offer", func(e ianua.Event) bool {
+	ev2 := c.log.Wait(t, 5*time.Second, "restart offer", func(e ianua.Event) bool {
 		return pluginResult("ok", "offer")(e) && e.Transaction == "o2"
 	})
 	if ufragOf(ev2.JSEP.SDP) == oldUfrag {
@@ -417,7 +418,7 @@ func TestServerOffer(t *testing.T) {
 	if _, err := c.h.Message(ctx, ianua.Message{Body: mustJSON(map[string]any{}), JSEP: &ianua.JSEP{Type: "answer", SDP: answer2.SDP}}); err != nil {
 		t.Fatalf("restart answer: %v", err)
 	}
-	waitFor(t, 10*time.Second, "connected after restart", func() bool {
+	testpeer.WaitFor(t, 10*time.Second, "connected after restart", func() bool {
 		return pc.ICEConnectionState() == webrtc.ICEConnectionStateConnected && pc.SignalingState() == webrtc.SignalingStateStable
 	})
 }
@@ -491,21 +492,10 @@ func TestKeyframeAndREMB(t *testing.T) {
 	if _, err := c.h.Message(context.Background(), ianua.Message{Body: mustJSON(map[string]any{"keyframe": true, "bitrate": 256000})}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 3*time.Second, "PLI after keyframe request", func() bool { return plis.Load() > before })
-	waitFor(t, 3*time.Second, "REMB of 256000", func() bool {
+	testpeer.WaitFor(t, 3*time.Second, "PLI after keyframe request", func() bool { return plis.Load() > before })
+	testpeer.WaitFor(t, 3*time.Second, "REMB of 256000", func() bool {
 		// REMB carries a mantissa and exponent: allow its rounding.
 		b := remb.Load()
 		return b >= 255000 && b <= 257000
 	})
-}
-
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

@@ -6,12 +6,12 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ianua/ianua"
 	"github.com/ianua/ianua/echotest"
+	"github.com/ianua/ianua/internal/testpeer"
 )
 
 // connectedCall returns an echo call with one audio and one video stream,
@@ -26,7 +26,7 @@ func connectedCall(t testing.TB, r *ianua.MediaRouter, opts clientOptions) *echo
 	c.send(audio, 1, 20)
 	c.send(video, 2, 20)
 	c.wg.Wait()
-	waitFor(t, 3*time.Second, "echo", func() bool { n, _ := c.counts("1"); return n > 10 })
+	testpeer.WaitFor(t, 3*time.Second, "echo", func() bool { n, _ := c.counts("1"); return n > 10 })
 	return c
 }
 
@@ -40,7 +40,7 @@ func TestSessionTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keptLog := watchEvents(kept)
+	keptLog := testpeer.Watch(kept)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -56,9 +56,9 @@ func TestSessionTimeout(t *testing.T) {
 		}
 	}()
 
-	c.log.wait(t, 3*time.Second, "timeout", isType(ianua.EventTimeout))
-	c.log.waitClosed(t, 2*time.Second)
-	if got := c.log.count(isType(ianua.EventDetached)); got != 1 {
+	c.log.Wait(t, 3*time.Second, "timeout", testpeer.Type(ianua.EventTimeout, 0))
+	c.log.WaitClosed(t, 2*time.Second)
+	if got := c.log.Count(testpeer.Type(ianua.EventDetached, 0)); got != 1 {
 		t.Errorf("%d detached events, want 1", got)
 	}
 	if _, err := r.Session(c.s.ID()); !errors.Is(err, ianua.ErrUnknownSession) {
@@ -78,7 +78,7 @@ func TestSessionTimeout(t *testing.T) {
 	if err := kept.Destroy(); err != nil {
 		t.Fatal(err)
 	}
-	keptLog.waitClosed(t, time.Second)
+	keptLog.WaitClosed(t, time.Second)
 }
 
 func TestDestroyCascades(t *testing.T) {
@@ -92,14 +92,14 @@ func TestDestroyCascades(t *testing.T) {
 	if err := c.s.Destroy(); err != nil {
 		t.Fatal(err)
 	}
-	c.log.waitClosed(t, 2*time.Second)
-	if got := c.log.count(isType(ianua.EventDetached)); got != 2 {
+	c.log.WaitClosed(t, 2*time.Second)
+	if got := c.log.Count(testpeer.Type(ianua.EventDetached, 0)); got != 2 {
 		t.Errorf("%d detached events, want 2", got)
 	}
-	if got := c.log.count(isType(ianua.EventHangup)); got != 1 {
+	if got := c.log.Count(testpeer.Type(ianua.EventHangup, 0)); got != 1 {
 		t.Errorf("%d hangup events, want 1", got)
 	}
-	if got := c.log.count(isType(ianua.EventDestroyed)); got != 1 {
+	if got := c.log.Count(testpeer.Type(ianua.EventDestroyed, 0)); got != 1 {
 		t.Errorf("%d destroyed events, want 1", got)
 	}
 	if _, err := h2.Message(context.Background(), ianua.Message{Body: mustJSON(map[string]any{})}); !errors.Is(err, ianua.ErrHandleDetached) {
@@ -123,54 +123,14 @@ func TestRouterCloseFreesEverything(t *testing.T) {
 	if err := r.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	a.log.waitClosed(t, time.Second)
-	b.log.waitClosed(t, time.Second)
+	a.log.WaitClosed(t, time.Second)
+	b.log.WaitClosed(t, time.Second)
 	if _, err := r.NewSession(); !errors.Is(err, ianua.ErrRouterClosed) {
 		t.Errorf("NewSession after Close: %v", err)
 	}
 	if n := len(r.Sessions()); n != 0 {
 		t.Errorf("%d sessions left", n)
 	}
-}
-
-// switchConn is a UDP socket that can be made to drop everything, like a
-// client that vanished without a word.
-type switchConn struct {
-	net.PacketConn
-	dead atomic.Bool
-	// dropEvery, if set, drops every n-th outgoing RTP packet (not RTCP,
-	// STUN or DTLS), to make loss on the client's uplink.
-	dropEvery int
-	rtpSent   atomic.Int64
-}
-
-// isRTP tells RTP from RTCP, STUN and DTLS on a muxed socket (RFC 7983,
-// RFC 5761 section 4).
-func isRTP(b []byte) bool {
-	if len(b) < 2 || b[0] < 128 || b[0] > 191 {
-		return false
-	}
-	pt := b[1] & 0x7f
-	return pt < 64 || pt > 95
-}
-
-func (c *switchConn) ReadFrom(b []byte) (int, net.Addr, error) {
-	for {
-		n, addr, err := c.PacketConn.ReadFrom(b)
-		if err != nil || !c.dead.Load() {
-			return n, addr, err
-		}
-	}
-}
-
-func (c *switchConn) WriteTo(b []byte, addr net.Addr) (int, error) {
-	if c.dead.Load() {
-		return len(b), nil
-	}
-	if c.dropEvery > 0 && isRTP(b) && c.rtpSent.Add(1)%int64(c.dropEvery) == 0 {
-		return len(b), nil
-	}
-	return c.PacketConn.WriteTo(b, addr)
 }
 
 // The client stops answering: ICE consent fails, the handle hangs up, the
@@ -187,21 +147,21 @@ func TestClientDisappears(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn := &switchConn{PacketConn: udp}
+	conn := &testpeer.SwitchConn{PacketConn: udp}
 	t.Cleanup(func() { _ = udp.Close() })
 	c := connectedCall(t, r, clientOptions{conn: conn})
 
-	conn.dead.Store(true)
-	ev := c.log.wait(t, 10*time.Second, "hangup", isType(ianua.EventHangup))
+	conn.Dead.Store(true)
+	ev := c.log.Wait(t, 10*time.Second, "hangup", testpeer.Type(ianua.EventHangup, 0))
 	if ev.Reason != "ICE failed" && ev.Reason != "PeerConnection failed" {
 		t.Errorf("hangup reason %q", ev.Reason)
 	}
-	c.log.wait(t, 2*time.Second, "done", pluginResult("done", ""))
+	c.log.Wait(t, 2*time.Second, "done", pluginResult("done", ""))
 	if c.h.Info().HasPeerConnection {
 		t.Error("PeerConnection still there after hangup")
 	}
-	c.log.wait(t, 6*time.Second, "timeout", isType(ianua.EventTimeout))
-	c.log.waitClosed(t, time.Second)
+	c.log.Wait(t, 6*time.Second, "timeout", testpeer.Type(ianua.EventTimeout, 0))
+	c.log.WaitClosed(t, time.Second)
 }
 
 func TestInfoAndObserver(t *testing.T) {
@@ -271,7 +231,7 @@ func TestUplinkLossNACKAndSlowLink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn := &switchConn{PacketConn: udp, dropEvery: 10}
+	conn := &testpeer.SwitchConn{PacketConn: udp, DropEvery: 10}
 	t.Cleanup(func() { _ = udp.Close() })
 	c := newEchoCall(t, r, newClient(t, clientOptions{conn: conn}))
 	video := c.addTrack("video", 5)
@@ -287,7 +247,7 @@ func TestUplinkLossNACKAndSlowLink(t *testing.T) {
 	if right < n*95/100 {
 		t.Errorf("%d of %d echoed: NACK retransmission did not repair the loss", right, n)
 	}
-	ev := c.log.wait(t, 3*time.Second, "slowlink", isType(ianua.EventSlowLink))
+	ev := c.log.Wait(t, 3*time.Second, "slowlink", testpeer.Type(ianua.EventSlowLink, 0))
 	if !ev.SlowLink.Uplink || ev.SlowLink.Lost == 0 {
 		t.Errorf("slowlink %+v, want uplink with losses", *ev.SlowLink)
 	}
@@ -311,7 +271,7 @@ func TestICETCP(t *testing.T) {
 	if pair := c.h.Info().SelectedPair; !strings.HasPrefix(pair, "127.0.0.1:") {
 		t.Errorf("selected pair %q", pair)
 	}
-	if c.log.count(func(e ianua.Event) bool {
+	if c.log.Count(func(e ianua.Event) bool {
 		return e.Type == ianua.EventTrickle && e.Candidate != nil && strings.Contains(e.Candidate.Candidate, " tcp ")
 	}) == 0 {
 		t.Error("no TCP candidate offered")

@@ -55,6 +55,8 @@ type Options struct {
 	Conn net.PacketConn
 	// AudioLevel registers the RFC 6464 header extension.
 	AudioLevel bool
+	// TCPOnly makes the client use ICE-TCP only (RFC 6544).
+	TCPOnly bool
 }
 
 // NewClient returns a pion PeerConnection playing the browser, on loopback,
@@ -80,6 +82,9 @@ func NewClient(t testing.TB, opts Options) *webrtc.PeerConnection {
 	s.SetIncludeLoopbackCandidate(true)
 	s.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	if opts.TCPOnly {
+		s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeTCP4})
+	}
 	if opts.Conn != nil {
 		s.SetICEUDPMux(webrtc.NewICEUDPMux(lf.NewLogger("udpmux"), opts.Conn))
 	}
