@@ -36,7 +36,8 @@ func (a *attachment) HandleMessage(ctx context.Context, msg ianua.Message) (ianu
 		return ianua.Reply{}, err
 	}
 	switch req.Request {
-	case "create", "edit", "destroy", "exists", "list", "listparticipants", "kick", "moderate":
+	case "create", "edit", "destroy", "exists", "list", "listparticipants", "kick", "moderate",
+		"rtp_forward", "stop_rtp_forward", "listforwarders":
 		if msg.JSEP != nil {
 			return ianua.Reply{}, perr(ErrorInvalidSDPType, ianua.ErrInvalidJSEP, "Request %q takes no JSEP", req.Request)
 		}

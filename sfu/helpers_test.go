@@ -487,3 +487,9 @@ func (p *participant) chatLog() []string {
 	defer p.mu.Unlock()
 	return append([]string(nil), p.chat...)
 }
+
+func data2(raw []byte) map[string]any {
+	var d map[string]any
+	_ = json.Unmarshal(raw, &d)
+	return d
+}

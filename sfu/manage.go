@@ -111,6 +111,18 @@ func (p *Plugin) manage(req request) (map[string]any, error) {
 			return nil, err
 		}
 		return map[string]any{"videoroom": "success"}, nil
+	case "rtp_forward":
+		return p.rtpForward(r, req)
+	case "stop_rtp_forward":
+		if req.PublisherID == nil || req.StreamID == nil {
+			return nil, perr(ErrorMissingElement, ianua.ErrMalformedBody, "Missing element (publisher_id, stream_id)")
+		}
+		if !r.stopForwarder(*req.PublisherID, *req.StreamID) {
+			return nil, perr(ErrorNoSuchFeed, ErrNoSuchFeed, "No such stream (%d)", *req.StreamID)
+		}
+		return map[string]any{"videoroom": "stop_rtp_forward", "room": id, "publisher_id": *req.PublisherID, "stream_id": *req.StreamID}, nil
+	case "listforwarders":
+		return map[string]any{"videoroom": "forwarders", "room": id, "publishers": r.listForwarders()}, nil
 	case "moderate":
 		if req.ID == nil || req.MID == "" || req.Mute == nil {
 			return nil, perr(ErrorMissingElement, ianua.ErrMalformedBody, "Missing element (id, mid, mute)")

@@ -56,6 +56,13 @@ type request struct {
 	Substream   *int        `json:"substream,omitempty"`
 	Temporal    *int        `json:"temporal,omitempty"`
 	Spatial     *int        `json:"spatial_layer,omitempty"`
+
+	// rtp_forward
+	PublisherID *uint64 `json:"publisher_id,omitempty"`
+	Host        string  `json:"host,omitempty"`
+	StreamID    *uint64 `json:"stream_id,omitempty"`
+	SRTPSuite   int     `json:"srtp_suite,omitempty"`
+	SRTPCrypto  string  `json:"srtp_crypto,omitempty"`
 }
 
 // description names a published stream ("My front webcam").
@@ -72,6 +79,11 @@ type streamRef struct {
 	SubMID    string  `json:"sub_mid,omitempty"`
 	Substream *int    `json:"substream,omitempty"`
 	Temporal  *int    `json:"temporal,omitempty"`
+	// rtp_forward stream fields
+	Host string `json:"host,omitempty"`
+	Port int    `json:"port,omitempty"`
+	SSRC uint32 `json:"ssrc,omitempty"`
+	PT   uint8  `json:"pt,omitempty"`
 }
 
 // parseRequest decodes a message body; errors carry Janus VideoRoom codes.

@@ -75,6 +75,7 @@ type Room struct {
 	params       RoomParams
 	participants map[uint64]*Participant // joined publishers (active or not)
 	subscribers  map[*Subscriber]struct{}
+	forwarders   map[uint64]*forwarder
 	destroyed    bool
 
 	// speaker picks the active speaker from the publishers' audio levels;

@@ -5,7 +5,9 @@
 //
 // Its message language is Janus VideoRoom's multistream (1.x) API, so
 // janus.js and the applications built on it work unchanged. Supported:
-// create, edit, destroy, exists, list, listparticipants, kick, moderate;
+// create, edit, destroy, exists, list, listparticipants, kick, moderate,
+// rtp_forward (plain RTP or SDES-keyed SRTP, per stream, a simulcast
+// substream or the viewer's choice), stop_rtp_forward, listforwarders;
 // join (ptype publisher / subscriber), joinandconfigure, publish,
 // configure, unpublish, leave for publishers; join with streams, start,
 // pause, subscribe, unsubscribe, update, configure (mid/send, substream,
@@ -17,7 +19,7 @@
 // with audiolevel_event), and automatic simulcast layer choice from each
 // subscriber's bandwidth estimate until the client picks a substream.
 // Room ids are numbers. Not supported yet:
-// string ids, tokens (allowed), RTP forwarders, recording, VP9 SVC layer
+// string ids, tokens (allowed), recording, VP9 SVC layer
 // selection, temporal layers, e2ee, dummy publishers, permanent rooms.
 //
 // Hosts that embed without JSON use the typed API: Plugin.CreateRoom,
@@ -97,7 +99,7 @@ func (p *Plugin) CreateRoom(rp RoomParams) (*Room, error) {
 	if _, ok := p.rooms[rp.ID]; ok {
 		return nil, perr(ErrorRoomExists, ErrRoomExists, "Room %d already exists", rp.ID)
 	}
-	r := &Room{p: p, params: rp, participants: map[uint64]*Participant{}, subscribers: map[*Subscriber]struct{}{}}
+	r := &Room{p: p, params: rp, participants: map[uint64]*Participant{}, subscribers: map[*Subscriber]struct{}{}, forwarders: map[uint64]*forwarder{}}
 	p.rooms[rp.ID] = r
 	return r, nil
 }
@@ -154,6 +156,7 @@ func (p *Plugin) DestroyRoom(id uint64) error {
 		subs = append(subs, x)
 	}
 	r.mu.Unlock()
+	r.stopAllForwarders()
 	ev := map[string]any{"videoroom": "destroyed", "room": id}
 	for _, x := range parts {
 		_ = x.h.PushEvent("", ev, nil)
