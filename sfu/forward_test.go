@@ -94,7 +94,8 @@ func TestRTPForward(t *testing.T) {
 
 	const n = 100
 	a.send(n)
-	time.Sleep(time.Duration(n)*10*time.Millisecond + 300*time.Millisecond)
+	a.waitSent()
+	settle(func() int { return int(min(plain.packets.Load(), secure.packets.Load())) }, n*95/100)
 	if got := plain.packets.Load(); got < n*95/100 {
 		t.Errorf("plain forwarder delivered %d/%d", got, n)
 	}
@@ -123,7 +124,8 @@ func TestRTPForward(t *testing.T) {
 	message(t, b.pubH, map[string]any{"request": "stop_rtp_forward", "room": 23, "secret": "adm", "publisher_id": a.id, "stream_id": plainID}, nil)
 	before, beforeSecure := plain.packets.Load(), secure.packets.Load()
 	a.send(50)
-	time.Sleep(800 * time.Millisecond)
+	a.waitSent()
+	settle(func() int { return int(secure.packets.Load() - beforeSecure) }, 40)
 	if plain.packets.Load() != before {
 		t.Errorf("stopped forwarder still sends")
 	}

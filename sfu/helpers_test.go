@@ -48,6 +48,8 @@ type participant struct {
 	log    *testpeer.EventLog
 	stop   chan struct{}
 	wg     sync.WaitGroup
+	// sending counts the send goroutines, to wait for a burst's end.
+	sending sync.WaitGroup
 
 	pubH      *ianua.Handle
 	pubPC     *webrtc.PeerConnection
@@ -319,9 +321,21 @@ func (p *participant) subscribe(streams []map[string]any, conn *testpeer.SwitchC
 	go p.autoAnswer(p.log.Len())
 }
 
-// answer answers a plugin offer with "start".
+// waitSent waits until the packets given to send are all written.
+func (p *participant) waitSent() { p.sending.Wait() }
+
+// answer answers a plugin offer with "start". Errors after the test
+// began to stop (the client closing) are not failures.
 func (p *participant) answer(ev ianua.Event) {
 	t := p.t
+	select {
+	case <-p.stop:
+		return
+	default:
+	}
+	if p.subPC.ConnectionState() == webrtc.PeerConnectionStateClosed {
+		return
+	}
 	if err := p.subPC.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: ev.JSEP.SDP}); err != nil {
 		t.Errorf("subscriber SRD: %v", err)
 		return
@@ -369,6 +383,7 @@ func (p *participant) autoAnswer(from int) {
 func (p *participant) send(n int) {
 	send := func(track *webrtc.TrackLocalStaticRTP, kind, layer byte, ts uint32) {
 		defer p.wg.Done()
+		defer p.sending.Done()
 		// Simulcast layers differ in size as real ones do: about 160,
 		// 400 and 880 kbit/s at 100 packets a second.
 		size := 200
@@ -404,14 +419,17 @@ func (p *participant) send(n int) {
 	}
 	if p.audio != nil {
 		p.wg.Add(1)
+		p.sending.Add(1)
 		go send(p.audio, kindAudio, 0, 960)
 	}
 	if p.video != nil {
 		p.wg.Add(1)
+		p.sending.Add(1)
 		go send(p.video, kindVideo, 0, 3000)
 	}
 	for i, l := range p.layers {
 		p.wg.Add(1)
+		p.sending.Add(1)
 		go send(l, kindVideo, byte(i), 3000)
 	}
 }
