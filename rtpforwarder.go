@@ -72,12 +72,7 @@ func (s *Source) Forward(params RTPForwarderParams) (*RTPForwarder, error) {
 		_, _ = rand.Read(b[:])
 		f.ssrc = binary.BigEndian.Uint32(b[:])
 	}
-	codec := s.Codec()
-	if codec.MimeType == "" && s.tr != nil {
-		if rcv := s.tr.Receiver(); rcv != nil && len(rcv.GetParameters().Codecs) > 0 {
-			codec = rcv.GetParameters().Codecs[0]
-		}
-	}
+	codec := s.sourceCodec()
 	if f.pt == 0 {
 		f.pt = uint8(codec.PayloadType)
 	}
@@ -105,30 +100,12 @@ func (s *Source) Forward(params RTPForwarderParams) (*RTPForwarder, error) {
 	}
 	f.conn = conn
 
-	sub := &Subscription{
-		params:   SubscribeParams{OnSourceClosed: func(*Subscription) { f.sourceGone() }},
-		id:       s.id + "/rtp",
-		streamID: "ianua",
-		kind:     s.kind,
-		src:      s,
-		target:   maxLayers - 1,
-		current:  -1,
-		waitKey:  s.kind == webrtc.RTPCodecTypeVideo,
-		bound:    true,
-		ssrc:     f.ssrc,
-		pt:       f.pt,
-		clock:    codec.ClockRate,
-		mime:     strings.ToLower(codec.MimeType),
-		writer:   f,
-	}
-	if params.Layer != nil {
-		sub.target = min(max(*params.Layer, 0), maxLayers-1)
-	}
-	f.sub = sub
-	if err := s.addSub(sub); err != nil {
+	sub, err := s.subscribeWriter(s.id+"/rtp", f, f.ssrc, f.pt, codec, params.Layer, f.sourceGone)
+	if err != nil {
 		_ = conn.Close()
 		return nil, err
 	}
+	f.sub = sub
 	s.RequestKeyframe(-1)
 	return f, nil
 }
@@ -218,6 +195,48 @@ func (f *RTPForwarder) Packets() uint64 { return f.packets.Load() }
 
 // SetLayer picks the simulcast layer to forward.
 func (f *RTPForwarder) SetLayer(layer int) error { return f.sub.SetLayer(layer) }
+
+// subscribeWriter attaches a writer that is not a PeerConnection (an RTP
+// forwarder, a recorder) to the source, through a subscription that is
+// bound from the start; onClosed runs when the source goes away.
+func (s *Source) subscribeWriter(id string, w webrtc.TrackLocalWriter, ssrc uint32, pt uint8, codec webrtc.RTPCodecParameters, layer *int, onClosed func()) (*Subscription, error) {
+	sub := &Subscription{
+		params:   SubscribeParams{OnSourceClosed: func(*Subscription) { onClosed() }},
+		id:       id,
+		streamID: "ianua",
+		kind:     s.kind,
+		src:      s,
+		target:   maxLayers - 1,
+		current:  -1,
+		waitKey:  s.kind == webrtc.RTPCodecTypeVideo,
+		bound:    true,
+		ssrc:     ssrc,
+		pt:       pt,
+		clock:    codec.ClockRate,
+		mime:     strings.ToLower(codec.MimeType),
+		writer:   w,
+	}
+	if layer != nil {
+		sub.target = min(max(*layer, 0), maxLayers-1)
+	}
+	if err := s.addSub(sub); err != nil {
+		return nil, err
+	}
+	s.RequestKeyframe(-1)
+	return sub, nil
+}
+
+// sourceCodec is the codec that arrived, or else the first the publisher
+// negotiated.
+func (s *Source) sourceCodec() webrtc.RTPCodecParameters {
+	codec := s.Codec()
+	if codec.MimeType == "" && s.tr != nil {
+		if rcv := s.tr.Receiver(); rcv != nil && len(rcv.GetParameters().Codecs) > 0 {
+			codec = rcv.GetParameters().Codecs[0]
+		}
+	}
+	return codec
+}
 
 // Stop stops the forwarder and closes its socket.
 func (f *RTPForwarder) Stop() {

@@ -3,6 +3,7 @@ package sfu
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -38,6 +39,9 @@ type Participant struct {
 	bitrate    uint32
 	stopREMB   chan struct{}
 	wg         sync.WaitGroup
+	record     bool   // record every published stream
+	filename   string // base name of the recordings
+	recordings map[string]*ianua.Recording
 }
 
 // pubStream is one published m-line.
@@ -179,6 +183,12 @@ func (pt *Participant) publish(ctx context.Context, tx string, req request, rene
 	if req.Display != nil {
 		pt.display = *req.Display
 	}
+	if req.RecordReq != nil {
+		pt.record = *req.RecordReq
+	}
+	if req.Filename != "" {
+		pt.filename = req.Filename
+	}
 	if req.BitrateReq != nil {
 		pt.bitrate = *req.BitrateReq
 	} else if pt.bitrate == 0 {
@@ -187,6 +197,7 @@ func (pt *Participant) publish(ctx context.Context, tx string, req request, rene
 	active := pt.active
 	pt.mu.Unlock()
 
+	pt.syncRecordings()
 	ev := map[string]any{"videoroom": "event", "room": room.ID(), "configured": "ok", "streams": pt.info()["streams"]}
 	if c, ok := chosen["audio"]; ok {
 		ev["audio_codec"] = c
@@ -411,6 +422,7 @@ func (pt *Participant) unpublish(notify bool) bool {
 	pt.publishing, pt.active = false, false
 	streams := pt.streams
 	pt.streams = nil
+	pt.recordings = nil // they end with their sources
 	stop := pt.stopREMB
 	pt.stopREMB = nil
 	pt.mu.Unlock()
@@ -463,6 +475,12 @@ func (pt *Participant) configure(req request) error {
 	if req.Display != nil {
 		pt.display = *req.Display
 	}
+	if req.RecordReq != nil {
+		pt.record = *req.RecordReq
+	}
+	if req.Filename != "" {
+		pt.filename = req.Filename
+	}
 	for _, d := range req.Descriptions {
 		for _, s := range pt.streams {
 			if s.mid == d.MID {
@@ -494,7 +512,68 @@ func (pt *Participant) configure(req request) error {
 	for _, src := range keyframe {
 		src.RequestKeyframe(-1)
 	}
+	pt.syncRecordings()
 	return nil
+}
+
+// syncRecordings starts or stops the recordings to match the publisher's
+// and the room's record setting: one file per audio and video stream.
+func (pt *Participant) syncRecordings() {
+	params := pt.room.Params()
+	dir := params.RecDir
+	if dir == "" {
+		dir = pt.p.params.RecordDir
+	}
+	pt.mu.Lock()
+	want := pt.record || params.Record
+	base := pt.filename
+	if base == "" {
+		base = fmt.Sprintf("videoroom-%d-user-%d-%d", params.ID, pt.id, time.Now().Unix())
+	}
+	if pt.recordings == nil {
+		pt.recordings = map[string]*ianua.Recording{}
+	}
+	var start []*pubStream
+	var stop []*ianua.Recording
+	for _, s := range pt.streams {
+		rec, on := pt.recordings[s.mid]
+		switch {
+		case want && !on && s.src != nil:
+			start = append(start, s)
+		case !want && on:
+			stop = append(stop, rec)
+			delete(pt.recordings, s.mid)
+		}
+	}
+	pt.mu.Unlock()
+	for _, r := range stop {
+		r.Stop()
+	}
+	for _, s := range start {
+		path := base + "-" + s.kind + "-" + s.mid
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(dir, path)
+		}
+		rec, err := s.src.Record(ianua.RecordParams{Path: path})
+		if err != nil {
+			pt.h.Logger().Warn("sfu: record", "mid", s.mid, "err", err)
+			continue
+		}
+		pt.mu.Lock()
+		pt.recordings[s.mid] = rec
+		pt.mu.Unlock()
+	}
+}
+
+// Recordings returns the participant's running recordings by mid.
+func (pt *Participant) Recordings() map[string]*ianua.Recording {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	out := make(map[string]*ianua.Recording, len(pt.recordings))
+	for k, v := range pt.recordings {
+		out[k] = v
+	}
+	return out
 }
 
 // applyMute stops or resumes forwarding of a stream, for the publisher's

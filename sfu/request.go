@@ -38,6 +38,8 @@ type request struct {
 	// publish / configure
 	BitrateReq   *uint32       `json:"-"`
 	Keyframe     bool          `json:"keyframe,omitempty"`
+	RecordReq    *bool         `json:"-"`
+	Filename     string        `json:"filename,omitempty"`
 	MID          string        `json:"mid,omitempty"`
 	Send         *bool         `json:"send,omitempty"`
 	Mute         *bool         `json:"mute,omitempty"`
@@ -105,6 +107,11 @@ func parseRequest(body json.RawMessage) (request, error) {
 	}
 	if req.Request == "" {
 		return req, perr(ErrorMissingElement, ianua.ErrMalformedBody, "Missing element (request)")
+	}
+	// "record" too is a room setting and a publisher request.
+	if bytes.Contains(trimmed, []byte(`"record"`)) {
+		r := req.RoomParams.Record
+		req.RecordReq = &r
 	}
 	// "bitrate" is both a room setting (create) and a publisher cap
 	// (configure): keep both readings.

@@ -36,6 +36,10 @@ type RoomParams struct {
 	AudioLevelAverage  int `json:"audio_level_average,omitempty"`
 	// NotifyJoining tells participants about joins that do not publish.
 	NotifyJoining bool `json:"notify_joining,omitempty"`
+	// Record records every publisher, in RecDir (default: the plugin's
+	// RecordDir), one file per stream (.ogg, .ivf, .h264).
+	Record bool   `json:"record,omitempty"`
+	RecDir string `json:"rec_dir,omitempty"`
 }
 
 func (p RoomParams) withDefaults() RoomParams {

@@ -19,7 +19,8 @@
 // with audiolevel_event), and automatic simulcast layer choice from each
 // subscriber's bandwidth estimate until the client picks a substream.
 // Room ids are numbers. Not supported yet:
-// string ids, tokens (allowed), recording, VP9 SVC layer
+// string ids, tokens (allowed), .mjr recordings (ianua writes .ogg, .ivf and
+// .h264 files that ordinary tools open instead), VP9 SVC layer
 // selection, temporal layers, e2ee, dummy publishers, permanent rooms.
 //
 // Hosts that embed without JSON use the typed API: Plugin.CreateRoom,
@@ -30,6 +31,8 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 
@@ -48,6 +51,9 @@ type Params struct {
 	AdminKey string
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// RecordDir is where recordings go when a room has no rec_dir
+	// (default: a folder "ianua-recordings" in the system temp dir).
+	RecordDir string
 }
 
 // DefaultRooms is the Janus demo room, which janus.js demos join.
@@ -68,6 +74,9 @@ type Plugin struct {
 func New(p Params) (*Plugin, error) {
 	if p.Logger == nil {
 		p.Logger = slog.Default()
+	}
+	if p.RecordDir == "" {
+		p.RecordDir = filepath.Join(os.TempDir(), "ianua-recordings")
 	}
 	pl := &Plugin{params: p, log: p.Logger, rooms: make(map[uint64]*Room)}
 	for _, rp := range p.Rooms {
