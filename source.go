@@ -51,6 +51,14 @@ type SourceParams struct {
 	OnLevel func(src *Source, level int)
 	// Talking tunes the talking detector (zero: Janus defaults).
 	Talking audiolevel.Params
+
+	// For sources fed by the caller (NewSource: an RTP ingest port, a
+	// relay from another node) rather than by a PeerConnection: the kind
+	// and codec of the stream, and what to do when subscribers need a
+	// keyframe (nil: nothing can be asked; they wait for the next one).
+	Kind              webrtc.RTPCodecType
+	Codec             webrtc.RTPCodecParameters
+	OnKeyframeRequest func(src *Source)
 }
 
 // Source is one published media stream — one m-line of a publisher: audio,
@@ -136,6 +144,34 @@ func (r *MediaRouter) Publish(p SourceParams) (*Source, error) {
 	return s, nil
 }
 
+// NewSource creates a source the caller feeds with ReadPackets, for media
+// that does not come from a PeerConnection. p.Kind, p.Codec and p.ID are
+// required; Handle and Transceiver are not used.
+func (r *MediaRouter) NewSource(p SourceParams) (*Source, error) {
+	if p.ID == "" || p.Codec.MimeType == "" || (p.Kind != webrtc.RTPCodecTypeAudio && p.Kind != webrtc.RTPCodecTypeVideo) {
+		return nil, fmt.Errorf("%w: an external source needs an id, a kind and a codec", ErrInvalidElement)
+	}
+	s := &Source{
+		id:       p.ID,
+		r:        r,
+		kind:     p.Kind,
+		params:   p,
+		codec:    p.Codec,
+		keyframe: throttle.Throttle{Interval: keyframeInterval},
+		done:     make(chan struct{}),
+	}
+	empty := []*Subscription{}
+	s.subs.Store(&empty)
+	if s.kind == webrtc.RTPCodecTypeAudio && (p.OnTalking != nil || p.OnLevel != nil) {
+		d, err := audiolevel.New(p.Talking)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalidElement, err)
+		}
+		s.level = d
+	}
+	return s, nil
+}
+
 // ID is the source's name.
 func (s *Source) ID() string { return s.id }
 
@@ -197,9 +233,13 @@ func layerIndex(rid string, rids []string) int {
 }
 
 // rids returns the send rids the publisher declared for the transceiver,
+// none for an external source,
 // in SDP order (RFC 8851, RFC 8853), lowest quality first when the order is
 // the usual q/h/f or l/m/h one.
 func (s *Source) rids() []string {
+	if s.pub == nil {
+		return nil
+	}
 	rd := s.pub.remoteDescription()
 	if rd == nil {
 		return nil
@@ -277,71 +317,129 @@ func hasRID(rids []string, r string) bool {
 // packet to the subscriptions, until the track ends or the source closes.
 // Call it from the plugin's TrackHandler; it returns when the track is done.
 func (s *Source) ReadTrack(track *webrtc.TrackRemote) error {
-	idx := layerIndex(track.RID(), s.rids())
-	cache, err := packetcache.New(cacheSize)
+	s.mu.Lock()
+	s.codec = track.Codec()
+	s.mu.Unlock()
+	rd, err := s.newReader(layerIndex(track.RID(), s.rids()), track.RID(), uint32(track.SSRC()))
 	if err != nil {
 		return err
 	}
-	l := &layer{rid: track.RID(), cache: cache}
-	l.ssrc.Store(uint32(track.SSRC()))
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return ErrSourceClosed
-	}
-	s.codec = track.Codec()
-	if s.layers[idx] != nil {
-		s.mu.Unlock()
-		return fmt.Errorf("%w: layer %q read twice", ErrInvalidElement, track.RID())
-	}
-	s.layers[idx] = l
-	s.mu.Unlock()
-
-	mime := strings.ToLower(track.Codec().MimeType)
-	audioLevelID := s.headerExtensionID(sdp.AudioLevelURI)
-	buf := make([]byte, 1500)
-	var pkt rtp.Packet
-	var out outPacket
-	var fan fanout
-	defer fan.close()
-	rateStart, rateBytes := time.Now(), uint64(0)
+	defer rd.close()
+	rd.audioLevelID = s.headerExtensionID(sdp.AudioLevelURI)
 	for {
-		n, _, err := track.Read(buf)
+		n, _, err := track.Read(rd.buf)
 		if err != nil {
 			return nil
 		}
-		if err := pkt.Unmarshal(buf[:n]); err != nil {
-			continue
+		if !rd.ingest(rd.buf[:n]) {
+			return nil
 		}
-		now := time.Now()
-		l.lastPacket.Store(now.UnixNano())
-		total := l.bytes.Add(uint64(n))
-		if d := now.Sub(rateStart); d >= time.Second {
-			l.bitrate.Store((total - rateBytes) * 8 * uint64(time.Second) / uint64(d))
-			rateStart, rateBytes = now, total
-		}
-		l.cache.Store(pkt.SequenceNumber, buf[:n])
+	}
+}
 
-		out.header = pkt.Header
-		out.payload = pkt.Payload
-		out.layer = idx
-		out.now = now
-		out.keyframe = s.kind == webrtc.RTPCodecTypeVideo && rtpmunge.KeyFrame(mime, pkt.Payload)
-		if audioLevelID != 0 && s.level != nil {
-			if ext := pkt.GetExtension(audioLevelID); ext != nil {
-				if lvl, voice, ok := audiolevel.ParseExtension(ext); ok {
-					s.observeLevel(lvl, voice)
-				}
+// ReadPackets feeds the source from read, one RTP packet per call (a UDP
+// socket's Read, say), as layer 0..2, until read fails or the source
+// closes. Packets that are not RTP are counted in the returned total of
+// dropped packets and skipped.
+func (s *Source) ReadPackets(layer int, read func([]byte) (int, error)) (dropped uint64, err error) {
+	if layer < 0 || layer >= maxLayers {
+		return 0, fmt.Errorf("%w: layer %d", ErrInvalidElement, layer)
+	}
+	rd, err := s.newReader(layer, "", 0)
+	if err != nil {
+		return 0, err
+	}
+	defer rd.close()
+	for {
+		n, err := read(rd.buf)
+		if err != nil {
+			return rd.dropped, nil
+		}
+		if !rd.ingest(rd.buf[:n]) {
+			return rd.dropped, nil
+		}
+	}
+}
+
+// reader is the state of one goroutine feeding one layer of a source; all
+// of it is reused from packet to packet.
+type reader struct {
+	s            *Source
+	l            *layer
+	idx          int
+	buf          []byte
+	pkt          rtp.Packet
+	out          outPacket
+	fan          fanout
+	rateStart    time.Time
+	rateBytes    uint64
+	audioLevelID uint8
+	dropped      uint64
+	mime         string
+}
+
+func (s *Source) newReader(idx int, rid string, ssrc uint32) (*reader, error) {
+	cache, err := packetcache.New(cacheSize)
+	if err != nil {
+		return nil, err
+	}
+	l := &layer{rid: rid, cache: cache}
+	l.ssrc.Store(ssrc)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrSourceClosed
+	}
+	if s.layers[idx] != nil {
+		return nil, fmt.Errorf("%w: layer %d (%q) read twice", ErrInvalidElement, idx, rid)
+	}
+	s.layers[idx] = l
+	return &reader{s: s, l: l, idx: idx, buf: make([]byte, 1500), rateStart: time.Now(), mime: strings.ToLower(s.codec.MimeType)}, nil
+}
+
+func (rd *reader) close() { rd.fan.close() }
+
+// ingest takes one raw RTP packet: cache, keyframe and audio level, then
+// the fan-out. It returns false once the source is closed.
+func (rd *reader) ingest(raw []byte) bool {
+	s, l := rd.s, rd.l
+	if err := rd.pkt.Unmarshal(raw); err != nil || rd.pkt.Version != 2 {
+		rd.dropped++
+		return true
+	}
+	if l.ssrc.Load() == 0 {
+		l.ssrc.Store(rd.pkt.SSRC)
+	}
+	now := time.Now()
+	l.lastPacket.Store(now.UnixNano())
+	total := l.bytes.Add(uint64(len(raw)))
+	if d := now.Sub(rd.rateStart); d >= time.Second {
+		l.bitrate.Store((total - rd.rateBytes) * 8 * uint64(time.Second) / uint64(d))
+		rd.rateStart, rd.rateBytes = now, total
+	}
+	l.cache.Store(rd.pkt.SequenceNumber, raw)
+
+	out := &rd.out
+	out.header = rd.pkt.Header
+	out.payload = rd.pkt.Payload
+	out.layer = rd.idx
+	out.now = now
+	out.keyframe = s.kind == webrtc.RTPCodecTypeVideo && rtpmunge.KeyFrame(rd.mime, rd.pkt.Payload)
+	if rd.audioLevelID != 0 && s.level != nil {
+		if ext := rd.pkt.GetExtension(rd.audioLevelID); ext != nil {
+			if lvl, voice, ok := audiolevel.ParseExtension(ext); ok {
+				s.observeLevel(lvl, voice)
 			}
 		}
-		if !s.muted.Load() {
-			s.forward(&fan, &out)
-		}
-		select {
-		case <-s.done:
-			return nil
-		default:
-		}
+	}
+	if !s.muted.Load() {
+		s.forward(&rd.fan, out)
+	}
+	select {
+	case <-s.done:
+		return false
+	default:
+		return true
 	}
 }
 
@@ -390,6 +488,9 @@ func (s *Source) observeLevel(level uint8, voice bool) {
 
 // headerExtensionID is the id the publisher negotiated for an extension.
 func (s *Source) headerExtensionID(uri string) uint8 {
+	if s.tr == nil {
+		return 0
+	}
 	rcv := s.tr.Receiver()
 	if rcv == nil {
 		return 0
@@ -431,6 +532,12 @@ func (s *Source) flushKeyframe() {
 }
 
 func (s *Source) sendKeyframeRequest(layerIdx int) {
+	if s.pub == nil {
+		if f := s.params.OnKeyframeRequest; f != nil {
+			f(s)
+		}
+		return
+	}
 	s.mu.Lock()
 	var ssrcs []uint32
 	for i, l := range s.layers {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
@@ -57,6 +58,7 @@ type Subscription struct {
 	target  int  // wanted simulcast layer
 	current int  // layer being forwarded, -1 before the first
 	waitKey bool // forward nothing until a keyframe (after a switch)
+	needKey int  // layer acceptLocked waits for a keyframe of, or -1
 	sender  *webrtc.RTPSender
 
 	// hdr is one reusable header per layer: a layer's packets come from
@@ -222,10 +224,9 @@ func (sub *Subscription) readRTCP(sender *webrtc.RTPSender) {
 
 func (sub *Subscription) requestKeyframe() {
 	sub.mu.Lock()
+	// Before the first layer is chosen ask every layer: the wanted one
+	// may not be sent at all (browsers drop simulcast layers under load).
 	src, layer := sub.src, sub.current
-	if layer < 0 {
-		layer = sub.target
-	}
 	sub.mu.Unlock()
 	if src != nil {
 		src.RequestKeyframe(layer)
@@ -242,7 +243,13 @@ func (sub *Subscription) writeRTP(p *outPacket) {
 	}
 	if sub.kind == webrtc.RTPCodecTypeVideo {
 		if !sub.acceptLocked(p) {
+			need, src := sub.needKey, sub.src
 			sub.mu.Unlock()
+			// Nothing else asks while we wait: the receiver sends no
+			// PLI for a stream it gets no packet of.
+			if need >= 0 && src != nil {
+				src.RequestKeyframe(need)
+			}
 			return
 		}
 	}
@@ -323,6 +330,7 @@ func (sub *Subscription) retransmit(outSeq uint16) {
 // keyframes: a layer switch waits for a keyframe of the wanted layer, so the
 // receiver's decoder never sees a frame it cannot decode.
 func (sub *Subscription) acceptLocked(p *outPacket) bool {
+	sub.needKey = -1
 	if p.layer == sub.current && !sub.waitKey {
 		return true
 	}
@@ -338,6 +346,9 @@ func (sub *Subscription) acceptLocked(p *outPacket) bool {
 		}
 	}
 	if p.layer != want || !p.keyframe {
+		if p.layer == want {
+			sub.needKey = want // a packet of the layer we wait to switch to
+		}
 		return false
 	}
 	if sub.current != p.layer || sub.waitKey {
@@ -371,6 +382,10 @@ func (sub *Subscription) SetLayer(layer int) error {
 	sub.target = layer
 	sub.mu.Unlock()
 	if changed {
+		// A layer that is not sent falls back to a lower one: ask all.
+		if !src.layerLive(layer, time.Now()) {
+			layer = -1
+		}
 		src.RequestKeyframe(layer)
 	}
 	return nil

@@ -240,6 +240,9 @@ func pickCodec(have []webrtc.RTPCodecParameters, allowed []string) ([]webrtc.RTP
 // keeping the sources of m-lines that stay and closing the others.
 func (pt *Participant) updateStreams(pc *webrtc.PeerConnection, answer string, descs []description) {
 	mindexes := mindexByMID(answer)
+	// Before pt.mu: Room.activePublishers takes each participant's mu
+	// under room.mu.
+	params := pt.room.Params()
 	pt.mu.Lock()
 	old := map[string]*pubStream{}
 	for _, s := range pt.streams {
@@ -288,7 +291,6 @@ func (pt *Participant) updateStreams(pc *webrtc.PeerConnection, answer string, d
 	}
 	slices.SortFunc(next, func(a, b *pubStream) int { return a.mindex - b.mindex })
 	pt.streams = next
-	params := pt.room.Params()
 	var toPublish []*pubStream
 	for _, s := range next {
 		if s.src == nil && s.kind != "data" {

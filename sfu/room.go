@@ -167,10 +167,10 @@ func (r *Room) Participant(id uint64) (*Participant, bool) {
 }
 
 func (r *Room) activePublishers() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	n := 0
-	for _, p := range r.participants {
+	// Not under r.mu: isActive takes p.mu, and p.mu is held while
+	// calling into the room (lock order participant, then room).
+	for _, p := range r.Participants() {
 		if p.isActive() {
 			n++
 		}

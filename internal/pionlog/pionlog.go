@@ -34,7 +34,9 @@ func (g logger) logf(level slog.Level, format string, args ...any) {
 	}
 }
 
-// Pion's trace level is finer than slog's debug; it goes to debug-4.
+// Pion's trace level is finer than slog's debug; it goes to debug-4. Its
+// info level is chatty (congestion-control updates many times a second),
+// so it goes to debug: ianua's own info logs stay readable.
 const levelTrace = slog.LevelDebug - 4
 
 func (g logger) Trace(msg string)                  { g.log(levelTrace, msg) }
