@@ -106,6 +106,7 @@ func BenchmarkForward(b *testing.B) {
 			var fan fanout
 			defer fan.close()
 			p := vp8Packet()
+			p.src = src
 			src.forward(&fan, &p) // the first packet starts every stream
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -128,6 +129,7 @@ func TestForwardAllocs(t *testing.T) {
 		src, w, done := benchSource(t, n)
 		var fan fanout
 		p := vp8Packet()
+		p.src = src
 		src.forward(&fan, &p)
 		allocs := testing.AllocsPerRun(500, func() {
 			p.header.SequenceNumber++

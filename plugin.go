@@ -99,6 +99,13 @@ type SlowLink struct {
 	Lost uint64 `json:"lost"`
 }
 
+// Closer is implemented by plugins that hold resources of their own
+// (sockets, goroutines): MediaRouter.Close calls it after every session is
+// gone, so a host closes one thing.
+type Closer interface {
+	Close(ctx context.Context) error
+}
+
 // PeerConfigurer is implemented by attachments that tune the
 // PeerConnections the core creates for their handle.
 type PeerConfigurer interface {

@@ -407,8 +407,16 @@ func (r *MediaRouter) Close(ctx context.Context) error {
 		r.closeSockets()
 		return ctx.Err()
 	}
+	var firstErr error
+	for _, p := range r.plugins {
+		if c, ok := p.(Closer); ok {
+			if err := c.Close(ctx); err != nil && firstErr == nil {
+				firstErr = err
+			}
+		}
+	}
 	r.closeSockets()
-	return nil
+	return firstErr
 }
 
 func (r *MediaRouter) closeSockets() {

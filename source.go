@@ -89,6 +89,8 @@ type Source struct {
 	levelPackets int
 	muted        atomic.Bool
 
+	dropped atomic.Uint64 // packets that were not RTP (ReadPackets)
+
 	kfArmed atomic.Bool
 	kfTimer *time.Timer // guarded by mu
 
@@ -405,6 +407,7 @@ func (rd *reader) ingest(raw []byte) bool {
 	s, l := rd.s, rd.l
 	if err := rd.pkt.Unmarshal(raw); err != nil || rd.pkt.Version != 2 {
 		rd.dropped++
+		s.dropped.Add(1)
 		return true
 	}
 	if l.ssrc.Load() == 0 {
@@ -420,6 +423,7 @@ func (rd *reader) ingest(raw []byte) bool {
 	l.cache.Store(rd.pkt.SequenceNumber, raw)
 
 	out := &rd.out
+	out.src = s
 	out.header = rd.pkt.Header
 	out.payload = rd.pkt.Payload
 	out.layer = rd.idx
@@ -446,6 +450,7 @@ func (rd *reader) ingest(raw []byte) bool {
 // outPacket is one packet as a reading goroutine hands it to the
 // subscriptions; they copy the header, never the payload.
 type outPacket struct {
+	src      *Source
 	header   rtp.Header
 	payload  []byte
 	layer    int
@@ -594,6 +599,22 @@ func (s *Source) SetMuted(muted bool) {
 
 // Muted says whether the source is muted.
 func (s *Source) Muted() bool { return s.muted.Load() }
+
+// Dropped is the number of packets given to ReadPackets that were not RTP.
+func (s *Source) Dropped() uint64 { return s.dropped.Load() }
+
+// Receiving says whether any layer got a packet within d.
+func (s *Source) Receiving(d time.Duration) bool {
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.layers {
+		if l != nil && now.Sub(time.Unix(0, l.lastPacket.Load())) < d {
+			return true
+		}
+	}
+	return false
+}
 
 // LayerBitrates returns each layer's incoming bitrate over the last second,
 // bits per second, 0 for a layer absent or silent for a second.

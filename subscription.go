@@ -43,6 +43,7 @@ type Subscription struct {
 	streamID string
 	kind     webrtc.RTPCodecType
 
+	writeMu sync.Mutex
 	mu      sync.Mutex
 	src     *Source
 	closed  bool
@@ -61,9 +62,9 @@ type Subscription struct {
 	needKey int  // layer acceptLocked waits for a keyframe of, or -1
 	sender  *webrtc.RTPSender
 
-	// hdr is one reusable header per layer: a layer's packets come from
-	// one goroutine at a time, so the forwarding path writes without
-	// allocating and without holding mu across the send.
+	// hdr is one reusable header per layer (used under writeMu), so the
+	// forwarding path writes without allocating and without holding mu
+	// across the send.
 	hdr [maxLayers]rtp.Header
 	// payload is the VP8 copy buffer per layer, for picture-id rewriting.
 	payload [maxLayers][]byte
@@ -236,8 +237,14 @@ func (sub *Subscription) requestKeyframe() {
 // writeRTP forwards one packet of the source, if it is from the layer
 // being forwarded (or the wanted one, at a keyframe).
 func (sub *Subscription) writeRTP(p *outPacket) {
+	// writeMu orders this subscription's writes: its header and payload
+	// buffers are reused, and around a Switch (or a simulcast layer
+	// change) the old source's reader may still be writing when the new
+	// one starts. Only this subscription's forwarding ever waits on it.
+	sub.writeMu.Lock()
+	defer sub.writeMu.Unlock()
 	sub.mu.Lock()
-	if sub.closed || !sub.bound || sub.paused {
+	if sub.closed || !sub.bound || sub.paused || p.src != sub.src {
 		sub.mu.Unlock()
 		return
 	}

@@ -1,0 +1,64 @@
+package streaming
+
+import (
+	"github.com/ianua/ianua"
+)
+
+// manage answers the synchronous requests.
+func (p *Plugin) manage(req request) (map[string]any, error) {
+	switch req.Request {
+	case "list":
+		list := []any{}
+		for _, m := range p.Mountpoints() {
+			if m.params.IsPrivate {
+				continue
+			}
+			list = append(list, m.info())
+		}
+		return map[string]any{"streaming": "list", "list": list}, nil
+	case "create":
+		if p.params.AdminKey != "" && req.AdminKey != p.params.AdminKey {
+			return nil, perr(ErrorUnauthorized, ErrUnauthorized, "Unauthorized (wrong admin_key)")
+		}
+		if req.Type != "" && req.Type != "rtp" {
+			return nil, perr(ErrorInvalidElement, ianua.ErrInvalidElement, "Unsupported type %q (only rtp)", req.Type)
+		}
+		mp := MountpointParams{Description: req.Desc, Secret: req.Secret, PIN: req.PIN, IsPrivate: req.IsPrivate, Media: req.Media}
+		if req.ID != nil {
+			mp.ID = *req.ID
+		}
+		if len(mp.Media) == 0 {
+			if req.Audio {
+				mp.Media = append(mp.Media, MediaParams{Type: "audio", MID: "a", Port: req.AudioPort, PT: req.AudioPT, Rtpmap: req.AudioCodec})
+			}
+			if req.Video {
+				mp.Media = append(mp.Media, MediaParams{Type: "video", MID: "v", Port: req.VideoPort, PT: req.VideoPT, Rtpmap: req.VideoCodec, Fmtp: req.VideoFmtp})
+			}
+		}
+		m, err := p.CreateMountpoint(mp)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"streaming": "created", "created": m.params.Description, "permanent": false, "stream": m.info()}, nil
+	}
+	if req.ID == nil {
+		return nil, perr(ErrorMissingElement, ianua.ErrMalformedBody, "Missing element (id)")
+	}
+	m, err := p.Mountpoint(*req.ID)
+	if err != nil {
+		return nil, err
+	}
+	switch req.Request {
+	case "info":
+		return map[string]any{"streaming": "info", "info": m.info()}, nil
+	case "destroy":
+		if m.params.Secret != "" && m.params.Secret != req.Secret {
+			return nil, perr(ErrorUnauthorized, ErrUnauthorized, "Unauthorized (wrong secret)")
+		}
+		if err := p.DestroyMountpoint(m.ID()); err != nil {
+			return nil, err
+		}
+		return map[string]any{"streaming": "destroyed", "destroyed": m.ID()}, nil
+	}
+	return nil, perr(ErrorInvalidRequest, ianua.ErrUnknownRequest, "Unknown request '%s'", req.Request)
+}
