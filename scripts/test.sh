@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Runs every test of ianua, installing first what the tests need: Debian's
-# Chromium and ChromeDriver for the browser tests. Go modules come by
-# themselves. Usage: ./scripts/test.sh [extra go test flags]
+# Chromium and ChromeDriver for the browser tests, janus.js from npm for
+# examples/janus-server. Go modules come by themselves. Usage: ./scripts/test.sh [extra go test flags]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+# SIPp and baresip: real SIP peers for the sipgw tests.
+command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
+command -v baresip >/dev/null 2>&1 || need+=(baresip)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -21,4 +24,13 @@ if [ -n "$unformatted" ]; then
   echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
 go vet ./...
+
+# janus.js and webrtc-adapter for examples/janus-server, from the npm
+# registry, at the versions of its package-lock.json.
+if [ ! -d examples/janus-server/web/node_modules ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "npm is missing: it installs janus.js for examples/janus-server (Debian: apt-get install -y npm)"; exit 1
+  fi
+  npm ci --prefix examples/janus-server/web --no-audit --no-fund
+fi
 go test -race -count=1 -timeout 15m "$@" ./...

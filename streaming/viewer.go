@@ -15,14 +15,14 @@ import (
 
 // request is the union of the Janus Streaming requests' fields.
 type request struct {
-	Request   string  `json:"request"`
-	ID        *uint64 `json:"id,omitempty"`
-	PIN       string  `json:"pin,omitempty"`
-	Secret    string  `json:"secret,omitempty"`
-	AdminKey  string  `json:"admin_key,omitempty"`
-	Type      string  `json:"type,omitempty"`
-	Desc      string  `json:"description,omitempty"`
-	IsPrivate bool    `json:"is_private,omitempty"`
+	Request   string        `json:"request"`
+	ID        *uint64       `json:"id,omitempty"`
+	PIN       string        `json:"pin,omitempty"`
+	Secret    string        `json:"secret,omitempty"`
+	AdminKey  string        `json:"admin_key,omitempty"`
+	Type      string        `json:"type,omitempty"`
+	Desc      string        `json:"description,omitempty"`
+	IsPrivate bool          `json:"is_private,omitempty"`
 	Media     []MediaParams `json:"media,omitempty"`
 	// Legacy single audio/video mountpoint fields.
 	Audio      bool   `json:"audio,omitempty"`
