@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of ianua, installing first what the tests need: Debian's
-# Chromium and ChromeDriver for the browser tests, janus.js from npm for
-# examples/janus-server. Go modules come by themselves. Usage: ./scripts/test.sh [extra go test flags]
+# Chromium and ChromeDriver for the browser tests, SIPp and baresip for
+# sipgw, ffmpeg for streaming, janus.js from npm for examples/janus-server. Go modules come by themselves. Usage: ./scripts/test.sh [extra go test flags]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +11,9 @@ command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 # SIPp and baresip: real SIP peers for the sipgw tests.
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
 command -v baresip >/dev/null 2>&1 || need+=(baresip)
+# ffmpeg: a real RTP sender and reader for the streaming tests (ffprobe
+# checks recordings).
+command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -27,7 +30,7 @@ go vet ./...
 
 # janus.js and webrtc-adapter for examples/janus-server, from the npm
 # registry, at the versions of its package-lock.json.
-if [ ! -d examples/janus-server/web/node_modules ]; then
+if [ -f examples/janus-server/web/package.json ] && [ ! -d examples/janus-server/web/node_modules ]; then
   if ! command -v npm >/dev/null 2>&1; then
     echo "npm is missing: it installs janus.js for examples/janus-server (Debian: apt-get install -y npm)"; exit 1
   fi

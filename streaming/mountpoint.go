@@ -199,6 +199,16 @@ func (mp *Mountpoint) ID() uint64 { return mp.params.ID }
 // Params returns the mountpoint's settings, with the ports bound.
 func (mp *Mountpoint) Params() MountpointParams { return mp.params }
 
+// Sources returns the mountpoint's sources, one per media, in order: they
+// can be recorded, forwarded or subscribed to like any other.
+func (mp *Mountpoint) Sources() []*ianua.Source {
+	out := make([]*ianua.Source, 0, len(mp.media))
+	for _, m := range mp.media {
+		out = append(out, m.src)
+	}
+	return out
+}
+
 // Dropped is the number of packets on the ingest ports that were not RTP.
 func (mp *Mountpoint) Dropped() uint64 {
 	var n uint64
