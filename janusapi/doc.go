@@ -1,0 +1,123 @@
+// Package janusapi speaks the Janus API ("RESTful, WebSockets, RabbitMQ,
+// MQTT, Nanomsg and UnixSockets API" of the Janus WebRTC Server) on top of
+// an ianua MediaRouter, so that janus.js and the applications built on it
+// work unchanged against ianua's plugins.
+//
+// A Server (New, with Params) gives three http.Handlers: WebSocket (the
+// "janus-protocol" subprotocol), HTTP (the REST API under /janus, with
+// long polls) and Admin (a subset of the Admin API under /admin). Each
+// session belongs to one transport at a time: the WebSocket that created
+// or claimed it, or the HTTP long-poll queue; its events go there. The
+// answer to a request always comes before the events the request caused.
+// Close ends every connection and long poll and destroys the sessions.
+//
+// # Conformance
+//
+// Janus core API (janus.c):
+//
+//	request     status
+//	info        supported with differences: the "plugins" of server_info are those the
+//	            server has a PluginAPI or an alias for; no version numbers or
+//	            dependencies of Janus; GET /janus/info too
+//	ping        supported (answer "pong"; GET /janus/ping too)
+//	create      supported with differences: a client-chosen "id" is refused
+//	            (error 490); ids are the router's
+//	attach      supported ("plugin", "opaque_id"); "loop_index", "min_port",
+//	            "max_port" ignored; plugin aliases (Params.Aliases)
+//	detach      supported
+//	destroy     supported
+//	keepalive   supported
+//	message     supported: "body", "jsep" (offer/answer, "trickle"); synchronous
+//	            plugin replies as "success" with plugindata, asynchronous ones
+//	            "ack" then "event"; plugin errors as PluginAPI says; "jsep"
+//	            fields "rid_order", "force_relay", "e2ee", "svc" ignored
+//	trickle     supported ("candidate", "candidates", {"completed":true});
+//	            with differences: a single candidate the ICE agent refuses is
+//	            error 466 where Janus acknowledges it
+//	hangup      supported
+//	claim       supported, between any connections and transports
+//	            (Params.ReclaimTimeout keeps a closed WebSocket's sessions)
+//	apisecret   supported (Params.APISecret)
+//	token       supported, stored tokens with plugin lists (Params.Tokens);
+//	            not yet: HMAC-signed tokens, the token admin requests
+//
+// Events: event (plugindata, jsep, transaction), trickle, webrtcup, media
+// ("type", "mid", "receiving"), slowlink ("uplink", "lost"; not yet "mid"
+// and "media", which the core does not report), hangup ("reason"),
+// detached, timeout. Not yet: "ice-failed" (the core hangs up instead).
+// The "opaque_id" in events (Janus opaqueid_in_api) is not sent.
+//
+// Transports: WebSocket and HTTP (long polls with "maxev", ~30 s hold,
+// keepalive answer, CORS per Params.AllowedOrigins). Not yet: RabbitMQ,
+// MQTT, Nanomsg, Unix sockets; the Admin API over WebSocket.
+//
+// Admin API: info, ping, list_sessions, list_handles, handle_info
+// (supported with differences: "info" is ianua's HandleInfo — ICE, DTLS
+// and signaling states, selected pair, RTT, SRTP cipher, per-stream
+// counters — plus "opaque_id", not Janus's layout). Not yet: every other
+// Admin request (get_status, set_*, accept_new_sessions, tokens,
+// destroy_session, message_plugin, hangup_webrtc, detach_handle, pcap
+// dumps, query_eventhandler, custom_event, resolve_address, test_stun,
+// loops_info).
+//
+// EchoTest (janus.plugin.echotest, package echotest):
+//
+//	request / field              status
+//	audio, video, bitrate        supported
+//	error codes 411–414, events  supported ({"echotest":"event","result":"ok"})
+//	videocodec, videoprofile,
+//	audiocodec                   supported with differences: they pick the codecs
+//	                             of a plugin offer ({"request":"offer"}), not of
+//	                             the answer to the client's offer
+//	keyframe, request "offer"    ianua extras
+//	record, filename             not yet
+//	substream, temporal,
+//	spatial_layer,
+//	temporal_layer, fallback     not yet (no simulcast/SVC selection in the echo)
+//	min_delay, max_delay, opusred not yet
+//
+// VideoRoom (janus.plugin.videoroom, package sfu; multistream API):
+//
+//	request                      status
+//	create, edit, destroy,
+//	exists, list,
+//	listparticipants, kick,
+//	moderate                     supported (synchronous)
+//	rtp_forward,
+//	stop_rtp_forward,
+//	listforwarders               supported (synchronous)
+//	allowed                      not yet (no token lists in rooms)
+//	enable_recording             not yet (no .mjr recordings)
+//	add/update/remove_remote_publisher,
+//	publish_remotely,
+//	unpublish_remotely,
+//	listremotes                  not yet (remote publishers)
+//	join (publisher),
+//	joinandconfigure, publish,
+//	configure, unpublish, leave  supported (asynchronous)
+//	join (subscriber, streams),
+//	start, pause, subscribe,
+//	unsubscribe, update,
+//	configure, switch, leave     supported (asynchronous)
+//	events                       supported: joined, publishers, unpublished,
+//	                             leaving, kicked, destroyed, talking,
+//	                             stopped-talking, attached, updated, started,
+//	                             paused, switched, configured, left; extra
+//	                             "active-speaker"
+//	string room ids, e2ee,
+//	dummy publishers, VP9 SVC /
+//	temporal layers, permanent   not yet
+//
+// SIP (janus.plugin.sip): not yet. Its PluginAPI (every request
+// asynchronous, "sip" error events) is in DefaultPlugins, so registering
+// the plugin with the router is all the Janus API needs.
+//
+// # Errors
+//
+// Core errors carry Janus's codes (the Error constants, apierror.h),
+// mapped from ianua's sentinel errors with errors.Is. A *ianua.PluginError
+// returned by a plugin reaches the client the way the Janus plugin would
+// deliver it (see PluginAPI): inside plugindata, in a "success" for a
+// synchronous request, in an "event" after the "ack" for an asynchronous
+// one.
+package janusapi
