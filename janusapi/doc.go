@@ -108,6 +108,20 @@
 //	dummy publishers, VP9 SVC /
 //	temporal layers, permanent   not yet
 //
+// Streaming (janus.plugin.streaming, package streaming):
+//
+//	request / field              status
+//	list, info, create,
+//	destroy                      supported (synchronous); "create" of type
+//	                             "rtp" with "media" or the legacy audio/video
+//	                             fields; not yet: rtsp, file, live types,
+//	                             SRTP ingest, edit, recording, enable/disable
+//	watch, start, pause, stop,
+//	switch, configure            supported (asynchronous), Janus's
+//	                             "preparing"/"starting"/"started"/"pausing"/
+//	                             "stopping"/"stopped" statuses; extra
+//	                             "no-media"/"media"
+//
 // SIP (janus.plugin.sip): not yet. Its PluginAPI (every request
 // asynchronous, "sip" error events) is in DefaultPlugins, so registering
 // the plugin with the router is all the Janus API needs.

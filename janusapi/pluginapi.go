@@ -37,6 +37,7 @@ const (
 	EchoTestPlugin  = "janus.plugin.echotest"
 	VideoRoomPlugin = "janus.plugin.videoroom"
 	SIPPlugin       = "janus.plugin.sip"
+	StreamingPlugin = "janus.plugin.streaming"
 )
 
 // DefaultPlugins returns the PluginAPI of the Janus plugins ianua has, by
@@ -56,6 +57,10 @@ func DefaultPlugins() map[string]PluginAPI {
 				"pause", "switch", "subscribe", "unsubscribe", "update", "leave"},
 		},
 		SIPPlugin: {Short: "sip"},
+		StreamingPlugin: {
+			Short: "streaming",
+			Sync:  []string{"list", "info", "create", "destroy", "edit", "recording", "enable", "disable", "kick", "kick_all"},
+		},
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/ianua/ianua/echotest"
 	"github.com/ianua/ianua/janusapi"
 	"github.com/ianua/ianua/sfu"
+	"github.com/ianua/ianua/streaming"
 )
 
 // shutdownTimeout bounds the graceful shutdown after a signal.
@@ -38,6 +39,9 @@ func plugins(o options) ([]ianua.Plugin, error) {
 	return []ianua.Plugin{
 		echotest.New(), // janus.plugin.echotest
 		videoroom,      // janus.plugin.videoroom
+		// janus.plugin.streaming: mountpoints are created with the
+		// "create" request (plain RTP in on 127.0.0.1 ports).
+		streaming.New(streaming.Params{Logger: o.Logger}),
 		// janus.plugin.sip goes here when package sipgw lands: its
 		// PluginAPI (everything asynchronous, "sip" errors) is already
 		// in janusapi.DefaultPlugins, so adding the plugin is all it
