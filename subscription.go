@@ -72,6 +72,15 @@ type Subscription struct {
 	// rtx* serve retransmissions; only the RTCP reader touches them.
 	rtxBuf [1500]byte
 	rtxPkt rtp.Packet
+	rtxOut [1500]byte
+	// RTX (RFC 4588) when the subscriber negotiated it: retransmissions
+	// go on their own SSRC and payload type with the original sequence
+	// number first in the payload.
+	rtxSSRC   uint32
+	rtxPT     uint8
+	rtxSeq    uint16
+	rtxHdr    rtp.Header
+	rtxBroken bool
 
 	packets       atomic.Uint64
 	bytes         atomic.Uint64
@@ -149,6 +158,15 @@ func (sub *Subscription) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecPara
 		}
 		sub.ssrc = uint32(ctx.SSRC())
 		sub.pt = uint8(c.PayloadType)
+		sub.rtxSSRC, sub.rtxPT = 0, 0
+		if rtx := uint32(ctx.SSRCRetransmission()); rtx != 0 {
+			apt := fmt.Sprintf("apt=%d", c.PayloadType)
+			for _, r := range ctx.CodecParameters() {
+				if strings.EqualFold(r.MimeType, webrtc.MimeTypeRTX) && strings.Contains(r.SDPFmtpLine, apt) {
+					sub.rtxSSRC, sub.rtxPT = rtx, uint8(r.PayloadType)
+				}
+			}
+		}
 		sub.clock = c.ClockRate
 		sub.mime = strings.ToLower(c.MimeType)
 		sub.writer = ctx.WriteStream()
@@ -327,7 +345,31 @@ func (sub *Subscription) retransmit(outSeq uint16) {
 		_, _ = sub.vp8.Process(sub.rtxPkt.Payload)
 	}
 	payload := sub.rtxPkt.Payload
+	useRTX := sub.rtxSSRC != 0 && !sub.rtxBroken && len(payload)+2 <= len(sub.rtxOut)
+	var rtxPayload []byte
+	if useRTX {
+		// RFC 4588 section 4: OSN, then the original payload.
+		sub.rtxOut[0], sub.rtxOut[1] = byte(outSeq>>8), byte(outSeq)
+		rtxPayload = sub.rtxOut[:2+copy(sub.rtxOut[2:], payload)]
+		sub.rtxHdr = *h
+		sub.rtxHdr.SSRC = sub.rtxSSRC
+		sub.rtxHdr.PayloadType = sub.rtxPT
+		sub.rtxHdr.SequenceNumber = sub.rtxSeq
+		sub.rtxSeq++
+	}
 	sub.mu.Unlock()
+	if useRTX {
+		if _, err := w.WriteRTP(&sub.rtxHdr, rtxPayload); err == nil {
+			sub.retransmitted.Add(1)
+			return
+		}
+		// pion's congestion controller paces by SSRC and knows only the
+		// media one: fall back to plain retransmission, which receivers
+		// accept too (RFC 4585 section 3.1), from now on.
+		sub.mu.Lock()
+		sub.rtxBroken = true
+		sub.mu.Unlock()
+	}
 	if _, err := w.WriteRTP(h, payload); err == nil {
 		sub.retransmitted.Add(1)
 	}

@@ -61,10 +61,23 @@ type viewerClient struct {
 	log     *testpeer.EventLog
 	pc      *webrtc.PeerConnection
 	packets atomic.Int64
+	mu      sync.Mutex
+	seqs    map[uint16]bool // distinct sequence numbers received
+}
+
+func (v *viewerClient) distinct() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return len(v.seqs)
 }
 
 // watch makes a pion viewer watch a mountpoint, as janus.js does.
 func watch(t *testing.T, r *ianua.MediaRouter, id uint64, stop chan struct{}) *viewerClient {
+	t.Helper()
+	return watchWith(t, r, id, stop, testpeer.Options{})
+}
+
+func watchWith(t *testing.T, r *ianua.MediaRouter, id uint64, stop chan struct{}, opts testpeer.Options) *viewerClient {
 	t.Helper()
 	s, err := r.NewSession()
 	if err != nil {
@@ -74,14 +87,24 @@ func watch(t *testing.T, r *ianua.MediaRouter, id uint64, stop chan struct{}) *v
 	if v.h, err = s.Attach(streaming.Name); err != nil {
 		t.Fatal(err)
 	}
-	v.pc = testpeer.NewClient(t, testpeer.Options{})
+	v.pc = testpeer.NewClient(t, opts)
 	v.pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		buf := make([]byte, 1500)
+		var p rtp.Packet
 		for {
-			if _, _, err := tr.Read(buf); err != nil {
+			n, _, err := tr.Read(buf)
+			if err != nil {
 				return
 			}
 			v.packets.Add(1)
+			if p.Unmarshal(buf[:n]) == nil {
+				v.mu.Lock()
+				if v.seqs == nil {
+					v.seqs = map[uint16]bool{}
+				}
+				v.seqs[p.SequenceNumber] = true
+				v.mu.Unlock()
+			}
 		}
 	})
 	testpeer.TrickleTo(t, v.pc, v.h)
@@ -284,5 +307,50 @@ func TestSwitchAndBadInput(t *testing.T) {
 	}
 	if h.HasPeerConnection() {
 		t.Error("a refused watch left a PeerConnection")
+	}
+}
+
+// Five percent loss towards a viewer is repaired by retransmissions from
+// the source's cache, sent as RTX (RFC 4588) since the viewer negotiated it.
+func TestViewerLossRepairedWithRTX(t *testing.T) {
+	p := streaming.New(streaming.Params{Logger: testpeer.QuietLogger()})
+	r := testpeer.NewRouter(t, nil, p)
+	if err := p.Start(r); err != nil {
+		t.Fatal(err)
+	}
+	m, err := p.CreateMountpoint(streaming.MountpointParams{ID: 21, Media: []streaming.MediaParams{{Type: "video", PT: 96, Codec: "vp8"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	conn := testpeer.ListenSwitch(t)
+	conn.DropInEvery = 20
+	v := watchWith(t, r, 21, stop, testpeer.Options{Conn: conn})
+	out, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: m.Params().Media[0].Port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	payload := make([]byte, 300)
+	payload[0] = 0x10
+	for i := range n {
+		b, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: uint16(i), Timestamp: uint32(i) * 3000, SSRC: 5}, Payload: payload}).Marshal()
+		_, _ = out.Write(b)
+		time.Sleep(10 * time.Millisecond)
+	}
+	out.Close()
+	testpeer.WaitFor(t, 3*time.Second, "every packet, repairs included", func() bool { return v.distinct() >= n })
+	close(stop)
+	wg.Wait()
+	var resent uint64
+	for _, src := range m.Sources() {
+		for _, sub := range src.Subscribers() {
+			resent += sub.Retransmitted()
+		}
+	}
+	t.Logf("%d of %d distinct packets, %d retransmissions", v.distinct(), n, resent)
+	if resent == 0 {
+		t.Fatal("nothing retransmitted")
 	}
 }
