@@ -208,6 +208,7 @@ func (s *Source) subscribeWriter(id string, w webrtc.TrackLocalWriter, ssrc uint
 		src:      s,
 		target:   maxLayers - 1,
 		current:  -1,
+		temporal: -1,
 		waitKey:  s.kind == webrtc.RTPCodecTypeVideo,
 		bound:    true,
 		ssrc:     ssrc,

@@ -56,11 +56,13 @@ type Subscription struct {
 	writer  webrtc.TrackLocalWriter
 	munger  rtpmunge.Munger
 	vp8     rtpmunge.VP8Munger
-	target  int  // wanted simulcast layer
-	current int  // layer being forwarded, -1 before the first
-	waitKey bool // forward nothing until a keyframe (after a switch)
-	needKey int  // layer acceptLocked waits for a keyframe of, or -1
-	sender  *webrtc.RTPSender
+	target  int // wanted simulcast layer
+	// temporal is the highest VP8 temporal layer forwarded, -1 for all.
+	temporal int
+	current  int  // layer being forwarded, -1 before the first
+	waitKey  bool // forward nothing until a keyframe (after a switch)
+	needKey  int  // layer acceptLocked waits for a keyframe of, or -1
+	sender   *webrtc.RTPSender
 
 	// hdr is one reusable header per layer (used under writeMu), so the
 	// forwarding path writes without allocating and without holding mu
@@ -104,6 +106,7 @@ func (s *Source) Subscribe(p SubscribeParams) (*Subscription, error) {
 		src:      s,
 		target:   maxLayers - 1,
 		current:  -1,
+		temporal: -1,
 		waitKey:  s.kind == webrtc.RTPCodecTypeVideo,
 	}
 	if sub.id == "" {
@@ -280,6 +283,16 @@ func (sub *Subscription) writeRTP(p *outPacket) {
 	}
 	h := &sub.hdr[p.layer]
 	*h = p.header
+	if sub.temporal >= 0 && sub.mime == "video/vp8" {
+		// VP8 temporal scalability (RFC 7741 section 4.2): frames of a
+		// layer above the wanted one are not referenced by the lower
+		// ones, so they can be dropped without breaking decoding.
+		if d, err := rtpmunge.ParseVP8(p.payload); err == nil && d.TIDPresent && int(d.TID) > sub.temporal {
+			sub.munger.Drop(h)
+			sub.mu.Unlock()
+			return
+		}
+	}
 	h.Extension = false
 	h.ExtensionProfile = 0
 	h.Extensions = h.Extensions[:0]
@@ -437,6 +450,21 @@ func (sub *Subscription) SetLayer(layer int) error {
 		}
 		src.RequestKeyframe(layer)
 	}
+	return nil
+}
+
+// SetTemporalLayer limits a VP8 stream to temporal layers 0..layer (-1:
+// all), for a receiver that wants a lower frame rate (Janus "temporal").
+func (sub *Subscription) SetTemporalLayer(layer int) error {
+	if sub.kind != webrtc.RTPCodecTypeVideo || layer < -1 || layer > 2 {
+		return fmt.Errorf("%w: temporal layer %d", ErrInvalidElement, layer)
+	}
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	if sub.bound && sub.mime != "video/vp8" {
+		return fmt.Errorf("%w: temporal layers need VP8, not %s", ErrInvalidElement, sub.mime)
+	}
+	sub.temporal = layer
 	return nil
 }
 

@@ -357,7 +357,7 @@ func (s *Subscriber) wantsData(pub *Participant) bool {
 // configure changes one stream (mid: send, substream) or asks for an ICE
 // restart.
 func (s *Subscriber) configure(ctx context.Context, tx string, req request) error {
-	if req.MID != "" || req.Substream != nil {
+	if req.MID != "" || req.Substream != nil || req.Temporal != nil {
 		st := s.streamByMID(req.MID)
 		if req.MID == "" || st == nil {
 			return perr(ErrorInvalidElement, ianua.ErrInvalidElement, "No such mid %q in the subscription", req.MID)
@@ -372,6 +372,14 @@ func (s *Subscriber) configure(ctx context.Context, tx string, req request) erro
 			s.mu.Lock()
 			st.manual = true
 			s.mu.Unlock()
+		}
+		if req.Temporal != nil {
+			if st.sub == nil || st.kind != "video" {
+				return perr(ErrorInvalidElement, ianua.ErrInvalidElement, "Stream %s is not video", req.MID)
+			}
+			if err := st.sub.SetTemporalLayer(*req.Temporal); err != nil {
+				return perr(ErrorInvalidElement, err, "Cannot pick temporal layer %d: %v", *req.Temporal, err)
+			}
 		}
 		if req.Send != nil && st.sub != nil {
 			s.mu.Lock()
