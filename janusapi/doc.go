@@ -104,9 +104,10 @@
 //	                             stopped-talking, attached, updated, started,
 //	                             paused, switched, configured, left; extra
 //	                             "active-speaker"
+//	configure "temporal"         supported for VP8 (temporal layers 0..N)
 //	string room ids, e2ee,
-//	dummy publishers, VP9 SVC /
-//	temporal layers, permanent   not yet
+//	dummy publishers, VP9 SVC,
+//	permanent                    not yet
 //
 // Streaming (janus.plugin.streaming, package streaming):
 //

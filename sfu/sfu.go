@@ -11,6 +11,7 @@
 // join (ptype publisher / subscriber), joinandconfigure, publish,
 // configure, unpublish, leave for publishers; join with streams, start,
 // pause, subscribe, unsubscribe, update, configure (mid/send, substream,
+// VP8 temporal,
 // restart), switch, leave for subscribers; events joined, publishers,
 // unpublished, leaving, kicked, destroyed, talking / stopped-talking,
 // attached, updated, started, paused, switched, configured, left. Error
@@ -21,7 +22,7 @@
 // Room ids are numbers. Not supported yet:
 // string ids, tokens (allowed), .mjr recordings (ianua writes .ogg, .ivf and
 // .h264 files that ordinary tools open instead), VP9 SVC layer
-// selection, temporal layers, e2ee, dummy publishers, permanent rooms.
+// selection, e2ee, dummy publishers, permanent rooms.
 //
 // Hosts that embed without JSON use the typed API: Plugin.CreateRoom,
 // Room, Rooms, DestroyRoom, Kick, Moderate.
