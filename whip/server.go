@@ -19,6 +19,7 @@ package whip
 import (
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -74,6 +75,9 @@ type Server struct {
 
 // resource is one WHIP publisher or WHEP viewer.
 type resource struct {
+	// path is the resource's location: DELETE and PATCH must name it
+	// exactly (a WHEP id under /whip/ is not found).
+	path    string
 	id      string
 	etag    string
 	session *ianua.Session
@@ -153,7 +157,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	if s.p.Token != "" && r.Header.Get("Authorization") != "Bearer "+s.p.Token {
+	if s.p.Token != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+s.p.Token)) != 1 {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="ianua"`)
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
@@ -186,7 +190,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case len(rest) == 0 && r.Method == http.MethodPost:
 		s.create(w, r, room, feed, whep)
 	case len(rest) == 1 && r.Method == http.MethodDelete:
-		s.delete(w, rest[0])
+		s.delete(w, r.URL.Path, rest[0])
 	case len(rest) == 1 && r.Method == http.MethodPatch:
 		s.patch(w, r, rest[0])
 	case len(rest) <= 1:
@@ -217,11 +221,29 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, room, feed uint6
 		return
 	}
 	res := &resource{id: randomHex(16), etag: `"` + randomHex(8) + `"`, session: session, answers: make(chan *ianua.JSEP, 1)}
+	res.path = fmt.Sprintf("%s/whip/%d/%s", s.p.Prefix, room, res.id)
+	if whep {
+		res.path = fmt.Sprintf("%s/whep/%d/%d/%s", s.p.Prefix, room, feed, res.id)
+	}
+	// Registered before anything can end it, so that the watcher's
+	// removal always comes after; refused once Close has begun.
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = session.Destroy()
+		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	s.resources[res.id] = res
 	s.wg.Add(1)
+	s.mu.Unlock()
 	go s.watch(res)
 	ok := false
 	defer func() {
 		if !ok {
+			s.mu.Lock()
+			delete(s.resources, res.id)
+			s.mu.Unlock()
 			_ = session.Destroy()
 		}
 	}()
@@ -263,21 +285,15 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, room, feed uint6
 		http.Error(w, "no answer", http.StatusGatewayTimeout)
 		return
 	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		http.Error(w, "shutting down", http.StatusServiceUnavailable)
+	if !whep && !s.publishes(room, h) {
+		// Every m-line was refused (no codec the room allows): the
+		// encoder must not believe it is live.
+		http.Error(w, "no codec of the offer is allowed in the room", http.StatusNotAcceptable)
 		return
 	}
-	s.resources[res.id] = res
-	s.mu.Unlock()
 	ok = true
 
-	loc := fmt.Sprintf("%s/whip/%d/%s", s.p.Prefix, room, res.id)
-	if whep {
-		loc = fmt.Sprintf("%s/whep/%d/%d/%s", s.p.Prefix, room, feed, res.id)
-	}
-	w.Header().Set("Location", loc)
+	w.Header().Set("Location", res.path)
 	w.Header().Set("ETag", res.etag)
 	w.Header().Set("Content-Type", "application/sdp")
 	w.WriteHeader(http.StatusCreated)
@@ -314,9 +330,23 @@ func (s *Server) lookup(id string) (*resource, bool) {
 	return r, ok
 }
 
-func (s *Server) delete(w http.ResponseWriter, id string) {
+// publishes says whether the WHIP publisher on h publishes any stream.
+func (s *Server) publishes(room uint64, h *ianua.Handle) bool {
+	r, err := s.p.SFU.Room(room)
+	if err != nil {
+		return false
+	}
+	for _, p := range r.Participants() {
+		if p.Handle() == h {
+			return len(p.Sources()) > 0
+		}
+	}
+	return false
+}
+
+func (s *Server) delete(w http.ResponseWriter, path, id string) {
 	res, ok := s.lookup(id)
-	if !ok {
+	if !ok || res.path != path {
 		http.Error(w, "no such resource", http.StatusNotFound)
 		return
 	}
@@ -330,7 +360,7 @@ func (s *Server) delete(w http.ResponseWriter, id string) {
 // patch applies trickled candidates (RFC 8840 SDP fragments).
 func (s *Server) patch(w http.ResponseWriter, r *http.Request, id string) {
 	res, ok := s.lookup(id)
-	if !ok {
+	if !ok || res.path != r.URL.Path {
 		http.Error(w, "no such resource", http.StatusNotFound)
 		return
 	}

@@ -181,6 +181,23 @@ func TestWHIPErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	valid := offerOf(t, pc)
+	// An encoder offering only VP9 to a VP8 room: nothing can be
+	// published, so no 201.
+	vp9pc := testpeer.NewClient(t, testpeer.Options{})
+	tr, err := vp9pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vp9 []webrtc.RTPCodecParameters
+	for _, c := range tr.Sender().GetParameters().Codecs {
+		if c.MimeType == webrtc.MimeTypeVP9 {
+			vp9 = append(vp9, c)
+		}
+	}
+	if err := tr.SetCodecPreferences(vp9); err != nil {
+		t.Fatal(err)
+	}
+	vp9Only := offerOf(t, vp9pc)
 	testCases := []struct {
 		name, url, tok, sdp string
 		want                int
@@ -191,6 +208,7 @@ func TestWHIPErrors(t *testing.T) {
 		{"unknown room", "/whip/99", token, valid, http.StatusNotFound},
 		{"unknown feed", "/whep/7/12345", token, valid, http.StatusNotFound},
 		{"unknown path", "/whop/7", token, valid, http.StatusNotFound},
+		{"no allowed codec", "/whip/7", token, vp9Only, http.StatusNotAcceptable},
 	}
 	for _, tc := range testCases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ianua/ianua/internal/testpeer"
+
 	"go.uber.org/goleak"
 )
 
@@ -27,7 +29,7 @@ func startServer(t *testing.T) (addr string, stop func() error) {
 	opts := options{
 		Addr:   "127.0.0.1:0",
 		ICEUDP: "127.0.0.1:0",
-		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Logger: slog.New(slog.NewTextHandler(testpeer.Output(t), &slog.HandlerOptions{Level: slog.LevelInfo})),
 	}
 	go func() { done <- run(ctx, opts, func(addr string) { addrs <- addr }) }()
 	stop = sync.OnceValue(func() error {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ianua/ianua/internal/testpeer"
+
 	"go.uber.org/goleak"
 )
 
@@ -26,7 +28,7 @@ func startServer(t *testing.T, mod func(*options)) (at listening, stop func() er
 	done := make(chan error, 1)
 	o := defaultOptions()
 	o.HTTP, o.WebSocket, o.Admin, o.Web = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
-	o.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	o.Logger = slog.New(slog.NewTextHandler(testpeer.Output(t), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if mod != nil {
 		mod(&o)
 	}

@@ -388,3 +388,29 @@ func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// Output is t.Output() until the test's cleanups are over, and then
+// nothing. pion's PeerConnection.GracefulClose returns before the
+// goroutines reading undeclared SSRCs end, and they may log as they do:
+// written to a finished test's output, that panics. Call it before
+// registering the cleanups that stop servers, so that it runs after them.
+func Output(t *testing.T) io.Writer {
+	w := &cutWriter{w: t.Output()}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		w.w = io.Discard
+		w.mu.Unlock()
+	})
+	return w
+}
+
+type cutWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (c *cutWriter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.w.Write(p)
+}
