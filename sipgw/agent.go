@@ -1,0 +1,233 @@
+package sipgw
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/ianua/ianua"
+)
+
+// regState is where a handle's registration stands (Janus
+// janus_sip_registration_status).
+type regState int
+
+const (
+	regNone regState = iota
+	regRegistering
+	regRegistered
+	regGuest // registered without a REGISTER ("guest")
+	regUnregistering
+)
+
+// Agent is the SIP user agent of one handle (Janus: the SIP session). It
+// is what the handle's Attachment returns.
+type Agent struct {
+	p   *Plugin
+	h   *ianua.Handle
+	log *slog.Logger
+
+	// media is the RTP leg of the current call once negotiated; the
+	// browser's packets go to it from HandleTrack without a lock.
+	media atomic.Pointer[media]
+
+	mu       sync.Mutex
+	acct     *account
+	reg      *registration
+	state    regState
+	call     *call
+	detached bool
+}
+
+func newAgent(p *Plugin, h *ianua.Handle) *Agent {
+	return &Agent{p: p, h: h, log: h.Logger()}
+}
+
+// Status is what an Agent reports of itself (Janus: query_session).
+type Status struct {
+	Registration string `json:"registration_status"`
+	Username     string `json:"username,omitempty"`
+	CallStatus   string `json:"call_status"`
+	CallID       string `json:"call_id,omitempty"`
+	Peer         string `json:"callee,omitempty"`
+	// PacketsToPeer and PacketsFromPeer count RTP on the SIP leg of the
+	// current call.
+	PacketsToPeer   uint64 `json:"packets_to_peer"`
+	PacketsFromPeer uint64 `json:"packets_from_peer"`
+}
+
+// Status returns the registration and call state.
+func (a *Agent) Status() Status {
+	a.mu.Lock()
+	st := Status{Registration: a.state.String(), CallStatus: "idle"}
+	if a.acct != nil {
+		st.Username = a.acct.identity
+	}
+	c := a.call
+	a.mu.Unlock()
+	if c != nil {
+		st.CallStatus, st.CallID, st.Peer = c.stateName(), c.id, c.peer
+	}
+	if m := a.media.Load(); m != nil {
+		st.PacketsToPeer, st.PacketsFromPeer = m.toPeer.Load(), m.fromPeer.Load()
+	}
+	return st
+}
+
+func (s regState) String() string {
+	switch s {
+	case regRegistering:
+		return "registering"
+	case regRegistered:
+		return "registered"
+	case regGuest:
+		return "disabled"
+	case regUnregistering:
+		return "unregistering"
+	}
+	return "unregistered"
+}
+
+// HandleMessage implements ianua.Attachment. As in Janus every request is
+// asynchronous: the outcome ({"sip":"event","result":{...}}) comes as a
+// plugin event with the message's transaction. Bad requests are refused
+// at once with a *ianua.PluginError carrying the Janus SIP error code.
+func (a *Agent) HandleMessage(ctx context.Context, msg ianua.Message) (ianua.Reply, error) {
+	req, err := ParseRequest(msg.Body)
+	if err != nil {
+		return ianua.Reply{}, err
+	}
+	switch req.Request {
+	case "register":
+		err = a.register(msg.Transaction, req)
+	case "unregister":
+		err = a.unregister(msg.Transaction)
+	case "call":
+		err = a.startCall(ctx, msg, req)
+	case "accept":
+		err = a.accept(msg, req)
+	case "decline":
+		err = a.decline(msg.Transaction, req)
+	case "hangup":
+		err = a.hangup(msg.Transaction, req)
+	case "hold", "unhold":
+		err = a.hold(msg.Transaction, req, req.Request == "hold")
+	case "dtmf_info":
+		err = a.dtmfInfo(msg.Transaction, req)
+	case "info":
+		err = a.info(msg.Transaction, req)
+	case "update", "progress", "transfer", "message", "subscribe", "unsubscribe",
+		"recording", "send_ringing", "keyframe", "rtp_forward", "stop_rtp_forward",
+		"listforwarders", "reset":
+		err = perr(ErrorInvalidRequest, ErrNotSupported, "Request not supported yet (%s)", req.Request)
+	default:
+		err = perr(ErrorInvalidRequest, ianua.ErrUnknownRequest, "Unknown request (%s)", req.Request)
+	}
+	if err != nil {
+		return ianua.Reply{}, err
+	}
+	return ianua.Reply{Async: true}, nil
+}
+
+// push sends a Janus SIP event: {"sip":"event","call_id":...,"result":{...}}.
+func (a *Agent) push(transaction, callID string, result map[string]any, jsep *ianua.JSEP) {
+	data := map[string]any{"sip": "event", "result": result}
+	if callID != "" {
+		data["call_id"] = callID
+	}
+	if err := a.h.PushEvent(transaction, data, jsep); err != nil {
+		a.log.Debug("sipgw: push event", "event", result["event"], "err", err)
+	}
+}
+
+// pushError sends an asynchronous error the Janus way:
+// {"sip":"event","error_code":N,"error":"..."}.
+func (a *Agent) pushError(transaction string, code int, reason string) {
+	data := map[string]any{"sip": "event", "error_code": code, "error": reason}
+	if err := a.h.PushEvent(transaction, data, nil); err != nil {
+		a.log.Debug("sipgw: push error", "err", err)
+	}
+}
+
+func (a *Agent) currentCall() *call {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.call
+}
+
+// HandleTrack implements ianua.TrackHandler: the browser's audio goes to
+// the SIP peer of the current call, with the peer's payload types.
+func (a *Agent) HandleTrack(t *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
+	buf := make([]byte, 1500)
+	if t.Kind() != webrtc.RTPCodecTypeAudio {
+		for {
+			if _, _, err := t.Read(buf); err != nil {
+				return
+			}
+		}
+	}
+	out, enc := make([]byte, 1500), make([]byte, 1500+16)
+	var pkt rtp.Packet
+	pts := map[uint8]codecKey{}
+	for {
+		n, _, err := t.Read(buf)
+		if err != nil {
+			return
+		}
+		m := a.media.Load()
+		if m == nil {
+			continue
+		}
+		if err := pkt.Unmarshal(buf[:n]); err != nil {
+			continue
+		}
+		key, ok := pts[pkt.PayloadType]
+		if !ok {
+			// A payload type first seen: look it up in what this
+			// receiver negotiated (a renegotiation may add some).
+			for _, c := range rcv.GetParameters().Codecs {
+				pts[uint8(c.PayloadType)] = keyOf(codecOf(c))
+			}
+			if key, ok = pts[pkt.PayloadType]; !ok {
+				continue
+			}
+		}
+		m.sendToPeer(&pkt, key, out, enc)
+	}
+}
+
+// HangupMedia implements ianua.HangupHandler: the PeerConnection went away
+// (the client hung up, ICE failed), so the SIP call ends too, as in Janus:
+// BYE when established or calling, 480 when ringing here.
+func (a *Agent) HangupMedia(string) {
+	c := a.currentCall()
+	if c == nil {
+		return
+	}
+	if c.endLocal(0, "") {
+		a.push("", c.id, map[string]any{"event": "hangingup"}, nil)
+	}
+}
+
+// Detached implements ianua.DetachHandler: the call, if any, ends and the
+// registration is withdrawn, both in the background; Plugin.Close waits
+// for them.
+func (a *Agent) Detached() {
+	a.mu.Lock()
+	a.detached = true
+	c, reg, acct := a.call, a.reg, a.acct
+	a.mu.Unlock()
+	if c != nil {
+		c.endLocal(0, "")
+	}
+	if reg != nil {
+		reg.stop()
+	}
+	if acct != nil {
+		a.p.dropUser(acct.uri.User, a)
+	}
+}

@@ -1,0 +1,313 @@
+package sipgw
+
+import (
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/ianua/ianua"
+)
+
+// onInvite routes an INVITE: a re-INVITE to its call, a new one to the
+// handle registered for the Request-URI's user (or the To's).
+func (p *Plugin) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if c := p.callOf(req); c != nil {
+		c.onReinvite(req, tx)
+		return
+	}
+	if to := req.To(); to != nil && to.Params.Has("tag") {
+		// In a dialog we do not know (RFC 3261 section 12.2.2).
+		p.respond(req, tx, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	a := p.userAgent(req.Recipient.User)
+	if a == nil && req.To() != nil {
+		a = p.userAgent(req.To().Address.User)
+	}
+	if a == nil {
+		p.respond(req, tx, sip.StatusNotFound, "Not Found")
+		return
+	}
+	a.incoming(req, tx)
+}
+
+// incoming owns an incoming call, on the INVITE handler's goroutine: it
+// rings the browser with an offer of the caller's codecs, waits for
+// accept, decline, CANCEL or the handle going away, and then for the end
+// of the call.
+func (a *Agent) incoming(req *sip.Request, tx sip.ServerTransaction) {
+	if !hasSDP(req) {
+		// An offerless INVITE would need the browser to offer: not yet.
+		a.p.respond(req, tx, sip.StatusNotAcceptableHere, "Not Acceptable Here")
+		return
+	}
+	offer, err := parseAudio(req.Body())
+	codecs := pickOffer(offer)
+	remoteKey, hasKey := pickCrypto(offer.Crypto)
+	if err != nil || len(codecs) == 0 || (offer.Proto != "RTP/AVP" && offer.Proto != "RTP/SAVP") ||
+		(offer.Proto == "RTP/SAVP" && !hasKey) {
+		// Nothing we can carry untouched, or SRTP without a key we can
+		// use (RFC 3264 section 6: 488 when no media is acceptable).
+		a.p.respond(req, tx, sip.StatusNotAcceptableHere, "Not Acceptable Here")
+		return
+	}
+	caller, callee, display := "", "", ""
+	if f := req.From(); f != nil {
+		caller, display = f.Address.String(), f.DisplayName
+	}
+	if t := req.To(); t != nil {
+		callee = t.Address.String()
+	}
+	callID := req.CallID().Value()
+
+	a.mu.Lock()
+	busy, gone, acct := a.call != nil, a.detached || a.acct == nil, a.acct
+	a.mu.Unlock()
+	if gone {
+		a.p.respond(req, tx, sip.StatusTemporarilyUnavailable, "Temporarily Unavailable")
+		return
+	}
+	if busy {
+		// One call per handle, as in Janus: the caller hears busy and
+		// the browser learns it missed a call.
+		a.p.respond(req, tx, sip.StatusBusyHere, "Busy Here")
+		ev := map[string]any{"event": "missed_call", "caller": caller, "callee": callee}
+		if display != "" {
+			ev["displayname"] = display
+		}
+		a.push("", callID, ev, nil)
+		return
+	}
+	m, err := newMedia(a.log, &a.p.ports, a.p.p.LocalIP)
+	if err != nil {
+		a.log.Warn("sipgw: no RTP ports for an incoming call", "err", err)
+		a.p.respond(req, tx, sip.StatusServiceUnavailable, "Service Unavailable")
+		return
+	}
+	c := newCall(a, callID, false, caller, "", acct, m)
+	c.offer = offer
+	dlg, err := a.p.dua.ReadInvite(req, tx)
+	if err != nil {
+		c.cancel()
+		m.close()
+		a.p.respond(req, tx, sip.StatusBadRequest, "Bad Request")
+		return
+	}
+	// ReadInvite picked our tag; requests in the dialog carry it.
+	c.localTag, _ = dlg.InviteRequest.To().Params.Get("tag")
+	c.dlg = dlg
+	if ct := req.Contact(); ct != nil {
+		c.target = ct.Address
+	}
+	a.mu.Lock()
+	if a.call != nil || a.detached {
+		a.mu.Unlock()
+		c.cancel()
+		m.close()
+		_ = dlg.Respond(sip.StatusBusyHere, "Busy Here", nil)
+		return
+	}
+	a.call = c
+	a.mu.Unlock()
+	a.p.addCall(c)
+	code, reason := 0, ""
+	defer func() { c.finish(code, reason) }()
+
+	_ = dlg.Respond(sip.StatusRinging, "Ringing", nil, a.p.contact(acct.uri.User))
+
+	jsep, track, err := a.offerBrowser(c.ctx, codecs)
+	if err != nil {
+		a.log.Info("sipgw: cannot offer an incoming call to the browser", "call", callID, "err", err)
+		code, reason = sip.StatusNotAcceptableHere, "Not Acceptable Here"
+		_ = dlg.Respond(code, reason, nil)
+		c.endRemote(code, reason)
+		return
+	}
+	ev := map[string]any{"event": "incomingcall", "username": caller, "callee": callee, "call_id": callID}
+	if display != "" {
+		ev["displayname"] = display
+	}
+	switch {
+	case offer.Proto == "RTP/SAVP":
+		ev["srtp"] = srtpMandatory.String()
+	case hasKey:
+		ev["srtp"] = srtpOptional.String()
+	}
+	c.push(ev, jsep)
+
+	var d decision
+	select {
+	case d = <-c.decision:
+	case <-dlg.Context().Done():
+		// CANCEL (the transaction layer answered it and sent 487), or
+		// the transaction ended.
+		code, reason = sip.StatusRequestTerminated, "Request Terminated"
+		c.endRemote(code, reason)
+		return
+	case <-c.ctx.Done():
+		code, reason = defaultEnd(callInvited)
+		_ = dlg.Respond(code, reason, nil)
+		return
+	}
+	if !d.accept {
+		code, reason = d.code, d.reason
+		_ = dlg.Respond(code, reason, nil, d.headers...)
+		c.endLocal(code, reason)
+		return
+	}
+
+	if hasKey {
+		// The caller's key means SRTP (Janus answers SDES whenever the
+		// offer has it): our own key, same tag and suite (RFC 4568
+		// section 5.1.2), on the offer's profile.
+		local, err := newKey(remoteKey.Tag, remoteKey.Suite)
+		if err == nil {
+			c.mu.Lock()
+			c.local.Crypto, c.local.Proto, c.srtp = &local, offer.Proto, srtpOptional
+			c.mu.Unlock()
+			err = c.applyCrypto(offer)
+		}
+		if err != nil {
+			code, reason = sip.StatusNotAcceptableHere, "Not Acceptable Here"
+			_ = dlg.Respond(code, reason, nil)
+			c.endRemote(code, reason)
+			return
+		}
+	}
+	c.mu.Lock()
+	c.local.Codecs = d.neg.codecs()
+	c.answered = true
+	body := c.local.marshal()
+	c.mu.Unlock()
+	c.startMedia(offer, d.neg, track)
+	c.setState(callInCall)
+	res := sip.NewSDPResponseFromRequest(dlg.InviteRequest, body)
+	res.AppendHeader(a.p.contact(acct.uri.User))
+	res.AppendHeader(sip.NewHeader("User-Agent", a.p.p.UserAgent))
+	for _, h := range d.headers {
+		res.AppendHeader(sip.HeaderClone(h))
+	}
+	// WriteResponse retransmits the 200 until the ACK (RFC 3261 section
+	// 13.3.1.4); without one the call is over.
+	if err := dlg.WriteResponse(res); err != nil {
+		if c.ctx.Err() == nil {
+			a.log.Info("sipgw: no ACK for our 200", "call", callID, "err", err)
+			c.bye()
+			code, reason = sip.StatusRequestTimeout, "Request Timeout"
+			c.endRemote(code, reason)
+			return
+		}
+	}
+
+	<-c.ctx.Done()
+	if remote, _, _ := c.endInfo(0, ""); !remote {
+		c.bye()
+	}
+	code, reason = defaultEnd(callInCall)
+}
+
+// accept handles {"request":"accept"} with the browser's answer to our
+// offer: the 200 goes to the caller with the codec the browser chose.
+func (a *Agent) accept(msg ianua.Message, req Request) error {
+	c := a.currentCall()
+	if c == nil || c.outgoing || c.getState() != callInvited || c.isEnded() {
+		return perr(ErrorWrongState, ErrCallState, "Wrong state (not invited)")
+	}
+	if msg.JSEP == nil || msg.JSEP.Type != "answer" {
+		return perr(ErrorMissingSDP, ErrMissingSDP, "Missing SDP (an answer to the incomingcall offer)")
+	}
+	headers, err := customHeaders(req.Headers)
+	if err != nil {
+		return err
+	}
+	mode, ok := parseSRTPMode(req.SRTP)
+	if !ok {
+		return perr(ErrorInvalidElement, ianua.ErrInvalidElement, "Invalid element (srtp can only be sdes_optional or sdes_mandatory)")
+	}
+	answer, err := parseAudio([]byte(msg.JSEP.SDP))
+	if err != nil {
+		return perr(ErrorMissingSDP, ErrMissingSDP, "No audio in the answer: %v", err)
+	}
+	var chosen codec
+	for _, co := range answer.Codecs {
+		if !co.isDTMF() && supported(co) {
+			chosen = co
+			break
+		}
+	}
+	c.mu.Lock()
+	offer := c.offer
+	c.mu.Unlock()
+	if _, hasKey := pickCrypto(offer.Crypto); mode == srtpMandatory && !hasKey {
+		return perr(ErrorTooStrict, ErrCallState, "Can't accept the call: SDES-SRTP required, but caller didn't offer it")
+	}
+	neg, err := answerFor(offer, chosen)
+	if err != nil {
+		return perr(ErrorMissingSDP, ErrMissingSDP, "The answer has none of the caller's codecs")
+	}
+	select {
+	case c.decision <- decision{accept: true, neg: neg, headers: headers}:
+	default:
+		return perr(ErrorWrongState, ErrCallState, "Wrong state (already answered)")
+	}
+	a.push(msg.Transaction, c.id, map[string]any{"event": "accepted", "username": c.peer}, nil)
+	return nil
+}
+
+// decline handles {"request":"decline"}: the caller gets code (486 Busy
+// Here by default, as the Janus documentation says). A decline when no
+// call rings is ignored, as in Janus.
+func (a *Agent) decline(transaction string, req Request) error {
+	headers, err := customHeaders(req.Headers)
+	if err != nil {
+		return err
+	}
+	c := a.currentCall()
+	if c == nil || c.outgoing || c.getState() != callInvited || c.isEnded() {
+		return nil
+	}
+	code := sip.StatusBusyHere
+	if req.Code != nil && *req.Code >= 400 && *req.Code < 700 {
+		code = *req.Code
+	}
+	select {
+	case c.decision <- decision{code: code, reason: reasonPhrase(code), headers: headers}:
+	default:
+		return perr(ErrorWrongState, ErrCallState, "Wrong state (already answered)")
+	}
+	a.push(transaction, c.id, map[string]any{"event": "declining", "code": code}, nil)
+	return nil
+}
+
+// reasonPhrase is the RFC 3261 section 21 phrase of a final failure code.
+func reasonPhrase(code int) string {
+	switch code {
+	case 400:
+		return "Bad Request"
+	case 403:
+		return "Forbidden"
+	case 404:
+		return "Not Found"
+	case 408:
+		return "Request Timeout"
+	case 480:
+		return "Temporarily Unavailable"
+	case 486:
+		return "Busy Here"
+	case 487:
+		return "Request Terminated"
+	case 488:
+		return "Not Acceptable Here"
+	case 500:
+		return "Server Internal Error"
+	case 503:
+		return "Service Unavailable"
+	case 600:
+		return "Busy Everywhere"
+	case 603:
+		return "Decline"
+	case 604:
+		return "Does Not Exist Anywhere"
+	case 606:
+		return "Not Acceptable"
+	}
+	return "Declined"
+}

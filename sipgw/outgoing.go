@@ -1,0 +1,337 @@
+package sipgw
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/ianua/ianua"
+)
+
+// startCall handles {"request":"call"} with the browser's offer: it
+// answers "calling" at once and sends the INVITE; the browser gets its
+// answer with "accepted" (or "progress", for early media), once the SIP
+// side has answered and its codec is known.
+func (a *Agent) startCall(ctx context.Context, msg ianua.Message, req Request) error {
+	if msg.JSEP == nil || msg.JSEP.Type != "offer" {
+		return perr(ErrorMissingSDP, ErrMissingSDP, "Missing SDP")
+	}
+	acct, err := a.idleAccount(ctx)
+	if err != nil {
+		return err
+	}
+	target, err := parseUserURI("uri", req.URI)
+	if err != nil {
+		return err
+	}
+	headers, err := customHeaders(req.Headers)
+	if err != nil {
+		return err
+	}
+	mode, ok := parseSRTPMode(req.SRTP)
+	if !ok {
+		return perr(ErrorInvalidElement, ianua.ErrInvalidElement, "Invalid element (srtp can only be sdes_optional or sdes_mandatory)")
+	}
+	suite := suite80
+	if req.SRTPProfile != "" {
+		if _, ok := suiteProfile(req.SRTPProfile); !ok {
+			return perr(ErrorInvalidElement, ianua.ErrInvalidElement, "Invalid element (unsupported SRTP profile)")
+		}
+		suite = req.SRTPProfile
+	}
+	callID := req.CallID
+	if callID == "" {
+		callID = sip.GenerateTagN(24)
+	} else if !isCallID(callID) {
+		return perr(ErrorInvalidElement, ErrHeaderInjection, "Invalid element (call_id)")
+	}
+	if strings.Contains(msg.JSEP.SDP, "m=application") {
+		return perr(ErrorMissingSDP, ErrMissingSDP, "The SIP plugin does not support DataChannels")
+	}
+	browser, err := parseAudio([]byte(msg.JSEP.SDP))
+	if err != nil {
+		return perr(ErrorMissingSDP, ErrMissingSDP, "No audio in the offer: %v", err)
+	}
+	offered, err := offerCodecs(browser.Codecs)
+	if err != nil {
+		return perr(ErrorMissingSDP, ErrMissingSDP, "No audio codec the SIP side can carry (Opus, G.722, PCMU, PCMA)")
+	}
+	m, err := newMedia(a.log, &a.p.ports, a.p.p.LocalIP)
+	if err != nil {
+		return perr(ErrorIO, ErrNoPorts, "Could not allocate RTP/RTCP ports: %v", err)
+	}
+	c := newCall(a, callID, true, req.URI, msg.Transaction, acct, m)
+	c.offered = offered
+	c.local.Codecs = offered
+	c.target = target
+	if mode != srtpOff {
+		// sdes_optional offers the key on RTP/AVP, as Janus does, so that
+		// a peer without SRTP can still answer; sdes_mandatory RTP/SAVP.
+		key, err := newKey(1, suite)
+		if err != nil {
+			c.cancel()
+			m.close()
+			return perr(ErrorUnknown, err, "SRTP key: %v", err)
+		}
+		c.srtp, c.local.Crypto = mode, &key
+		if mode == srtpMandatory {
+			c.local.Proto = "RTP/SAVP"
+		}
+	}
+	c.localTag = sip.GenerateTagN(16)
+	invite := a.p.newInvite(acct, target, callID, c.localTag, c.local.marshal(), headers)
+
+	a.mu.Lock()
+	if a.call != nil || a.detached {
+		a.mu.Unlock()
+		c.cancel()
+		m.close()
+		return perr(ErrorWrongState, ErrCallState, "Wrong state (already in a call?)")
+	}
+	if !a.p.track() {
+		a.mu.Unlock()
+		c.cancel()
+		m.close()
+		return perr(ErrorSIPStack, ErrClosed, "Plugin closed")
+	}
+	a.call = c
+	a.mu.Unlock()
+	a.p.addCall(c)
+	c.push(map[string]any{"event": "calling", "call_id": callID}, nil)
+	go func() {
+		defer a.p.wg.Done()
+		c.runOutgoing(invite)
+	}()
+	return nil
+}
+
+// idleAccount returns the account to call from, once the handle is
+// registered (or a guest) and not in a call. A call that is ending is
+// waited for, so that a client that calls again right after "hangup" is
+// not refused.
+func (a *Agent) idleAccount(ctx context.Context) (*account, error) {
+	for {
+		a.mu.Lock()
+		if a.state != regRegistered && a.state != regGuest {
+			a.mu.Unlock()
+			return nil, perr(ErrorWrongState, ErrCallState, "Wrong state (register first)")
+		}
+		c, acct := a.call, a.acct
+		a.mu.Unlock()
+		if c == nil {
+			return acct, nil
+		}
+		if !c.isEnded() {
+			return nil, perr(ErrorWrongState, ErrCallState, "Wrong state (already in a call? status=%s)", c.stateName())
+		}
+		select {
+		case <-c.finished:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// isCallID says whether s can be a Call-ID (RFC 3261 section 25.1: word
+// ["@" word]), which keeps CR, LF and spaces out.
+func isCallID(s string) bool {
+	if s == "" || len(s) > 256 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte("\"<>,;", c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// newInvite builds the initial INVITE (RFC 3261 section 13.2.1).
+func (p *Plugin) newInvite(acct *account, target sip.Uri, callID, tag string, sdp []byte, headers []sip.Header) *sip.Request {
+	req := sip.NewRequest(sip.INVITE, target)
+	req.AppendHeader(acct.from(tag))
+	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: target.Scheme, User: target.User, Host: target.Host, Port: target.Port}})
+	cid := sip.CallIDHeader(callID)
+	req.AppendHeader(&cid)
+	req.AppendHeader(p.contact(acct.uri.User))
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	p.addCommonHeaders(req, acct, headers)
+	req.SetBody(sdp)
+	return req
+}
+
+// runOutgoing owns an outgoing call: INVITE, answer or failure, the call,
+// and its end.
+func (c *call) runOutgoing(invite *sip.Request) {
+	a := c.a
+	code, reason := 0, ""
+	defer func() { c.finish(code, reason) }()
+
+	dlg, err := a.p.dua.WriteInvite(c.ctx, invite)
+	if err != nil {
+		code, reason = failure(nil, err)
+		c.endRemote(code, reason)
+		return
+	}
+	c.mu.Lock()
+	c.dlg = dlg
+	c.mu.Unlock()
+	proceeding := false
+	err = dlg.WaitAnswer(c.ctx, sipgo.AnswerOptions{
+		Username: c.acct.authUser,
+		Password: c.acct.secret,
+		OnResponse: func(res *sip.Response) error {
+			if res.StatusCode > 100 && res.StatusCode < 200 {
+				c.provisional(res, &proceeding)
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		if c.ctx.Err() != nil {
+			// We hung up while it rang; the CANCEL went out. If the
+			// 200 crossed it, the call exists all the same: ACK and
+			// BYE it (RFC 3261 section 9.1).
+			if r := dlg.InviteResponse; r != nil && r.IsSuccess() {
+				_ = dlg.Ack(context.Background())
+				c.setTarget(r)
+				c.bye()
+			}
+			code, reason = defaultEnd(callInviting)
+			return
+		}
+		var rejected *sipgo.ErrDialogResponse
+		if errors.As(err, &rejected) {
+			code, reason = rejected.Res.StatusCode, rejected.Res.Reason
+		} else {
+			code, reason = failure(nil, err)
+		}
+		c.endRemote(code, reason)
+		return
+	}
+	if err := dlg.Ack(c.ctx); err != nil {
+		a.log.Debug("sipgw: ACK", "call", c.id, "err", err)
+	}
+	c.setTarget(dlg.InviteResponse)
+	if err := c.answered200(dlg.InviteResponse); err != nil {
+		a.log.Info("sipgw: unusable answer", "call", c.id, "err", err)
+		c.bye()
+		code, reason = sip.StatusNotAcceptableHere, "Not Acceptable Here"
+		c.endRemote(code, reason)
+		return
+	}
+	c.setState(callInCall)
+
+	<-c.ctx.Done()
+	if remote, _, _ := c.endInfo(0, ""); !remote {
+		c.bye()
+	}
+	code, reason = defaultEnd(callInCall)
+}
+
+// setTarget takes the remote target of in-dialog requests from the
+// answer's Contact (RFC 3261 section 12.1.2).
+func (c *call) setTarget(res *sip.Response) {
+	if ct := res.Contact(); ct != nil {
+		c.mu.Lock()
+		c.target = ct.Address
+		c.mu.Unlock()
+	}
+}
+
+// provisional reports a 1xx as Janus does: "proceeding" once, then
+// "ringing" for a 180 or 183 without SDP, or "progress" with the
+// browser's answer for one with SDP (early media, RFC 3960).
+func (c *call) provisional(res *sip.Response, proceeding *bool) {
+	if !*proceeding {
+		*proceeding = true
+		c.push(map[string]any{"event": "proceeding", "code": res.StatusCode}, nil)
+	}
+	if res.StatusCode != sip.StatusRinging && res.StatusCode != sip.StatusSessionInProgress {
+		return
+	}
+	if hasSDP(res) {
+		c.mu.Lock()
+		answered := c.answered
+		c.mu.Unlock()
+		if !answered {
+			jsep, err := c.negotiate(res.Body())
+			if err == nil {
+				c.push(map[string]any{"event": "progress", "username": c.peer}, jsep)
+				return
+			}
+			c.a.log.Debug("sipgw: early media not usable", "call", c.id, "err", err)
+		}
+	}
+	c.push(map[string]any{"event": "ringing"}, nil)
+}
+
+// answered200 handles the 200's SDP: the browser gets its answer now, or
+// got it with early media and the peer's address may have changed.
+func (c *call) answered200(res *sip.Response) error {
+	c.mu.Lock()
+	answered, neg, dir := c.answered, c.neg, c.holdDir
+	c.mu.Unlock()
+	if answered {
+		if hasSDP(res) {
+			if d, err := parseAudio(res.Body()); err == nil {
+				if err := c.applyCrypto(d); err != nil {
+					return err
+				}
+				c.media.setPeer(d, neg, dir)
+			}
+		}
+		c.push(map[string]any{"event": "accepted", "username": c.peer}, nil)
+		return nil
+	}
+	if !hasSDP(res) {
+		return errors.New("no SDP in the 200")
+	}
+	jsep, err := c.negotiate(res.Body())
+	if err != nil {
+		return err
+	}
+	c.push(map[string]any{"event": "accepted", "username": c.peer}, jsep)
+	return nil
+}
+
+// negotiate reads the peer's SDP answer, answers the browser with the
+// same codec and starts the media.
+func (c *call) negotiate(body []byte) (*ianua.JSEP, error) {
+	d, err := parseAudio(body)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	offered := c.offered
+	c.mu.Unlock()
+	n, err := pickAnswer(offered, d)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.applyCrypto(d); err != nil {
+		return nil, err
+	}
+	jsep, track, err := c.a.answerBrowser(c.ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.answered = true
+	c.mu.Unlock()
+	c.startMedia(d, n, track)
+	return jsep, nil
+}
+
+// hasSDP says whether a message carries a session description.
+func hasSDP(m interface {
+	Body() []byte
+	ContentType() *sip.ContentTypeHeader
+}) bool {
+	ct := m.ContentType()
+	return len(m.Body()) > 0 && ct != nil && strings.EqualFold(strings.TrimSpace(strings.Split(ct.Value(), ";")[0]), "application/sdp")
+}

@@ -1,0 +1,443 @@
+package sipgw
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/pion/sdp/v3"
+)
+
+// The SIP side of a call is plain RTP/AVP audio (RFC 3551) with the codecs
+// both sides have, so that packets cross the gateway untouched: no
+// transcoding. This file is the pure part: parsing the peer's SDP, picking
+// codecs, writing ours. It is tested without a network.
+
+var (
+	errNoAudio = errors.New("sdp: no usable audio section")
+	errNoCodec = errors.New("sdp: no common codec")
+)
+
+// codec is one RTP payload format of an m=audio line.
+type codec struct {
+	Name     string // lower-case encoding name: "opus", "pcmu", "telephone-event"
+	PT       uint8
+	Clock    uint32
+	Channels uint16
+	Fmtp     string
+}
+
+// dtmf is the RFC 4733 payload format name.
+const dtmf = "telephone-event"
+
+func (c codec) isDTMF() bool { return c.Name == dtmf }
+
+// same says whether two payload formats are one codec (payload type
+// numbers aside).
+func (c codec) same(o codec) bool { return c.Name == o.Name && c.Clock == o.Clock }
+
+// supported says whether both the WebRTC side (the router's codecs) and
+// this gateway can carry c untouched.
+func supported(c codec) bool {
+	switch c.Name {
+	case "opus":
+		return c.Clock == 48000
+	case "g722", "pcmu", "pcma":
+		// G.722's RTP clock is 8000 although it samples at 16 kHz
+		// (RFC 3551 section 4.5.2).
+		return c.Clock == 8000
+	case dtmf:
+		return c.Clock == 8000 || c.Clock == 48000
+	}
+	return false
+}
+
+// direction is an SDP media direction (RFC 4566 section 6) as two bits.
+type direction uint8
+
+const (
+	dirInactive direction = 0
+	dirSend     direction = 1
+	dirRecv     direction = 2
+	dirSendRecv           = dirSend | dirRecv
+)
+
+func (d direction) String() string {
+	switch d {
+	case dirSend:
+		return "sendonly"
+	case dirRecv:
+		return "recvonly"
+	case dirSendRecv:
+		return "sendrecv"
+	}
+	return "inactive"
+}
+
+func parseDirection(s string) (direction, bool) {
+	switch s {
+	case "sendrecv":
+		return dirSendRecv, true
+	case "sendonly":
+		return dirSend, true
+	case "recvonly":
+		return dirRecv, true
+	case "inactive":
+		return dirInactive, true
+	}
+	return 0, false
+}
+
+// reverse is the direction an answerer takes for an offered one (RFC 3264
+// section 6.1): what the offerer sends, the answerer receives.
+func (d direction) reverse() direction {
+	var r direction
+	if d&dirSend != 0 {
+		r |= dirRecv
+	}
+	if d&dirRecv != 0 {
+		r |= dirSend
+	}
+	return r
+}
+
+// audioDesc is what we use of a peer's m=audio section.
+type audioDesc struct {
+	IP       netip.Addr
+	Port     int
+	RTCPPort int  // a=rtcp (RFC 3605), else Port+1
+	RTCPMux  bool // a=rtcp-mux (RFC 5761)
+	Dir      direction
+	Codecs   []codec // in the order of the m= line
+	Proto    string
+	// Crypto is the usable a=crypto keys (RFC 4568), in the SDP's order;
+	// CryptoLines counts all of them.
+	Crypto      []sdesKey
+	CryptoLines int
+}
+
+// parseAudio finds the first accepted m=audio section of raw.
+func parseAudio(raw []byte) (audioDesc, error) {
+	var d audioDesc
+	var s sdp.SessionDescription
+	if err := s.Unmarshal(raw); err != nil {
+		return d, fmt.Errorf("sdp: %w", err)
+	}
+	sessionDir := dirSendRecv
+	for _, a := range s.Attributes {
+		if dir, ok := parseDirection(a.Key); ok {
+			sessionDir = dir
+		}
+	}
+	for _, m := range s.MediaDescriptions {
+		// Port 0 rejects or disables the stream (RFC 3264 section 6).
+		if m.MediaName.Media != "audio" || m.MediaName.Port.Value == 0 {
+			continue
+		}
+		d.Port = m.MediaName.Port.Value
+		d.RTCPPort = d.Port + 1
+		d.Dir = sessionDir
+		d.Proto = strings.Join(m.MediaName.Protos, "/")
+		c := m.ConnectionInformation
+		if c == nil {
+			c = s.ConnectionInformation
+		}
+		if c == nil || c.Address == nil {
+			return d, fmt.Errorf("%w: no connection address", errNoAudio)
+		}
+		ip, err := netip.ParseAddr(c.Address.Address)
+		if err != nil {
+			return d, fmt.Errorf("%w: connection address %q", errNoAudio, c.Address.Address)
+		}
+		d.IP = ip
+		rtpmap := map[uint8]codec{}
+		fmtp := map[uint8]string{}
+		for _, a := range m.Attributes {
+			switch a.Key {
+			case "rtpmap":
+				if c, ok := parseRTPMap(a.Value); ok {
+					rtpmap[c.PT] = c
+				}
+			case "fmtp":
+				if pt, rest, ok := strings.Cut(a.Value, " "); ok {
+					if n, err := strconv.ParseUint(pt, 10, 7); err == nil {
+						fmtp[uint8(n)] = strings.TrimSpace(rest)
+					}
+				}
+			case "rtcp":
+				// a=rtcp:<port> [nettype addrtype address]
+				port, _, _ := strings.Cut(a.Value, " ")
+				if n, err := strconv.Atoi(port); err == nil && n > 0 && n < 65536 {
+					d.RTCPPort = n
+				}
+			case "rtcp-mux":
+				d.RTCPMux = true
+			case "crypto":
+				d.CryptoLines++
+				if k, err := parseCrypto(a.Value); err == nil {
+					d.Crypto = append(d.Crypto, k)
+				}
+			default:
+				if dir, ok := parseDirection(a.Key); ok {
+					d.Dir = dir
+				}
+			}
+		}
+		for _, f := range m.MediaName.Formats {
+			n, err := strconv.ParseUint(f, 10, 7)
+			if err != nil {
+				continue
+			}
+			pt := uint8(n)
+			c, ok := rtpmap[pt]
+			if !ok {
+				if c, ok = staticPT(pt); !ok {
+					continue
+				}
+			}
+			c.Fmtp = fmtp[pt]
+			d.Codecs = append(d.Codecs, c)
+		}
+		return d, nil
+	}
+	return d, errNoAudio
+}
+
+// parseRTPMap parses "<pt> <name>/<clock>[/<channels>]".
+func parseRTPMap(v string) (codec, bool) {
+	pt, rest, ok := strings.Cut(v, " ")
+	if !ok {
+		return codec{}, false
+	}
+	n, err := strconv.ParseUint(pt, 10, 7)
+	if err != nil {
+		return codec{}, false
+	}
+	parts := strings.Split(strings.TrimSpace(rest), "/")
+	if len(parts) < 2 {
+		return codec{}, false
+	}
+	clock, err := strconv.ParseUint(parts[1], 10, 32)
+	if err != nil {
+		return codec{}, false
+	}
+	c := codec{Name: strings.ToLower(parts[0]), PT: uint8(n), Clock: uint32(clock), Channels: 1}
+	if len(parts) > 2 {
+		if ch, err := strconv.ParseUint(parts[2], 10, 16); err == nil {
+			c.Channels = uint16(ch)
+		}
+	}
+	return c, true
+}
+
+// staticPT is the static audio payload types we know (RFC 3551 table 4),
+// for SDPs that list them without an rtpmap.
+func staticPT(pt uint8) (codec, bool) {
+	switch pt {
+	case 0:
+		return codec{Name: "pcmu", PT: 0, Clock: 8000, Channels: 1}, true
+	case 8:
+		return codec{Name: "pcma", PT: 8, Clock: 8000, Channels: 1}, true
+	case 9:
+		return codec{Name: "g722", PT: 9, Clock: 8000, Channels: 1}, true
+	}
+	return codec{}, false
+}
+
+// offerCodecs is what we offer the SIP side for a browser offer: the
+// browser's audio codecs we can carry, in its order and with its payload
+// types (so that its packets need no rewriting), and telephone-event at
+// the clock rate of each (from the browser's if it has it, else on a free
+// dynamic payload type, so that DTMF from the SIP peer can be read).
+func offerCodecs(browser []codec) ([]codec, error) {
+	var out []codec
+	used := map[uint8]bool{}
+	for _, c := range browser {
+		used[c.PT] = true
+		if !c.isDTMF() && supported(c) {
+			out = append(out, c)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errNoCodec
+	}
+	clocks := map[uint32]bool{}
+	for _, c := range out {
+		clocks[c.Clock] = true
+	}
+	for _, clock := range []uint32{48000, 8000} {
+		if !clocks[clock] {
+			continue
+		}
+		te, ok := findCodec(browser, codec{Name: dtmf, Clock: clock})
+		if !ok {
+			te = codec{Name: dtmf, Clock: clock, Channels: 1, Fmtp: "0-16", PT: freePT(used)}
+			used[te.PT] = true
+		}
+		out = append(out, te)
+	}
+	return out, nil
+}
+
+// freePT returns a dynamic payload type (RFC 3551 section 3) not in used,
+// 101 first, the common choice for telephone-event.
+func freePT(used map[uint8]bool) uint8 {
+	for pt := uint8(101); pt <= 127; pt++ {
+		if !used[pt] {
+			return pt
+		}
+	}
+	for pt := uint8(96); pt < 101; pt++ {
+		if !used[pt] {
+			return pt
+		}
+	}
+	return 101
+}
+
+func findCodec(list []codec, want codec) (codec, bool) {
+	for _, c := range list {
+		if c.same(want) {
+			return c, true
+		}
+	}
+	return codec{}, false
+}
+
+// negotiated is the outcome of one offer/answer on the SIP side: the one
+// media codec both legs use, and telephone-event at its clock if both have
+// it. PTs are the SIP peer's.
+type negotiated struct {
+	Media codec
+	DTMF  *codec
+}
+
+// pickAnswer reads the SIP peer's answer to our offer: the first codec of
+// the answer that we offered (RFC 3264 section 6.1: the answerer lists the
+// ones it will use, preferred first).
+func pickAnswer(offered []codec, answer audioDesc) (negotiated, error) {
+	var n negotiated
+	for _, c := range answer.Codecs {
+		if c.isDTMF() || !supported(c) {
+			continue
+		}
+		if _, ok := findCodec(offered, c); ok {
+			n.Media = c
+			break
+		}
+	}
+	if n.Media.Name == "" {
+		return n, errNoCodec
+	}
+	if te, ok := findCodec(answer.Codecs, codec{Name: dtmf, Clock: n.Media.Clock}); ok {
+		n.DTMF = &te
+	}
+	return n, nil
+}
+
+// pickOffer reads an offer from the SIP peer: the codecs we can carry,
+// media codecs first in the peer's order, for the browser to choose from.
+func pickOffer(offer audioDesc) []codec {
+	var media, te []codec
+	for _, c := range offer.Codecs {
+		if !supported(c) {
+			continue
+		}
+		if c.isDTMF() {
+			te = append(te, c)
+		} else {
+			media = append(media, c)
+		}
+	}
+	if len(media) == 0 {
+		return nil
+	}
+	return append(media, te...)
+}
+
+// answerFor is our answer's codecs once the browser chose media from the
+// peer's offer: that codec and telephone-event at its clock, each with the
+// offer's payload type (RFC 3264 section 6.1).
+func answerFor(offer audioDesc, chosen codec) (negotiated, error) {
+	var n negotiated
+	c, ok := findCodec(offer.Codecs, chosen)
+	if !ok || c.isDTMF() || !supported(c) {
+		return n, errNoCodec
+	}
+	n.Media = c
+	if te, ok := findCodec(offer.Codecs, codec{Name: dtmf, Clock: c.Clock}); ok {
+		n.DTMF = &te
+	}
+	return n, nil
+}
+
+func (n negotiated) codecs() []codec {
+	if n.DTMF == nil {
+		return []codec{n.Media}
+	}
+	return []codec{n.Media, *n.DTMF}
+}
+
+// localSDP is what we write in an offer or answer.
+type localSDP struct {
+	SessionID uint64
+	Version   uint64 // o= version, bumped on every change (RFC 3264 section 8)
+	IP        string
+	Port      int
+	RTCPPort  int
+	Codecs    []codec
+	Dir       direction
+	Proto     string   // "RTP/AVP" when empty
+	Crypto    *sdesKey // our SDES key, if SRTP
+}
+
+// marshal writes the SDP (RFC 8866). a=rtcp names our RTCP port (RFC 3605)
+// so that peers need not assume port+1; we do not offer rtcp-mux: a peer
+// that uses it anyway is understood (RTCP on the RTP port is dropped).
+func (l localSDP) marshal() []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "v=0\r\n")
+	fmt.Fprintf(&b, "o=ianua %d %d IN IP4 %s\r\n", l.SessionID, l.Version, l.IP)
+	fmt.Fprintf(&b, "s=ianua\r\n")
+	fmt.Fprintf(&b, "c=IN IP4 %s\r\n", l.IP)
+	fmt.Fprintf(&b, "t=0 0\r\n")
+	proto := l.Proto
+	if proto == "" {
+		proto = "RTP/AVP"
+	}
+	fmt.Fprintf(&b, "m=audio %d %s", l.Port, proto)
+	for _, c := range l.Codecs {
+		fmt.Fprintf(&b, " %d", c.PT)
+	}
+	b.WriteString("\r\n")
+	for _, c := range l.Codecs {
+		if c.Channels > 1 {
+			fmt.Fprintf(&b, "a=rtpmap:%d %s/%d/%d\r\n", c.PT, sdpName(c.Name), c.Clock, c.Channels)
+		} else {
+			fmt.Fprintf(&b, "a=rtpmap:%d %s/%d\r\n", c.PT, sdpName(c.Name), c.Clock)
+		}
+		if c.Fmtp != "" {
+			fmt.Fprintf(&b, "a=fmtp:%d %s\r\n", c.PT, c.Fmtp)
+		}
+	}
+	if l.RTCPPort != 0 {
+		fmt.Fprintf(&b, "a=rtcp:%d\r\n", l.RTCPPort)
+	}
+	if l.Crypto != nil {
+		fmt.Fprintf(&b, "a=crypto:%s\r\n", l.Crypto.attribute())
+	}
+	fmt.Fprintf(&b, "a=%s\r\n", l.Dir)
+	return []byte(b.String())
+}
+
+// sdpName is the usual spelling of an encoding name (they are case
+// insensitive, RFC 4855 section 3, but some peers compare them verbatim).
+func sdpName(name string) string {
+	switch name {
+	case "pcmu", "pcma", "g722":
+		return strings.ToUpper(name)
+	}
+	return name
+}

@@ -1,0 +1,332 @@
+package sipgw
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/ianua/ianua"
+)
+
+// Name is the plugin's package name, the one Janus clients attach to.
+const Name = "janus.plugin.sip"
+
+// cleanupTimeout bounds what is sent on the way out (BYE, CANCEL,
+// un-REGISTER) when a handle is detached or the plugin closed.
+const cleanupTimeout = 5 * time.Second
+
+// Plugin is the SIP gateway. It owns one SIP stack (sipgo user agent) on
+// one UDP socket, shared by every handle: each handle is a user agent of
+// its own (an Agent) as far as its peers can tell, by its From and Contact.
+// Requests that start a dialog are routed to the handle registered for
+// the Request-URI's user; requests inside a dialog by their Call-ID.
+//
+// A host must Close the plugin after closing the router.
+type Plugin struct {
+	p   Params
+	log *slog.Logger
+
+	conn  net.PacketConn
+	ua    *sipgo.UserAgent
+	srv   *sipgo.Server
+	cli   *sipgo.Client
+	dua   *sipgo.DialogUA
+	laddr sip.Addr // our socket, the source of every request we send
+	host  string   // Contact host and port
+	port  int
+	ports portRange
+
+	ctx       context.Context // cancelled by Close
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup // every goroutine the plugin owns
+	serveDone chan struct{}
+	closeDone chan struct{} // closed when Close has finished
+
+	mu     sync.Mutex
+	closed bool
+	users  map[string]*Agent // registered user part -> agent
+	calls  map[string]*call  // Call-ID -> call
+}
+
+// New opens the SIP socket and starts serving it.
+func New(params Params) (*Plugin, error) {
+	params, err := params.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := net.ListenPacket("udp4", params.ListenAddr)
+	if err != nil {
+		return nil, fmt.Errorf("sipgw: SIP listen on %s: %w", params.ListenAddr, err)
+	}
+	local := conn.LocalAddr().(*net.UDPAddr)
+	p := &Plugin{
+		p:         params,
+		log:       params.Logger,
+		conn:      conn,
+		laddr:     sip.Addr{IP: local.IP, Port: local.Port, Hostname: local.IP.String()},
+		host:      params.LocalIP,
+		port:      local.Port,
+		ports:     portRange{min: params.RTPPortMin, max: params.RTPPortMax},
+		serveDone: make(chan struct{}),
+		closeDone: make(chan struct{}),
+		users:     make(map[string]*Agent),
+		calls:     make(map[string]*call),
+	}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	sipLog := params.Logger.With("component", "sipgo")
+	p.ua, err = sipgo.NewUA(
+		sipgo.WithUserAgent(params.UserAgent),
+		sipgo.WithUserAgentHostname(params.LocalIP),
+		sipgo.WithUserAgentTransactionLayerOptions(
+			sip.WithTransactionLayerLogger(sipLog),
+			// Retransmitted 2xx we already acknowledged; nothing to do.
+			sip.WithTransactionLayerUnhandledResponseHandler(func(r *sip.Response) {
+				sipLog.Debug("sipgw: unmatched response", "response", r.StartLine())
+			}),
+		),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(sipLog)),
+	)
+	if err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("sipgw: SIP user agent: %w", err)
+	}
+	if p.srv, err = sipgo.NewServer(p.ua, sipgo.WithServerLogger(sipLog)); err != nil {
+		_ = p.ua.Close()
+		_ = conn.Close()
+		return nil, fmt.Errorf("sipgw: SIP server: %w", err)
+	}
+	// Every request leaves from our one socket, so that responses and
+	// in-dialog requests come back to it and Via/Contact tell the truth.
+	p.cli, err = sipgo.NewClient(p.ua,
+		sipgo.WithClientLogger(sipLog),
+		sipgo.WithClientHostname(params.LocalIP),
+		sipgo.WithClientPort(local.Port),
+		sipgo.WithClientConnectionAddr(local.String()),
+	)
+	if err != nil {
+		_ = p.ua.Close()
+		_ = conn.Close()
+		return nil, fmt.Errorf("sipgw: SIP client: %w", err)
+	}
+	p.dua = &sipgo.DialogUA{Client: p.cli, ContactHDR: sip.ContactHeader{Address: sip.Uri{Scheme: "sip", Host: p.host, Port: p.port}}}
+
+	p.srv.OnInvite(p.serve(p.onInvite))
+	p.srv.OnAck(p.serve(p.onAck))
+	p.srv.OnBye(p.serve(p.onBye))
+	p.srv.OnCancel(p.serve(p.onCancel))
+	p.srv.OnInfo(p.serve(p.onInfo))
+	p.srv.OnOptions(p.serve(p.onOptions))
+
+	go func() {
+		defer close(p.serveDone)
+		_ = p.srv.ServeUDP(conn)
+	}()
+	// ServeUDP registers the socket in sipgo's connection pool from its
+	// goroutine; a request sent before that would try to bind the port a
+	// second time.
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		if c, err := p.ua.TransportLayer().GetConnection("udp", local.String()); err == nil && c != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			_ = p.Close(context.Background())
+			return nil, fmt.Errorf("sipgw: SIP socket %s not served", local)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	p.log.Info("sipgw: SIP listening", "addr", local.String(), "transport", params.Transport)
+	return p, nil
+}
+
+// Name implements ianua.Plugin.
+func (*Plugin) Name() string { return Name }
+
+// Attach implements ianua.Plugin.
+func (p *Plugin) Attach(h *ianua.Handle) (ianua.Attachment, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, ErrClosed
+	}
+	return newAgent(p, h), nil
+}
+
+// Addr is the address of the SIP socket.
+func (p *Plugin) Addr() net.Addr { return p.conn.LocalAddr() }
+
+// Close ends every call and registration (best effort: BYE, CANCEL,
+// un-REGISTER), waits for the plugin's goroutines or ctx, and closes the
+// SIP stack and socket. Close the router first: it detaches the handles.
+func (p *Plugin) Close(ctx context.Context) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		// Closed, or closing on another goroutine: wait for it.
+		select {
+		case <-p.closeDone:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	p.closed = true
+	p.mu.Unlock()
+	defer close(p.closeDone)
+	p.cancel()
+
+	done := make(chan struct{})
+	go func() {
+		p.wg.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	// Closing the stack terminates what is left of the transactions, which
+	// lets the stragglers return.
+	_ = p.ua.Close()
+	_ = p.conn.Close()
+	<-done
+	<-p.serveDone
+	sweep(p.ua)
+	return err
+}
+
+// sweep closes the connections sipgo made while it was closing: a message
+// read just before the socket closed is handled on a goroutine of its own,
+// and when the pool is already empty the reply goes out on a new socket,
+// whose reader nothing would stop (sipgo v1.7.3 TransportLayer.Close does
+// not refuse new connections). settle is ample for those goroutines.
+func sweep(ua *sipgo.UserAgent) {
+	const settle = 50 * time.Millisecond
+	time.Sleep(settle)
+	_ = ua.TransportLayer().Close()
+}
+
+// track counts one more goroutine owned by the plugin, unless it is closed.
+func (p *Plugin) track() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	p.wg.Add(1)
+	return true
+}
+
+// goOwned runs f on a goroutine owned by the plugin.
+func (p *Plugin) goOwned(f func()) bool {
+	if !p.track() {
+		return false
+	}
+	go func() {
+		defer p.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// serve wraps a request handler so that the plugin owns its goroutine and
+// Close waits for it.
+func (p *Plugin) serve(h func(*sip.Request, sip.ServerTransaction)) sipgo.RequestHandler {
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		if !p.track() {
+			if !req.IsAck() {
+				_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusServiceUnavailable, "Service Unavailable", nil))
+			}
+			return
+		}
+		defer p.wg.Done()
+		h(req, tx)
+	}
+}
+
+func (p *Plugin) respond(req *sip.Request, tx sip.ServerTransaction, code int, reason string) {
+	if err := tx.Respond(sip.NewResponseFromRequest(req, code, reason, nil)); err != nil {
+		p.log.Debug("sipgw: respond", "code", code, "err", err)
+	}
+}
+
+// setUser routes new dialogs for user to a.
+func (p *Plugin) setUser(user string, a *Agent) {
+	p.mu.Lock()
+	p.users[user] = a
+	p.mu.Unlock()
+}
+
+// dropUser stops routing user to a (if it still is a's).
+func (p *Plugin) dropUser(user string, a *Agent) {
+	p.mu.Lock()
+	if p.users[user] == a {
+		delete(p.users, user)
+	}
+	p.mu.Unlock()
+}
+
+func (p *Plugin) userAgent(user string) *Agent {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.users[user]
+}
+
+// dialogKey identifies one of our dialogs by its Call-ID and our tag (RFC
+// 3261 section 12): the Call-ID alone is not enough when the gateway calls
+// itself, one handle's INVITE reaching another with the same Call-ID.
+func dialogKey(callID, localTag string) string { return callID + "\x00" + localTag }
+
+func (p *Plugin) addCall(c *call) {
+	p.mu.Lock()
+	p.calls[dialogKey(c.id, c.localTag)] = c
+	p.mu.Unlock()
+}
+
+func (p *Plugin) dropCall(c *call) {
+	key := dialogKey(c.id, c.localTag)
+	p.mu.Lock()
+	if p.calls[key] == c {
+		delete(p.calls, key)
+	}
+	p.mu.Unlock()
+}
+
+// callOf finds the call of a request inside one of our dialogs: its To
+// tag is ours (RFC 3261 section 12.2.2). A request without one starts a
+// dialog.
+func (p *Plugin) callOf(req *sip.Request) *call {
+	id, to := req.CallID(), req.To()
+	if id == nil || to == nil {
+		return nil
+	}
+	tag, ok := to.Params.Get("tag")
+	if !ok || tag == "" {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.calls[dialogKey(id.Value(), tag)]
+}
+
+// contact is our Contact for user.
+func (p *Plugin) contact(user string) *sip.ContactHeader {
+	return &sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: p.host, Port: p.port}}
+}
+
+func (p *Plugin) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	p.respond(req, tx, sip.StatusOK, "OK")
+}
+
+// onCancel sees only the CANCELs that match no INVITE transaction (the
+// transaction layer answers the others, RFC 3261 section 9.2).
+func (p *Plugin) onCancel(req *sip.Request, tx sip.ServerTransaction) {
+	p.respond(req, tx, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+}
