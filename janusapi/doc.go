@@ -123,9 +123,12 @@
 //	                             "stopping"/"stopped" statuses; extra
 //	                             "no-media"/"media"
 //
-// SIP (janus.plugin.sip): not yet. Its PluginAPI (every request
-// asynchronous, "sip" error events) is in DefaultPlugins, so registering
-// the plugin with the router is all the Janus API needs.
+// SIP (janus.plugin.sip, package sipgw): register (digest, refresh,
+// guest, unregister), call, accept, decline, progress, hangup, hold,
+// unhold, dtmf_info, info, with Janus's events and error codes (440–455);
+// SDES-SRTP. Not yet: update, transfer (REFER), message, subscribe,
+// recording, helper sessions, video. The sipgw package documentation is
+// the full table. Every request is asynchronous ("sip" error events).
 //
 // # Errors
 //

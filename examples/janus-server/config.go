@@ -24,7 +24,10 @@ type options struct {
 
 	// ICEUDP is the one UDP socket that carries all media; NAT1To1 and
 	// STUN are for a server behind NAT.
-	ICEUDP  string   `json:"ice_udp"`
+	ICEUDP string `json:"ice_udp"`
+	// SIP is the UDP address of the SIP plugin's user agents ("" to
+	// leave janus.plugin.sip out).
+	SIP     string   `json:"sip"`
 	NAT1To1 []string `json:"nat_1_1"`
 	STUN    []string `json:"stun"`
 
@@ -59,6 +62,7 @@ func defaultOptions() options {
 		Admin:     "127.0.0.1:7088",
 		Web:       "127.0.0.1:8080",
 		ICEUDP:    "127.0.0.1:0",
+		SIP:       "127.0.0.1:5060",
 	}
 }
 

@@ -34,6 +34,7 @@ func main() {
 	flag.StringVar(&f.Admin, "admin", f.Admin, "address of the Admin API (/admin); empty disables it")
 	flag.StringVar(&f.Web, "web", f.Web, "address of the demo pages; empty disables them")
 	flag.StringVar(&f.WebDir, "web-dir", "", "directory whose node_modules hold janus.js (default web/ or examples/janus-server/web/)")
+	flag.StringVar(&f.SIP, "sip", f.SIP, "UDP address of the SIP user agents (janus.plugin.sip); empty leaves the plugin out")
 	flag.StringVar(&f.ICEUDP, "ice-udp", f.ICEUDP, "address of the one UDP socket that carries all media; a loopback address offers loopback candidates only")
 	flag.StringVar(&nat1to1, "nat1to1", "", "comma-separated public IPs to advertise in place of the local ones (server behind 1:1 NAT)")
 	flag.StringVar(&stun, "stun", "", "comma-separated STUN URLs (stun:host:port) for server-reflexive candidates; the pages use them too")

@@ -27,7 +27,7 @@ func startServer(t *testing.T, mod func(*options)) (at listening, stop func() er
 	ready := make(chan listening, 1)
 	done := make(chan error, 1)
 	o := defaultOptions()
-	o.HTTP, o.WebSocket, o.Admin, o.Web = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	o.HTTP, o.WebSocket, o.Admin, o.Web, o.SIP = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	o.Logger = slog.New(slog.NewTextHandler(testpeer.Output(t), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if mod != nil {
 		mod(&o)

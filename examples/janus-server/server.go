@@ -14,6 +14,7 @@ import (
 	"github.com/ianua/ianua/echotest"
 	"github.com/ianua/ianua/janusapi"
 	"github.com/ianua/ianua/sfu"
+	"github.com/ianua/ianua/sipgw"
 	"github.com/ianua/ianua/streaming"
 )
 
@@ -36,17 +37,23 @@ func plugins(o options) ([]ianua.Plugin, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []ianua.Plugin{
+	out := []ianua.Plugin{
 		echotest.New(), // janus.plugin.echotest
 		videoroom,      // janus.plugin.videoroom
 		// janus.plugin.streaming: mountpoints are created with the
 		// "create" request (plain RTP in on 127.0.0.1 ports).
 		streaming.New(streaming.Params{Logger: o.Logger}),
-		// janus.plugin.sip goes here when package sipgw lands: its
-		// PluginAPI (everything asynchronous, "sip" errors) is already
-		// in janusapi.DefaultPlugins, so adding the plugin is all it
-		// takes.
-	}, nil
+	}
+	if o.SIP != "" {
+		// janus.plugin.sip: one SIP user agent per handle; the router
+		// closes it (ianua.Closer).
+		sip, err := sipgw.New(sipgw.Params{ListenAddr: o.SIP, Logger: o.Logger})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sip)
+	}
+	return out, nil
 }
 
 // run serves the Janus API and the demo pages until ctx is cancelled, then
