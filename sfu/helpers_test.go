@@ -2,8 +2,8 @@ package sfu_test
 
 import (
 	"context"
-	"strings"
 	"encoding/json"
+	"strings"
 	"sync"
 	"testing"
 	"time"
