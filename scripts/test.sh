@@ -36,4 +36,7 @@ if [ -f examples/janus-server/web/package.json ] && [ ! -d examples/janus-server
   fi
   npm ci --prefix examples/janus-server/web --no-audit --no-fund
 fi
-go test -race -count=1 -timeout 15m "$@" ./...
+# -p 1: one package at a time. Many tests run real PeerConnections,
+# browsers and SIP peers against timeouts; on a 2-core machine running
+# packages side by side starves them.
+go test -race -count=1 -p 1 -timeout 20m "$@" ./...
