@@ -36,7 +36,7 @@ type Config struct {
 	SlowLinkThreshold int
 
 	// EventBuffer is the capacity of each session's event channel. Events
-	// are dropped (and logged) when a host does not read them. Default 1024.
+	// are dropped (and logged) when a host does not read them. Default 128.
 	EventBuffer int
 
 	// Observer, if set, sees every event of every session and handle, plus
@@ -96,7 +96,7 @@ const (
 	defaultSessionTimeout    = 60 * time.Second
 	defaultNoMediaTimeout    = time.Second
 	defaultSlowLinkThreshold = 4
-	defaultEventBuffer       = 1024
+	defaultEventBuffer       = 128
 )
 
 func (c Config) withDefaults() Config {

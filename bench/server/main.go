@@ -1,0 +1,181 @@
+// Command server is the ianua side of the load tool (bench/load): the Janus
+// API over WebSocket with the VideoRoom plugin (package sfu) and room 1234,
+// as examples/janus-server serves it, plus a debug listener with the
+// figures janus-server cannot give — goroutines and heap (/stats) and
+// pprof profiles (/debug/pprof/). It runs in a process of its own so that
+// its CPU time can be read alone from /proc.
+//
+//	go run ./bench/server -ws 127.0.0.1:8188 -debug 127.0.0.1:7090
+//
+// Once it listens it prints one JSON line on stdout with the addresses
+// (ports of ":0" resolved), which is how bench/load learns them. SIGINT
+// and SIGTERM shut it down gracefully.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/ianua/ianua"
+	"github.com/ianua/ianua/janusapi"
+	"github.com/ianua/ianua/sfu"
+)
+
+// Room is the room the load tool joins: Janus's demo room number, no
+// bitrate cap (the synthetic publisher ignores REMB anyway), no audio
+// level events (the publisher sends no audio levels).
+const Room = 1234
+
+// ready is the line printed once everything listens.
+type ready struct {
+	WebSocket string `json:"ws"`
+	Debug     string `json:"debug"`
+	ICEUDP    string `json:"ice_udp"`
+	PID       int    `json:"pid"`
+}
+
+// Stats is what /stats reports; ?gc=1 collects garbage first, so that the
+// heap figures are of live objects.
+type Stats struct {
+	Goroutines int    `json:"goroutines"`
+	HeapAlloc  uint64 `json:"heap_alloc"`
+	HeapInuse  uint64 `json:"heap_inuse"`
+	Sys        uint64 `json:"sys"`
+	NumGC      uint32 `json:"num_gc"`
+	Sessions   int    `json:"sessions"`
+	// Forwarded is the packets sent to subscribers so far (forwarded and
+	// retransmitted), summed over the subscriptions of every room.
+	Forwarded uint64 `json:"forwarded"`
+}
+
+func main() {
+	ws := flag.String("ws", "127.0.0.1:8188", "address of the Janus API over WebSocket (janus-protocol)")
+	debug := flag.String("debug", "127.0.0.1:7090", "address of /stats and /debug/pprof/ (keep it on loopback)")
+	iceUDP := flag.String("ice-udp", "127.0.0.1:0", "the one UDP socket that carries all media")
+	verbose := flag.Bool("v", false, "log at info level (default: warnings)")
+	memRate := flag.Int("memprofilerate", 0, "runtime.MemProfileRate: 1 records every allocation in /debug/pprof/heap (default: Go's, one per 512 KiB)")
+	flag.Parse()
+	if *memRate > 0 {
+		runtime.MemProfileRate = *memRate
+	}
+
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, log, *ws, *debug, *iceUDP); err != nil {
+		fmt.Fprintln(os.Stderr, "server:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, log *slog.Logger, wsAddr, debugAddr, iceUDP string) error {
+	room := sfu.RoomParams{ID: Room, Description: "bench", Publishers: 10}
+	videoroom, err := sfu.New(sfu.Params{Rooms: []sfu.RoomParams{room}, Logger: log})
+	if err != nil {
+		return err
+	}
+	router, err := ianua.NewMediaRouter(ianua.Config{Logger: log, ICE: ianua.ICEConfig{UDPAddr: iceUDP}}, videoroom)
+	if err != nil {
+		return err
+	}
+	api, err := janusapi.New(janusapi.Params{Router: router, Logger: log})
+	if err != nil {
+		return errors.Join(err, router.Close(context.Background()))
+	}
+
+	wsLn, err := net.Listen("tcp", wsAddr)
+	if err != nil {
+		return errors.Join(err, router.Close(context.Background()))
+	}
+	dbgLn, err := net.Listen("tcp", debugAddr)
+	if err != nil {
+		_ = wsLn.Close()
+		return errors.Join(err, router.Close(context.Background()))
+	}
+	dbg := http.NewServeMux()
+	dbg.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(stats(router, videoroom, r.URL.Query().Get("gc") == "1"))
+	})
+	dbg.HandleFunc("/debug/pprof/", pprof.Index)
+	dbg.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	dbg.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	dbg.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	dbg.HandleFunc("/debug/pprof/trace", pprof.Trace)
+
+	servers := []*http.Server{
+		{Handler: api.WebSocket(), ReadHeaderTimeout: 10 * time.Second},
+		{Handler: dbg, ReadHeaderTimeout: 10 * time.Second},
+	}
+	served := make(chan error, len(servers))
+	for i, ln := range []net.Listener{wsLn, dbgLn} {
+		go func() { served <- servers[i].Serve(ln) }()
+	}
+	line, _ := json.Marshal(ready{WebSocket: wsLn.Addr().String(), Debug: dbgLn.Addr().String(), ICEUDP: router.UDPAddr().String(), PID: os.Getpid()})
+	fmt.Println(string(line))
+
+	var serveErr error
+	pending := len(servers)
+	select {
+	case <-ctx.Done():
+	case serveErr = <-served:
+		pending--
+	}
+	// Outermost first: listeners, then the API's connections and
+	// sessions, then the router.
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	errs := []error{serveErr}
+	for _, hs := range servers {
+		errs = append(errs, hs.Shutdown(sctx))
+	}
+	errs = append(errs, api.Close(sctx), router.Close(sctx))
+	for ; pending > 0; pending-- {
+		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func stats(router *ianua.MediaRouter, videoroom *sfu.Plugin, gc bool) Stats {
+	if gc {
+		runtime.GC()
+	}
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	st := Stats{
+		Goroutines: runtime.NumGoroutine(),
+		HeapAlloc:  m.HeapAlloc,
+		HeapInuse:  m.HeapInuse,
+		Sys:        m.Sys,
+		NumGC:      m.NumGC,
+	}
+	st.Sessions = len(router.Sessions())
+	for _, room := range videoroom.Rooms() {
+		for _, pt := range room.Participants() {
+			for _, src := range pt.Sources() {
+				for _, sub := range src.Subscribers() {
+					st.Forwarded += sub.Packets() + sub.Retransmitted()
+				}
+			}
+		}
+	}
+	return st
+}
