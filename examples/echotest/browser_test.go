@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/ianua/ianua/internal/testbrowser"
 
 	"github.com/chromedp/chromedp"
 )
@@ -27,75 +27,15 @@ type pageStats struct {
 	LocalAddresses       []string `json:"localAddresses"`
 }
 
-// findChromium returns the browser the test drives. It fails rather than
-// skips: a skipped browser test would look green while testing nothing.
-func findChromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatal("chromium not found: install it with the test command of examples/echotest/README.md " +
-		"(apt-get install -y chromium chromium-driver)")
-	return ""
-}
-
-// startBrowser launches a headless Chromium with a fake camera and
-// microphone and returns a tab context. The browser lives until the test's
-// cleanup closes it; bound each step with a context derived from the tab.
-func startBrowser(t *testing.T, chromium string) context.Context {
-	t.Helper()
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox, // the test runs as root, where the sandbox refuses to start
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.UserDataDir(t.TempDir()), // a fresh profile: no state between runs
-		chromedp.WindowSize(1280, 1000),
-		// A synthetic camera and microphone, granted without a prompt.
-		chromedp.Flag("use-fake-device-for-media-stream", true),
-		chromedp.Flag("use-fake-ui-for-media-stream", true),
-		// Gather 127.0.0.1 candidates, with real addresses rather than
-		// mDNS names, which the router (mDNS off) could not resolve.
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
-		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
-		// No traffic but the test's own: this machine has no network.
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-dev-shm-usage", true), // /dev/shm is small in containers
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	tab, cancelTab := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() {
-		// Cancel closes the browser gracefully and waits for it to exit,
-		// before t.TempDir removes the profile; cancelAlloc kills one that
-		// did not exit in time and waits for it.
-		ctx, cancel := context.WithTimeout(tab, 10*time.Second)
-		defer cancel()
-		// The browser may drop the pipe before it answers Browser.close;
-		// chromedp reports that as context.Canceled.
-		if err := chromedp.Cancel(ctx); err != nil && !errors.Is(err, context.Canceled) {
-			t.Logf("close browser: %v", err)
-		}
-		cancelTab()
-		cancelAlloc()
-	})
-	return tab
-}
-
 // TestBrowserEcho drives the page in headless Chromium: camera, microphone
 // and data channel go to the EchoTest plugin and come back, over loopback.
 func TestBrowserEcho(t *testing.T) {
-	chromium := findChromium(t) // fail before starting anything
+	chromium := testbrowser.Chromium(t) // fail before starting anything
 
 	addr, _ := startServer(t)
 	// Every step below runs within this bound; cancelling it at the end
 	// leaves the tab open for the cleanup to close.
-	tab, cancel := context.WithTimeout(startBrowser(t, chromium), 90*time.Second)
+	tab, cancel := context.WithTimeout(testbrowser.Start(t, chromium), 90*time.Second)
 	defer cancel()
 
 	url := fmt.Sprintf("http://%s/?autostart=1", addr)

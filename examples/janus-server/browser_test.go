@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/ianua/ianua/internal/testbrowser"
 
 	"github.com/chromedp/chromedp"
 )
@@ -32,74 +32,12 @@ type roomStats struct {
 	VideoStreams  int       `json:"videoStreams"`
 }
 
-// findChromium returns the browser the tests drive. It fails rather than
-// skips: a skipped browser test would look green while testing nothing.
-func findChromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatal("chromium not found: install it with ./scripts/test.sh (apt-get install -y chromium chromium-driver)")
-	return ""
-}
-
 // needJanusJS fails the test when npm ci has not been run.
 func needJanusJS(t *testing.T) {
 	t.Helper()
 	if _, err := findWebDir(""); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// startBrowser launches a headless Chromium with a fake camera and
-// microphone and returns its first tab; newTab opens more. The browser
-// lives until the test's cleanup closes it.
-func startBrowser(t *testing.T, chromium string) context.Context {
-	t.Helper()
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox, // the tests run as root, where the sandbox refuses to start
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 1000),
-		// A synthetic camera and microphone, granted without a prompt.
-		chromedp.Flag("use-fake-device-for-media-stream", true),
-		chromedp.Flag("use-fake-ui-for-media-stream", true),
-		// Gather 127.0.0.1 candidates, with real addresses rather than
-		// mDNS names, which the router (mDNS off) could not resolve.
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
-		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
-		// No traffic but the test's own: this machine has no network.
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-background-timer-throttling", true),
-		chromedp.Flag("disable-renderer-backgrounding", true),
-		chromedp.Flag("disable-backgrounding-occluded-windows", true),
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	tab, cancelTab := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(tab, 10*time.Second)
-		defer cancel()
-		// The browser may drop the pipe before it answers Browser.close;
-		// chromedp reports that as context.Canceled.
-		if err := chromedp.Cancel(ctx); err != nil && !errors.Is(err, context.Canceled) {
-			t.Logf("close browser: %v", err)
-		}
-		cancelTab()
-		cancelAlloc()
-	})
-	if err := chromedp.Do(tab); err != nil { // start the browser now
-		t.Fatalf("start chromium: %v", err)
-	}
-	return tab
 }
 
 // newTab opens another tab in the browser of tab.
@@ -160,10 +98,10 @@ func screenshot(t *testing.T, tab context.Context, name string) {
 // TestBrowserEchoTest runs the janus.js EchoTest page over each transport:
 // the echoed video is decoded, and keeps being decoded.
 func TestBrowserEchoTest(t *testing.T) {
-	chromium := findChromium(t)
+	chromium := testbrowser.Chromium(t)
 	needJanusJS(t)
 	at, _ := startServer(t, nil)
-	tab := startBrowser(t, chromium)
+	tab := testbrowser.Start(t, chromium)
 	for _, transport := range []string{"ws", "http"} {
 		t.Run(transport, func(t *testing.T) {
 			page := newTab(t, tab)
@@ -185,14 +123,14 @@ func TestBrowserEchoTest(t *testing.T) {
 // TestBrowserVideoRoom opens two janus.js VideoRoom pages in room 1234,
 // one over WebSocket and one over HTTP: each decodes the other's video.
 func TestBrowserVideoRoom(t *testing.T) {
-	chromium := findChromium(t)
+	chromium := testbrowser.Chromium(t)
 	needJanusJS(t)
 	at, _ := startServer(t, nil)
 	// One browser each, so that both pages are in front: Chromium decodes
 	// little video in a background tab.
-	alice, cancelA := context.WithTimeout(startBrowser(t, chromium), 90*time.Second)
+	alice, cancelA := context.WithTimeout(testbrowser.Start(t, chromium), 90*time.Second)
 	defer cancelA()
-	bob, cancelB := context.WithTimeout(startBrowser(t, chromium), 90*time.Second)
+	bob, cancelB := context.WithTimeout(testbrowser.Start(t, chromium), 90*time.Second)
 	defer cancelB()
 	navigate(t, alice, fmt.Sprintf("http://%s/videoroom.html?autojoin=1&display=Alice&transport=ws", at.Web))
 	a := waitFor(t, alice, 20*time.Second, "Alice publishing", func(s roomStats) bool { return s.MyID != 0 && s.State == "publishing" })

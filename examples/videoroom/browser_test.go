@@ -2,14 +2,14 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
-	"os/exec"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/ianua/ianua/internal/testbrowser"
 
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -90,78 +90,6 @@ func (s roomStats) video(mid string) (inboundVideo, bool) {
 		}
 	}
 	return inboundVideo{}, false
-}
-
-// findChromium returns the browser the test drives. It fails rather than
-// skips: a skipped browser test would look green while testing nothing.
-func findChromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatal("chromium not found: install it with the test command of examples/videoroom/README.md " +
-		"(apt-get install -y chromium chromium-driver)")
-	return ""
-}
-
-// startBrowser launches one headless Chromium with a fake camera and
-// microphone, for all the pages of the test (each in its own tab). It
-// lives until the test's cleanup closes it.
-func startBrowser(t *testing.T, chromium string) context.Context {
-	t.Helper()
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox, // the test runs as root, where the sandbox refuses to start
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.UserDataDir(t.TempDir()), // a fresh profile: no state between runs
-		chromedp.WindowSize(1280, 1000),
-		// A synthetic camera and microphone, granted without a prompt.
-		chromedp.Flag("use-fake-device-for-media-stream", true),
-		chromedp.Flag("use-fake-ui-for-media-stream", true),
-		// Gather 127.0.0.1 candidates, with real addresses rather than
-		// mDNS names, which the router (mDNS off) could not resolve.
-		chromedp.Flag("allow-loopback-in-peer-connection", true),
-		chromedp.Flag("disable-features", "WebRtcHideLocalIpsWithMdns"),
-		// Several pages play at once, and all but one are background
-		// tabs: keep their timers, rendering and sound going.
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		chromedp.Flag("disable-background-timer-throttling", true),
-		chromedp.Flag("disable-backgrounding-occluded-windows", true),
-		chromedp.Flag("disable-renderer-backgrounding", true),
-		// No traffic but the test's own: this machine has no network.
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-dev-shm-usage", true), // /dev/shm is small in containers
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	browser, cancelBrowser := chromedp.NewContext(allocCtx)
-	// The first run starts the browser, in a blank first tab.
-	if err := chromedp.Do(browser); err != nil {
-		cancelBrowser()
-		cancelAlloc()
-		t.Fatalf("start %s: %v", chromium, err)
-	}
-	t.Cleanup(func() {
-		// Cancel closes the browser gracefully and waits for it to exit,
-		// before t.TempDir removes the profile; cancelAlloc kills one that
-		// did not exit in time and waits for it.
-		ctx, cancel := context.WithTimeout(browser, 10*time.Second)
-		defer cancel()
-		// The browser may drop the pipe before it answers Browser.close;
-		// chromedp reports that as context.Canceled.
-		if err := chromedp.Cancel(ctx); err != nil && !errors.Is(err, context.Canceled) {
-			t.Logf("close browser: %v", err)
-		}
-		cancelBrowser()
-		cancelAlloc()
-	})
-	return browser
 }
 
 // page is one participant: a tab of the shared browser.
@@ -247,9 +175,9 @@ func (p *page) click(id string) {
 // simulcast publisher in a new room and a subscriber who switches its
 // layers.
 func TestBrowserRoom(t *testing.T) {
-	chromium := findChromium(t) // fail before starting anything
+	chromium := testbrowser.Chromium(t) // fail before starting anything
 	addr, _ := startServer(t)
-	browser := startBrowser(t, chromium)
+	browser := testbrowser.Start(t, chromium)
 
 	// --- three participants, one room --------------------------------
 	var pages []*page
