@@ -323,7 +323,11 @@ func (h *Handle) Offer(ctx context.Context, opts OfferOptions) (*JSEP, error) {
 
 func (h *Handle) setLocal(ctx context.Context, p *peer, desc webrtc.SessionDescription, wait bool) (*JSEP, error) {
 	var gathered <-chan struct{}
-	if wait {
+	// With only the shared mux socket and no STUN/TURN server, gathering
+	// is local and immediate: put the candidates in the SDP as well as
+	// trickling them (Janus's half-trickle), so that a client that loses
+	// an early trickle event still connects.
+	if wait || h.s.r.instantGathering() {
 		gathered = webrtc.GatheringCompletePromise(p.pc)
 	}
 	if err := p.pc.SetLocalDescription(desc); err != nil {

@@ -214,6 +214,12 @@ func (r *MediaRouter) listenUDP(addr string) (net.PacketConn, error) {
 	return net.ListenPacket("udp", addr)
 }
 
+// instantGathering says whether candidate gathering needs no network round
+// trip: the shared UDP socket (and ICE-TCP listener) only.
+func (r *MediaRouter) instantGathering() bool {
+	return r.udpMux != nil && len(r.cfg.ICE.Servers) == 0
+}
+
 // UDPAddr is the address of the shared ICE UDP socket (nil with NoUDPMux).
 func (r *MediaRouter) UDPAddr() net.Addr {
 	if r.udpConn == nil {
