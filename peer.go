@@ -139,6 +139,12 @@ func (p *peer) addChannel(dc *webrtc.DataChannel) {
 			d.HandleData(DataMessage{Label: dc.Label(), Data: m.Data, IsString: m.IsString})
 		}
 	})
+	// pion calls it at once (on its own goroutine) if already open.
+	dc.OnOpen(func() {
+		if d, ok := p.h.attachment().(DataReadyHandler); ok {
+			d.DataReady(dc.Label())
+		}
+	})
 }
 
 // channel returns the open data channel with this label, or the first open

@@ -47,6 +47,13 @@ type DataHandler interface {
 	HandleData(msg DataMessage)
 }
 
+// DataReadyHandler is told when a data channel opens, ours or the
+// client's, so that a plugin can send on it at once (Janus: data_ready).
+// It is called from pion's goroutine and must not block.
+type DataReadyHandler interface {
+	DataReady(label string)
+}
+
 // WebRTCUpHandler is told when the PeerConnection is connected: ICE and
 // DTLS are up and media may flow (Janus: setup_media).
 type WebRTCUpHandler interface {

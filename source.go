@@ -59,6 +59,11 @@ type SourceParams struct {
 	Kind              webrtc.RTPCodecType
 	Codec             webrtc.RTPCodecParameters
 	OnKeyframeRequest func(src *Source)
+	// KeepKeyframe keeps a copy of each video layer's latest keyframe and
+	// sends it first to a subscriber that starts between keyframes: a
+	// picture at once, then the live stream from the next keyframe. For
+	// senders that cannot be asked for a keyframe (plain RTP ingest).
+	KeepKeyframe bool
 }
 
 // Source is one published media stream — one m-line of a publisher: audio,
@@ -108,6 +113,8 @@ type layer struct {
 	// bitrate estimate, bits per second, updated once a second.
 	bytes   atomic.Uint64
 	bitrate atomic.Uint64
+	// kf is the latest keyframe (SourceParams.KeepKeyframe), or nil.
+	kf *keyframeBuffer
 }
 
 // Publish creates a source for a publisher's transceiver.
@@ -386,6 +393,9 @@ func (s *Source) newReader(idx int, rid string, ssrc uint32) (*reader, error) {
 		return nil, err
 	}
 	l := &layer{rid: rid, cache: cache}
+	if s.params.KeepKeyframe && s.kind == webrtc.RTPCodecTypeVideo {
+		l.kf = &keyframeBuffer{}
+	}
 	l.ssrc.Store(ssrc)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -438,6 +448,11 @@ func (rd *reader) ingest(raw []byte) bool {
 	}
 	if !s.muted.Load() {
 		s.forward(&rd.fan, out)
+	}
+	if l.kf != nil {
+		// After the fan-out: a subscription primed while this packet
+		// is forwarded gets the keyframe before it, not this packet.
+		l.kf.observe(raw, &rd.pkt.Header, out.keyframe)
 	}
 	select {
 	case <-s.done:
@@ -571,6 +586,19 @@ func (s *Source) cached(ssrc uint32, seq uint16, dst []byte) (int, bool) {
 		return 0, false
 	}
 	return l.cache.Get(seq, dst)
+}
+
+// keyframeBefore returns the copy of the layer's latest keyframe if it
+// precedes p, or nil. Only called while p is being forwarded (see
+// keyframeBuffer).
+func (s *Source) keyframeBefore(p *outPacket) [][]byte {
+	s.mu.Lock()
+	l := s.layers[p.layer]
+	s.mu.Unlock()
+	if l == nil || l.kf == nil {
+		return nil
+	}
+	return l.kf.before(&p.header)
 }
 
 // layerLive says whether a layer received a packet recently.

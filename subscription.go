@@ -62,7 +62,10 @@ type Subscription struct {
 	current  int  // layer being forwarded, -1 before the first
 	waitKey  bool // forward nothing until a keyframe (after a switch)
 	needKey  int  // layer acceptLocked waits for a keyframe of, or -1
-	sender   *webrtc.RTPSender
+	// primedFrom is the source whose kept keyframe was last sent (or
+	// looked for) to start this subscription; once per source.
+	primedFrom *Source
+	sender     *webrtc.RTPSender
 
 	// hdr is one reusable header per layer (used under writeMu), so the
 	// forwarding path writes without allocating and without holding mu
@@ -265,13 +268,21 @@ func (sub *Subscription) writeRTP(p *outPacket) {
 	sub.writeMu.Lock()
 	defer sub.writeMu.Unlock()
 	sub.mu.Lock()
-	if sub.closed || !sub.bound || sub.paused || p.src != sub.src {
+	if !sub.liveLocked(p.src) {
 		sub.mu.Unlock()
 		return
 	}
 	if sub.kind == webrtc.RTPCodecTypeVideo {
 		if !sub.acceptLocked(p) {
 			need, src := sub.needKey, sub.src
+			if need == p.layer && sub.current < 0 && sub.primedFrom != src && sub.connectedLocked() {
+				sub.primedFrom = src
+				if kf := src.keyframeBefore(p); kf != nil {
+					sub.mu.Unlock()
+					sub.prime(p, kf)
+					return
+				}
+			}
 			sub.mu.Unlock()
 			// Nothing else asks while we wait: the receiver sends no
 			// PLI for a stream it gets no packet of.
@@ -281,7 +292,63 @@ func (sub *Subscription) writeRTP(p *outPacket) {
 			return
 		}
 	}
-	h := &sub.hdr[p.layer]
+	h, payload, w, ok := sub.prepareLocked(p)
+	sub.mu.Unlock()
+	if ok {
+		sub.send(h, payload, w)
+	}
+}
+
+// liveLocked says whether packets of src are to be forwarded now.
+func (sub *Subscription) liveLocked(src *Source) bool {
+	return !sub.closed && sub.bound && !sub.paused && src == sub.src
+}
+
+// connectedLocked says whether the subscriber's DTLS is up: pion drops
+// what is written before (WriteRTP returns no error, and 0). Without a
+// sender (not started yet, or not a PeerConnection) the write will tell.
+func (sub *Subscription) connectedLocked() bool {
+	return sub.sender == nil || sub.sender.Transport().State() == webrtc.DTLSTransportStateConnected
+}
+
+// prime sends a subscriber that starts between keyframes a copy of the
+// source's latest keyframe (SourceParams.KeepKeyframe), then waits for the
+// next keyframe: the receiver shows a picture at once and never decodes a
+// frame whose references it did not get. Called with writeMu held.
+func (sub *Subscription) prime(live *outPacket, kf [][]byte) {
+	var pkt rtp.Packet
+	for i, raw := range kf {
+		if pkt.Unmarshal(raw) != nil {
+			continue
+		}
+		p := outPacket{src: live.src, header: pkt.Header, payload: pkt.Payload, layer: live.layer, keyframe: i == 0, now: live.now}
+		sub.mu.Lock()
+		if !sub.liveLocked(p.src) || !sub.acceptLocked(&p) {
+			sub.mu.Unlock()
+			return
+		}
+		h, payload, w, ok := sub.prepareLocked(&p)
+		sub.mu.Unlock()
+		if ok && !sub.send(h, payload, w) && i == 0 {
+			// SRTP is not quite ready: try again with the next packet.
+			sub.mu.Lock()
+			sub.primedFrom = nil
+			sub.current = -1
+			sub.waitKey = true
+			sub.mu.Unlock()
+			return
+		}
+	}
+	sub.mu.Lock()
+	sub.waitKey = true
+	sub.mu.Unlock()
+}
+
+// prepareLocked rewrites an accepted packet for this subscriber: the
+// header in the subscription's buffer, the payload shared or (VP8 after a
+// switch) copied. ok is false for a packet not to send.
+func (sub *Subscription) prepareLocked(p *outPacket) (h *rtp.Header, payload []byte, w webrtc.TrackLocalWriter, ok bool) {
+	h = &sub.hdr[p.layer]
 	*h = p.header
 	if sub.temporal >= 0 && sub.mime == "video/vp8" {
 		// VP8 temporal scalability (RFC 7741 section 4.2): frames of a
@@ -289,20 +356,18 @@ func (sub *Subscription) writeRTP(p *outPacket) {
 		// ones, so they can be dropped without breaking decoding.
 		if d, err := rtpmunge.ParseVP8(p.payload); err == nil && d.TIDPresent && int(d.TID) > sub.temporal {
 			sub.munger.Drop(h)
-			sub.mu.Unlock()
-			return
+			return nil, nil, nil, false
 		}
 	}
 	h.Extension = false
 	h.ExtensionProfile = 0
 	h.Extensions = h.Extensions[:0]
 	if !sub.munger.Process(h, p.now) {
-		sub.mu.Unlock()
-		return
+		return nil, nil, nil, false
 	}
 	h.SSRC = sub.ssrc
 	h.PayloadType = sub.pt
-	payload := p.payload
+	payload = p.payload
 	if sub.mime == "video/vp8" {
 		// Picture ids need rewriting only after a switch; until then the
 		// source's payload is sent as it is, shared by every subscriber.
@@ -319,13 +384,19 @@ func (sub *Subscription) writeRTP(p *outPacket) {
 			payload = buf
 		}
 	}
-	w := sub.writer
-	sub.mu.Unlock()
+	return h, payload, sub.writer, true
+}
 
-	if _, err := w.WriteRTP(h, payload); err == nil {
-		sub.packets.Add(1)
-		sub.bytes.Add(uint64(len(payload)))
+// send writes one prepared packet, without holding mu, and says whether
+// it went out.
+func (sub *Subscription) send(h *rtp.Header, payload []byte, w webrtc.TrackLocalWriter) bool {
+	n, err := w.WriteRTP(h, payload)
+	if err != nil || n == 0 {
+		return false
 	}
+	sub.packets.Add(1)
+	sub.bytes.Add(uint64(len(payload)))
+	return true
 }
 
 // retransmit answers a NACK for one of our packets (RFC 4585 section

@@ -23,7 +23,8 @@ func (p *Plugin) manage(req request) (map[string]any, error) {
 		if req.Type != "" && req.Type != "rtp" {
 			return nil, perr(ErrorInvalidElement, ianua.ErrInvalidElement, "Unsupported type %q (only rtp)", req.Type)
 		}
-		mp := MountpointParams{Description: req.Desc, Secret: req.Secret, PIN: req.PIN, IsPrivate: req.IsPrivate, Media: req.Media}
+		mp := MountpointParams{Description: req.Desc, Secret: req.Secret, PIN: req.PIN, IsPrivate: req.IsPrivate, Media: req.Media,
+			SRTPSuite: req.SRTPSuite, SRTPCrypto: req.SRTPCrypto}
 		if req.ID != nil {
 			mp.ID = *req.ID
 		}
@@ -32,7 +33,11 @@ func (p *Plugin) manage(req request) (map[string]any, error) {
 				mp.Media = append(mp.Media, MediaParams{Type: "audio", MID: "a", Port: req.AudioPort, PT: req.AudioPT, Rtpmap: req.AudioCodec})
 			}
 			if req.Video {
-				mp.Media = append(mp.Media, MediaParams{Type: "video", MID: "v", Port: req.VideoPort, PT: req.VideoPT, Rtpmap: req.VideoCodec, Fmtp: req.VideoFmtp})
+				mp.Media = append(mp.Media, MediaParams{Type: "video", MID: "v", Port: req.VideoPort, PT: req.VideoPT, Rtpmap: req.VideoCodec, Fmtp: req.VideoFmtp,
+					Simulcast: req.VideoSimulcast, Port2: req.VideoPort2, Port3: req.VideoPort3, BufferKeyframe: req.VideoBufferKF})
+			}
+			if req.Data {
+				mp.Media = append(mp.Media, MediaParams{Type: "data", MID: "d", Port: req.DataPort, DataType: req.DataType, BufferMsg: req.DataBufferMsg})
 			}
 		}
 		m, err := p.CreateMountpoint(mp)

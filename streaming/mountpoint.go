@@ -1,6 +1,7 @@
 package streaming
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"strings"
@@ -25,6 +26,21 @@ type MediaParams struct {
 	Codec  string `json:"codec,omitempty"`
 	Rtpmap string `json:"rtpmap,omitempty"`
 	Fmtp   string `json:"fmtp,omitempty"`
+	// Simulcast video: Port carries the lowest layer (substream 0),
+	// Port2 and Port3 the next ones (0: pick one).
+	Simulcast bool `json:"simulcast,omitempty"`
+	Port2     int  `json:"port2,omitempty"`
+	Port3     int  `json:"port3,omitempty"`
+	// BufferKeyframe keeps the latest video keyframe and sends it first
+	// to a new viewer, who sees a picture at once instead of waiting for
+	// the sender's next keyframe (an RTP sender cannot be asked for one).
+	// Default true; Janus's "videobufferkf" defaults to false.
+	BufferKeyframe *bool `json:"videobufferkf,omitempty"`
+	// For Type "data": each datagram on Port is one message to every
+	// viewer's data channel, as text ("text", the default) or binary
+	// ("binary"); BufferMsg keeps the last one for new viewers.
+	DataType  string `json:"datatype,omitempty"`
+	BufferMsg bool   `json:"buffermsg,omitempty"`
 }
 
 // MountpointParams describe a mountpoint: RTP in on UDP ports, WebRTC out
@@ -38,6 +54,12 @@ type MountpointParams struct {
 	Media       []MediaParams `json:"media,omitempty"`
 	// LocalIP is where the ingest ports listen (default 127.0.0.1).
 	LocalIP string `json:"host,omitempty"`
+	// SRTPSuite (32 or 80: AES_CM_128_HMAC_SHA1_32 or _80) and
+	// SRTPCrypto (base64 of the 16-byte master key and 14-byte salt, as
+	// in SDES, RFC 4568) make every RTP port of the mountpoint take SRTP
+	// (RFC 3711) instead of plain RTP.
+	SRTPSuite  int    `json:"srtpsuite,omitempty"`
+	SRTPCrypto string `json:"srtpcrypto,omitempty"`
 	// NoMediaTimeout: with no packet for that long the viewers are told
 	// ("no-media"), and again when media comes back (default 3 s).
 	NoMediaTimeout time.Duration `json:"-"`
@@ -58,11 +80,18 @@ type Mountpoint struct {
 
 type mpMedia struct {
 	params MediaParams
-	kind   webrtc.RTPCodecType
+	kind   webrtc.RTPCodecType // 0 for data
 	codec  webrtc.RTPCodecParameters
-	conn   *net.UDPConn
-	src    *ianua.Source
+	// conns are the ingest sockets: one, or one per simulcast layer.
+	conns []*net.UDPConn
+	src   *ianua.Source // nil for data
+	// Data media only, guarded by the mountpoint's mu: when the last
+	// message came, and (BufferMsg) the message.
+	lastData time.Time
+	lastMsg  []byte
 }
+
+func (m *mpMedia) isData() bool { return m.params.Type == "data" }
 
 // codecOf resolves a media's codec.
 func codecOf(m MediaParams) (webrtc.RTPCodecType, webrtc.RTPCodecParameters, error) {
@@ -110,46 +139,112 @@ func (mp *Mountpoint) open(r *ianua.MediaRouter) error {
 	if ip == nil {
 		return fmt.Errorf("invalid host %q", mp.params.LocalIP)
 	}
+	if mp.params.SRTPSuite != 0 || mp.params.SRTPCrypto != "" {
+		if _, err := newSRTPIn(mp.params.SRTPSuite, mp.params.SRTPCrypto); err != nil {
+			return err
+		}
+	}
 	for i, m := range mp.params.Media {
-		kind, codec, err := codecOf(m)
+		media, err := mp.openMedia(r, ip, i, m)
 		if err != nil {
 			mp.closeMedia()
 			return err
 		}
-		if m.MID == "" {
-			m.MID = fmt.Sprintf("v%d", i)
-			if kind == webrtc.RTPCodecTypeAudio {
-				m.MID = fmt.Sprintf("a%d", i)
-			}
-		}
-		conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip, Port: m.Port})
-		if err != nil {
-			mp.closeMedia()
-			return fmt.Errorf("port %d: %w", m.Port, err)
-		}
-		m.Port = conn.LocalAddr().(*net.UDPAddr).Port
-		mp.params.Media[i] = m
-		src, err := r.NewSource(ianua.SourceParams{ID: fmt.Sprintf("mountpoint-%d/%s", mp.params.ID, m.MID), Kind: kind, Codec: codec})
-		if err != nil {
-			_ = conn.Close()
-			mp.closeMedia()
-			return err
-		}
-		mp.media = append(mp.media, &mpMedia{params: m, kind: kind, codec: codec, conn: conn, src: src})
+		mp.params.Media[i] = media.params
+		mp.media = append(mp.media, media)
 	}
 	for _, m := range mp.media {
-		mp.wg.Add(1)
-		go mp.read(m)
+		for layer, conn := range m.conns {
+			mp.wg.Add(1)
+			if m.isData() {
+				go mp.readData(m, conn)
+			} else {
+				go mp.read(m, layer, conn)
+			}
+		}
 	}
 	mp.wg.Add(1)
 	go mp.watch()
 	return nil
 }
 
-// read feeds one ingest port into its source until the socket closes.
-func (mp *Mountpoint) read(m *mpMedia) {
+// openMedia binds one media's ports and makes its source.
+func (mp *Mountpoint) openMedia(r *ianua.MediaRouter, ip net.IP, i int, m MediaParams) (*mpMedia, error) {
+	media := &mpMedia{params: m}
+	if m.Type == "data" {
+		if m.DataType != "" && m.DataType != "text" && m.DataType != "binary" {
+			return nil, fmt.Errorf("invalid datatype %q", m.DataType)
+		}
+		if media.params.MID == "" {
+			media.params.MID = fmt.Sprintf("d%d", i)
+		}
+	} else {
+		kind, codec, err := codecOf(m)
+		if err != nil {
+			return nil, err
+		}
+		if m.Simulcast && kind != webrtc.RTPCodecTypeVideo {
+			return nil, fmt.Errorf("simulcast %s", kind)
+		}
+		media.kind, media.codec = kind, codec
+		if media.params.MID == "" {
+			media.params.MID = fmt.Sprintf("v%d", i)
+			if kind == webrtc.RTPCodecTypeAudio {
+				media.params.MID = fmt.Sprintf("a%d", i)
+			}
+		}
+	}
+	ports := []*int{&media.params.Port}
+	if m.Simulcast {
+		ports = append(ports, &media.params.Port2, &media.params.Port3)
+	}
+	for _, port := range ports {
+		conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip, Port: *port})
+		if err != nil {
+			media.close()
+			return nil, fmt.Errorf("port %d: %w", *port, err)
+		}
+		*port = conn.LocalAddr().(*net.UDPAddr).Port
+		media.conns = append(media.conns, conn)
+	}
+	if media.isData() {
+		return media, nil
+	}
+	var err error
+	media.src, err = r.NewSource(ianua.SourceParams{
+		ID: fmt.Sprintf("mountpoint-%d/%s", mp.params.ID, media.params.MID), Kind: media.kind, Codec: media.codec,
+		KeepKeyframe: m.BufferKeyframe == nil || *m.BufferKeyframe,
+	})
+	if err != nil {
+		media.close()
+		return nil, err
+	}
+	return media, nil
+}
+
+// close closes the media's sockets and source.
+func (m *mpMedia) close() {
+	for _, c := range m.conns {
+		_ = c.Close()
+	}
+	if m.src != nil {
+		m.src.Close() // viewers see their subscriptions end
+	}
+}
+
+// read feeds one ingest port into its source (one layer of it) until the
+// socket closes.
+func (mp *Mountpoint) read(m *mpMedia, layer int, conn *net.UDPConn) {
 	defer mp.wg.Done()
-	_, _ = m.src.ReadPackets(0, m.conn.Read)
+	read := conn.Read
+	if mp.params.SRTPSuite != 0 {
+		in, err := newSRTPIn(mp.params.SRTPSuite, mp.params.SRTPCrypto)
+		if err != nil {
+			return // checked when the mountpoint was created
+		}
+		read = in.reader(conn)
+	}
+	_, _ = m.src.ReadPackets(layer, read)
 }
 
 // watch tells the viewers when media stops and comes back.
@@ -167,7 +262,7 @@ func (mp *Mountpoint) watch() {
 		}
 		now := false
 		for _, m := range mp.media {
-			now = now || m.src.Receiving(timeout)
+			now = now || mp.receiving(m, timeout)
 		}
 		if now == flowing {
 			continue
@@ -181,12 +276,19 @@ func (mp *Mountpoint) watch() {
 	}
 }
 
+// receiving says whether a media got something within d.
+func (mp *Mountpoint) receiving(m *mpMedia, d time.Duration) bool {
+	if m.src != nil {
+		return m.src.Receiving(d)
+	}
+	mp.mu.Lock()
+	defer mp.mu.Unlock()
+	return !m.lastData.IsZero() && time.Since(m.lastData) < d
+}
+
 func (mp *Mountpoint) notify(data any) {
 	mp.mu.Lock()
-	vs := make([]*viewer, 0, len(mp.viewers))
-	for v := range mp.viewers {
-		vs = append(vs, v)
-	}
+	vs := mp.viewerList()
 	mp.mu.Unlock()
 	for _, v := range vs {
 		_ = v.h.PushEvent("", data, nil)
@@ -204,7 +306,9 @@ func (mp *Mountpoint) Params() MountpointParams { return mp.params }
 func (mp *Mountpoint) Sources() []*ianua.Source {
 	out := make([]*ianua.Source, 0, len(mp.media))
 	for _, m := range mp.media {
-		out = append(out, m.src)
+		if m.src != nil {
+			out = append(out, m.src)
+		}
 	}
 	return out
 }
@@ -213,7 +317,9 @@ func (mp *Mountpoint) Sources() []*ianua.Source {
 func (mp *Mountpoint) Dropped() uint64 {
 	var n uint64
 	for _, m := range mp.media {
-		n += m.src.Dropped()
+		if m.src != nil {
+			n += m.src.Dropped()
+		}
 	}
 	return n
 }
@@ -228,19 +334,25 @@ func (mp *Mountpoint) Viewers() int {
 func (mp *Mountpoint) info() map[string]any {
 	media := make([]any, 0, len(mp.media))
 	for i, m := range mp.media {
-		media = append(media, map[string]any{"mindex": i, "mid": m.params.MID, "type": m.kind.String(),
-			"codec": strings.ToLower(strings.TrimPrefix(m.codec.MimeType, m.kind.String()+"/")), "port": m.params.Port,
-			"age_ms": ageMS(m.src)})
+		age := int64(-1)
+		if mp.receiving(m, time.Second) {
+			age = 0
+		}
+		info := map[string]any{"mindex": i, "mid": m.params.MID, "type": m.params.Type, "port": m.params.Port, "age_ms": age}
+		if m.isData() {
+			info["datatype"] = cmp.Or(m.params.DataType, "text")
+		} else {
+			info["type"] = m.kind.String()
+			info["codec"] = strings.ToLower(strings.TrimPrefix(m.codec.MimeType, m.kind.String()+"/"))
+		}
+		if m.params.Simulcast {
+			info["simulcast"] = true
+			info["port2"], info["port3"] = m.params.Port2, m.params.Port3
+		}
+		media = append(media, info)
 	}
 	return map[string]any{"id": mp.params.ID, "type": "live", "description": mp.params.Description,
 		"enabled": true, "media": media, "viewers": mp.Viewers()}
-}
-
-func ageMS(src *ianua.Source) int64 {
-	if src.Receiving(time.Second) {
-		return 0
-	}
-	return -1
 }
 
 // close stops ingest and tells the viewers.
@@ -259,7 +371,6 @@ func (mp *Mountpoint) close() {
 
 func (mp *Mountpoint) closeMedia() {
 	for _, m := range mp.media {
-		_ = m.conn.Close()
-		m.src.Close() // viewers see their subscriptions end
+		m.close()
 	}
 }

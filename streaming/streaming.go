@@ -11,10 +11,15 @@
 // without a new PeerConnection. ianua extra: {"status":"no-media"} and
 // {"status":"media"} events when a mountpoint's input stops and resumes.
 // Supported mountpoint type: "rtp" (plain RTP, one port per stream), with
-// the multistream "media" array or the legacy audio/video fields. Not yet:
-// SRTP ingest, RTSP, file sources, simulcast over several ports, data,
-// keeping the last keyframe for fast start (a new viewer waits for the
-// sender's next keyframe).
+// the multistream "media" array or the legacy audio/video/data fields;
+// SRTP ingest (srtpsuite 32 or 80, srtpcrypto); simulcast video over three
+// ports (simulcast, port2, port3; configure "substream" picks the layer);
+// data ports relayed to every viewer's data channel (datatype text or
+// binary, buffermsg keeps the last message for new viewers); the latest
+// video keyframe kept and sent first to new viewers (videobufferkf, on by
+// default here, off in Janus), so that they see a picture at once. Not
+// yet: RTSP and file sources, RTP ingest of VP9 SVC / AV1 layers, the
+// "enable"/"disable"/"recording"/"edit" requests.
 package streaming
 
 import (

@@ -65,9 +65,23 @@ type viewerClient struct {
 	mu      sync.Mutex
 	seqs    map[uint16]bool // distinct sequence numbers received
 	indices map[uint16]bool // distinct sender indices (payload bytes 1-2) received
+	// keyframes counts VP8 packets starting a keyframe; layer is payload
+	// byte 3 of the last video packet (synthetic streams mark it there).
+	keyframes atomic.Int64
+	layer     atomic.Int32
+	data      chan string // data channel messages
 }
 
 // received tells how many of the sender's indices [0, n) arrived.
+// code is a plugin error's Janus code, or -1.
+func code(err error) int {
+	var pe *ianua.PluginError
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return -1
+}
+
 func (v *viewerClient) received(n int) int {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -98,7 +112,7 @@ func watchWith(t *testing.T, r *ianua.MediaRouter, id uint64, stop chan struct{}
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := &viewerClient{log: testpeer.Watch(s)}
+	v := &viewerClient{log: testpeer.Watch(s), data: make(chan string, 100)}
 	if v.h, err = s.Attach(streaming.Name); err != nil {
 		t.Fatal(err)
 	}
@@ -113,6 +127,12 @@ func watchWith(t *testing.T, r *ianua.MediaRouter, id uint64, stop chan struct{}
 			}
 			v.packets.Add(1)
 			if p.Unmarshal(buf[:n]) == nil {
+				if tr.Kind() == webrtc.RTPCodecTypeVideo && len(p.Payload) >= 4 {
+					if p.Payload[0]&0x90 == 0x10 && p.Payload[1]&0x01 == 0 {
+						v.keyframes.Add(1)
+					}
+					v.layer.Store(int32(p.Payload[3]))
+				}
 				v.mu.Lock()
 				if v.seqs == nil {
 					v.seqs = map[uint16]bool{}
@@ -127,6 +147,14 @@ func watchWith(t *testing.T, r *ianua.MediaRouter, id uint64, stop chan struct{}
 				v.mu.Unlock()
 			}
 		}
+	})
+	v.pc.OnDataChannel(func(dc *webrtc.DataChannel) {
+		dc.OnMessage(func(m webrtc.DataChannelMessage) {
+			select {
+			case v.data <- string(m.Data):
+			default:
+			}
+		})
 	})
 	testpeer.TrickleTo(t, v.pc, v.h)
 	if _, err := send(t, v.h, map[string]any{"request": "watch", "id": id}, nil); err != nil {
@@ -289,13 +317,6 @@ func TestSwitchAndBadInput(t *testing.T) {
 	g.Close()
 	testpeer.WaitFor(t, 2*time.Second, "garbage counted", func() bool { return m1.Dropped() == 1 })
 
-	code := func(err error) int {
-		var pe *ianua.PluginError
-		if errors.As(err, &pe) {
-			return pe.Code
-		}
-		return -1
-	}
 	_, err = p.CreateMountpoint(streaming.MountpointParams{ID: 13, Media: []streaming.MediaParams{{Type: "video", PT: 96, Codec: "vp8", Port: m1.Params().Media[0].Port}}})
 	if code(err) != streaming.ErrorCantCreate {
 		t.Errorf("port in use: %v", err)

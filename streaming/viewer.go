@@ -25,20 +25,34 @@ type request struct {
 	IsPrivate bool          `json:"is_private,omitempty"`
 	Media     []MediaParams `json:"media,omitempty"`
 	// Legacy single audio/video mountpoint fields.
-	Audio      bool   `json:"audio,omitempty"`
-	AudioPort  int    `json:"audioport,omitempty"`
-	AudioPT    uint8  `json:"audiopt,omitempty"`
-	AudioCodec string `json:"audiortpmap,omitempty"`
-	Video      bool   `json:"video,omitempty"`
-	VideoPort  int    `json:"videoport,omitempty"`
-	VideoPT    uint8  `json:"videopt,omitempty"`
-	VideoCodec string `json:"videortpmap,omitempty"`
-	VideoFmtp  string `json:"videofmtp,omitempty"`
-	// configure
+	Audio          bool   `json:"audio,omitempty"`
+	AudioPort      int    `json:"audioport,omitempty"`
+	AudioPT        uint8  `json:"audiopt,omitempty"`
+	AudioCodec     string `json:"audiortpmap,omitempty"`
+	Video          bool   `json:"video,omitempty"`
+	VideoPort      int    `json:"videoport,omitempty"`
+	VideoPT        uint8  `json:"videopt,omitempty"`
+	VideoCodec     string `json:"videortpmap,omitempty"`
+	VideoFmtp      string `json:"videofmtp,omitempty"`
+	VideoSimulcast bool   `json:"videosimulcast,omitempty"`
+	VideoPort2     int    `json:"videoport2,omitempty"`
+	VideoPort3     int    `json:"videoport3,omitempty"`
+	VideoBufferKF  *bool  `json:"videobufferkf,omitempty"`
+	Data           bool   `json:"data,omitempty"`
+	DataPort       int    `json:"dataport,omitempty"`
+	DataType       string `json:"datatype,omitempty"`
+	DataBufferMsg  bool   `json:"databuffermsg,omitempty"`
+	SRTPSuite      int    `json:"srtpsuite,omitempty"`
+	SRTPCrypto     string `json:"srtpcrypto,omitempty"`
+	// configure: per stream, or (legacy) for every video stream.
 	Streams []struct {
-		MID  string `json:"mid"`
-		Send *bool  `json:"send,omitempty"`
+		MID       string `json:"mid"`
+		Send      *bool  `json:"send,omitempty"`
+		Substream *int   `json:"substream,omitempty"`
+		Temporal  *int   `json:"temporal,omitempty"`
 	} `json:"streams,omitempty"`
+	Substream *int `json:"substream,omitempty"`
+	Temporal  *int `json:"temporal,omitempty"`
 }
 
 func parseRequest(body json.RawMessage) (request, error) {
@@ -149,7 +163,17 @@ func (v *viewer) watch(ctx context.Context, tx string, req request) error {
 		v.h.Hangup("watch failed")
 		return err
 	}
+	if mp.hasData() {
+		// Opened by us, so it is in the offer; janus.js takes it
+		// through ondatachannel.
+		if err := v.h.CreateDataChannel("JanusDataChannel"); err != nil {
+			return fail(err)
+		}
+	}
 	for _, m := range mp.media {
+		if m.isData() {
+			continue
+		}
 		sub, err := m.src.Subscribe(ianua.SubscribeParams{
 			Handle: v.h, TrackID: m.params.MID, StreamID: fmt.Sprintf("mountpoint-%d", mp.ID()),
 			OnSourceClosed: v.sourceClosed,
@@ -228,7 +252,7 @@ func (v *viewer) switchTo(tx string, req request) error {
 	used := map[*mpMedia]bool{}
 	for i, s := range subs {
 		for _, m := range to.media {
-			if !used[m] && m.kind == s.Kind() {
+			if !used[m] && !m.isData() && m.kind == s.Kind() {
 				targets[i] = m.src
 				used[m] = true
 				break
@@ -259,22 +283,62 @@ func (v *viewer) configure(tx string, req request) error {
 	v.mu.Lock()
 	subs := v.subs
 	v.mu.Unlock()
-	for _, st := range req.Streams {
-		if st.Send == nil {
-			continue
-		}
-		found := false
+	// Check every stream first: a configure with an error changes nothing.
+	find := func(mid string) *ianua.Subscription {
 		for _, s := range subs {
-			if s.ID() == st.MID {
-				s.SetPaused(!*st.Send)
-				found = true
+			if s.ID() == mid {
+				return s
 			}
 		}
-		if !found {
+		return nil
+	}
+	for _, st := range req.Streams {
+		if find(st.MID) == nil {
 			return perr(ErrorInvalidElement, ianua.ErrInvalidElement, "No such mid %q", st.MID)
 		}
 	}
+	for _, l := range []*int{req.Substream, req.Temporal} {
+		if l != nil && (*l < 0 || *l > 2) {
+			return perr(ErrorInvalidElement, ianua.ErrInvalidElement, "Invalid element (substream and temporal are 0 to 2)")
+		}
+	}
+	layers := func(s *ianua.Subscription, substream, temporal *int) {
+		if s.Kind() != webrtc.RTPCodecTypeVideo {
+			return
+		}
+		if substream != nil {
+			_ = s.SetLayer(*substream)
+		}
+		if temporal != nil {
+			_ = s.SetTemporalLayer(*temporal)
+		}
+	}
+	for _, s := range subs {
+		layers(s, req.Substream, req.Temporal)
+	}
+	for _, st := range req.Streams {
+		s := find(st.MID)
+		if st.Send != nil {
+			s.SetPaused(!*st.Send)
+		}
+		layers(s, st.Substream, st.Temporal)
+	}
 	return v.h.PushEvent(tx, map[string]any{"streaming": "event", "result": map[string]any{"event": "configured"}}, nil)
+}
+
+// DataReady implements ianua.DataReadyHandler: a new viewer's channel is
+// open, it gets the buffered messages (Janus's buffermsg).
+func (v *viewer) DataReady(string) {
+	v.mu.Lock()
+	mp := v.mp
+	v.mu.Unlock()
+	if mp == nil {
+		return
+	}
+	msgs, text := mp.bufferedData()
+	for i, msg := range msgs {
+		_ = v.h.SendData("", msg, text[i])
+	}
 }
 
 // sourceClosed: the mountpoint went away; Janus tells viewers "stopped"
