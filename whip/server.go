@@ -1,19 +1,24 @@
 // Package whip serves WHIP ingest (RFC 9725) into sfu rooms and WHEP
-// playback (draft-ietf-wish-whep) of their publishers, as http.Handlers a
-// host mounts where it likes:
+// playback (draft-ietf-wish-whep) of their publishers and of streaming
+// mountpoints, as http.Handlers a host mounts where it likes:
 //
-//	POST   /whip/{room}             SDP offer in, 201 + answer + Location out
-//	PATCH  /whip/{room}/{id}        trickle-ice-sdpfrag (RFC 8840)
-//	DELETE /whip/{room}/{id}        end the session
-//	POST   /whep/{room}/{feed}      recvonly offer in, 201 + answer out
+//	POST   /whip/{room}                 SDP offer in, 201 + answer + Location out
+//	PATCH  /whip/{room}/{id}            trickle-ice-sdpfrag (RFC 8840)
+//	DELETE /whip/{room}/{id}            end the session
+//	POST   /whep/{room}/{feed}          recvonly offer in, 201 + answer out
 //	PATCH  /whep/{room}/{feed}/{id}
 //	DELETE /whep/{room}/{feed}/{id}
+//	POST   /whep/mountpoint/{mp}        recvonly offer in (?pin= if it has one)
+//	PATCH  /whep/mountpoint/{mp}/{id}
+//	DELETE /whep/mountpoint/{mp}/{id}
 //
 // A WHIP publisher is an ordinary participant of the room (display name
 // from ?display=), so Janus clients in the room see it; a WHEP viewer
-// subscribes to one publisher. Bearer-token auth when a token is set; each
-// resource has an ETag, checked by PATCH's If-Match. ICE restart by PATCH
-// is not supported yet (405).
+// subscribes to one publisher, or to one mountpoint of the streaming plugin
+// (fed by plain RTP from ffmpeg, GStreamer, …). The session ends when the
+// publisher leaves or the mountpoint is destroyed. Bearer-token auth when a
+// token is set; each resource has an ETag, checked by PATCH's If-Match. ICE
+// restart by PATCH is not supported yet (405).
 package whip
 
 import (
@@ -36,6 +41,7 @@ import (
 
 	"github.com/ianua/ianua"
 	"github.com/ianua/ianua/sfu"
+	"github.com/ianua/ianua/streaming"
 )
 
 // maxSDP bounds a request body.
@@ -48,11 +54,18 @@ const answerTimeout = 10 * time.Second
 // keepalive, a resource lives until DELETE or its PeerConnection dies.
 const keepAliveInterval = 15 * time.Second
 
-// Params configure a Server.
+// Params configure a Server. Router and at least one of SFU and Streaming
+// are required.
 type Params struct {
 	Router *ianua.MediaRouter
-	SFU    *sfu.Plugin
-	// Viewer must be registered with Router for WHEP.
+	// SFU, if set, serves WHIP into its rooms and WHEP of their
+	// publishers; without it those paths are 404.
+	SFU *sfu.Plugin
+	// Streaming, if set, serves WHEP of its mountpoints; without it
+	// /whep/mountpoint/ is 404. It must be registered with Router.
+	Streaming *streaming.Plugin
+	// Viewer must be registered with Router for WHEP, and made for the
+	// same plugins: NewViewer(ViewerParams{SFU: SFU, Streaming: Streaming}).
 	Viewer *ViewerPlugin
 	// Token, if set, is the bearer token every request must carry.
 	Token string
@@ -87,8 +100,13 @@ type resource struct {
 
 // New returns a server; Close stops it.
 func New(p Params) (*Server, error) {
-	if p.Router == nil || p.SFU == nil {
-		return nil, fmt.Errorf("%w: whip needs a router and the sfu plugin", ianua.ErrInvalidElement)
+	if p.Router == nil || (p.SFU == nil && p.Streaming == nil) {
+		return nil, fmt.Errorf("%w: whip needs a router and the sfu or the streaming plugin", ianua.ErrInvalidElement)
+	}
+	if p.Viewer != nil && (p.Viewer.p.SFU != p.SFU || p.Viewer.p.Streaming != p.Streaming) {
+		// Else WHEP would find a room or mountpoint that its viewer
+		// cannot play, or play one the server does not check.
+		return nil, fmt.Errorf("%w: the viewer plugin must play from the server's sfu and streaming plugins", ianua.ErrInvalidElement)
 	}
 	if p.Logger == nil {
 		p.Logger = slog.Default()
@@ -163,32 +181,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	parts := strings.Split(strings.Trim(strings.TrimPrefix(r.URL.Path, s.p.Prefix), "/"), "/")
-	if len(parts) < 2 || (parts[0] != "whip" && parts[0] != "whep") {
+	tg, rest, ok := parseTarget(parts)
+	if !ok {
 		http.NotFound(w, r)
 		return
-	}
-	room, err := strconv.ParseUint(parts[1], 10, 64)
-	if err != nil {
-		http.NotFound(w, r)
-		return
-	}
-	whep := parts[0] == "whep"
-	rest := parts[2:]
-	var feed uint64
-	if whep {
-		if len(rest) == 0 {
-			http.NotFound(w, r)
-			return
-		}
-		if feed, err = strconv.ParseUint(rest[0], 10, 64); err != nil {
-			http.NotFound(w, r)
-			return
-		}
-		rest = rest[1:]
 	}
 	switch {
 	case len(rest) == 0 && r.Method == http.MethodPost:
-		s.create(w, r, room, feed, whep)
+		s.create(w, r, tg)
 	case len(rest) == 1 && r.Method == http.MethodDelete:
 		s.delete(w, r.URL.Path, rest[0])
 	case len(rest) == 1 && r.Method == http.MethodPatch:
@@ -200,8 +200,77 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// targetKind says what a POST creates.
+type targetKind int
+
+const (
+	whipRoom       targetKind = iota // a WHIP publisher in a room
+	whepFeed                         // a WHEP viewer of a room publisher
+	whepMountpoint                   // a WHEP viewer of a mountpoint
+)
+
+// target is what a request path names, before the resource id.
+type target struct {
+	kind       targetKind
+	room, feed uint64 // whipRoom, whepFeed
+	mountpoint uint64 // whepMountpoint
+}
+
+// parseTarget reads /whip/{room}, /whep/{room}/{feed} or
+// /whep/mountpoint/{mp} off the path's parts and returns the rest.
+func parseTarget(parts []string) (target, []string, bool) {
+	if len(parts) < 2 {
+		return target{}, nil, false
+	}
+	id := func(s string) (uint64, bool) {
+		v, err := strconv.ParseUint(s, 10, 64)
+		return v, err == nil
+	}
+	switch {
+	case parts[0] == "whip":
+		room, ok := id(parts[1])
+		return target{kind: whipRoom, room: room}, parts[2:], ok
+	case parts[0] == "whep" && parts[1] == "mountpoint" && len(parts) >= 3:
+		mp, ok := id(parts[2])
+		return target{kind: whepMountpoint, mountpoint: mp}, parts[3:], ok
+	case parts[0] == "whep" && len(parts) >= 3:
+		room, ok1 := id(parts[1])
+		feed, ok2 := id(parts[2])
+		return target{kind: whepFeed, room: room, feed: feed}, parts[3:], ok1 && ok2
+	}
+	return target{}, nil, false
+}
+
+// path is the target's canonical path, below the prefix.
+func (tg target) path() string {
+	switch tg.kind {
+	case whepFeed:
+		return fmt.Sprintf("/whep/%d/%d", tg.room, tg.feed)
+	case whepMountpoint:
+		return fmt.Sprintf("/whep/mountpoint/%d", tg.mountpoint)
+	}
+	return fmt.Sprintf("/whip/%d", tg.room)
+}
+
+// found says whether the target's room or mountpoint exists, and if not
+// why.
+func (s *Server) found(tg target) (bool, string) {
+	if tg.kind == whepMountpoint {
+		if s.p.Streaming == nil {
+			return false, "no such mountpoint"
+		}
+		_, err := s.p.Streaming.Mountpoint(tg.mountpoint)
+		return err == nil, "no such mountpoint"
+	}
+	if s.p.SFU == nil {
+		return false, "no such room"
+	}
+	_, err := s.p.SFU.Room(tg.room)
+	return err == nil, "no such room"
+}
+
 // create makes a publisher (WHIP) or a viewer (WHEP) from an offer.
-func (s *Server) create(w http.ResponseWriter, r *http.Request, room, feed uint64, whep bool) {
+func (s *Server) create(w http.ResponseWriter, r *http.Request, tg target) {
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/sdp") {
 		http.Error(w, "Content-Type must be application/sdp", http.StatusUnsupportedMediaType)
 		return
@@ -211,8 +280,8 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, room, feed uint6
 		http.Error(w, "SDP too large", http.StatusRequestEntityTooLarge)
 		return
 	}
-	if _, err := s.p.SFU.Room(room); err != nil {
-		http.Error(w, "no such room", http.StatusNotFound)
+	if ok, why := s.found(tg); !ok {
+		http.Error(w, why, http.StatusNotFound)
 		return
 	}
 	session, err := s.p.Router.NewSession()
@@ -221,10 +290,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, room, feed uint6
 		return
 	}
 	res := &resource{id: randomHex(16), etag: `"` + randomHex(8) + `"`, session: session, answers: make(chan *ianua.JSEP, 1)}
-	res.path = fmt.Sprintf("%s/whip/%d/%s", s.p.Prefix, room, res.id)
-	if whep {
-		res.path = fmt.Sprintf("%s/whep/%d/%d/%s", s.p.Prefix, room, feed, res.id)
-	}
+	res.path = s.p.Prefix + tg.path() + "/" + res.id
 	// Registered before anything can end it, so that the watcher's
 	// removal always comes after; refused once Close has begun.
 	s.mu.Lock()
@@ -248,9 +314,9 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, room, feed uint6
 		}
 	}()
 
-	plugin := sfu.Name
-	if whep {
-		plugin = ViewerName
+	plugin := ViewerName
+	if tg.kind == whipRoom {
+		plugin = sfu.Name
 	}
 	h, err := session.Attach(plugin)
 	if err != nil {
@@ -262,14 +328,18 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, room, feed uint6
 	defer cancel()
 	noTrickle := false
 	offer := &ianua.JSEP{Type: "offer", SDP: string(body), Trickle: &noTrickle}
-	if whep {
-		_, err = h.Message(ctx, ianua.Message{Body: jsonBody(map[string]any{"room": room, "feed": feed}), JSEP: offer})
-	} else {
+	switch tg.kind {
+	case whepFeed:
+		_, err = h.Message(ctx, ianua.Message{Body: jsonBody(map[string]any{"room": tg.room, "feed": tg.feed}), JSEP: offer})
+	case whepMountpoint:
+		view := map[string]any{"mountpoint": tg.mountpoint, "pin": r.URL.Query().Get("pin")}
+		_, err = h.Message(ctx, ianua.Message{Body: jsonBody(view), JSEP: offer})
+	default:
 		display := r.URL.Query().Get("display")
 		if display == "" {
 			display = "whip"
 		}
-		join := map[string]any{"request": "join", "ptype": "publisher", "room": room, "display": display, "pin": r.URL.Query().Get("pin")}
+		join := map[string]any{"request": "join", "ptype": "publisher", "room": tg.room, "display": display, "pin": r.URL.Query().Get("pin")}
 		if _, err = h.Message(ctx, ianua.Message{Body: jsonBody(join)}); err == nil {
 			_, err = h.Message(ctx, ianua.Message{Body: jsonBody(map[string]any{"request": "publish"}), JSEP: offer})
 		}
@@ -285,7 +355,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, room, feed uint6
 		http.Error(w, "no answer", http.StatusGatewayTimeout)
 		return
 	}
-	if !whep && !s.publishes(room, h) {
+	if tg.kind == whipRoom && !s.publishes(tg.room, h) {
 		// Every m-line was refused (no codec the room allows): the
 		// encoder must not believe it is live.
 		http.Error(w, "no codec of the offer is allowed in the room", http.StatusNotAcceptable)
@@ -406,9 +476,12 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, ianua.ErrNoCommonCodec):
 		return http.StatusNotAcceptable
-	case errors.Is(err, sfu.ErrNoSuchRoom), errors.Is(err, sfu.ErrNoSuchFeed):
+	case errors.Is(err, sfu.ErrNoSuchRoom), errors.Is(err, sfu.ErrNoSuchFeed),
+		errors.Is(err, streaming.ErrNoSuchMountpoint), errors.Is(err, ianua.ErrSourceClosed):
+		// ErrSourceClosed: the publisher or mountpoint went away while
+		// the viewer subscribed.
 		return http.StatusNotFound
-	case errors.Is(err, sfu.ErrUnauthorized):
+	case errors.Is(err, sfu.ErrUnauthorized), errors.Is(err, streaming.ErrUnauthorized):
 		return http.StatusForbidden
 	case errors.Is(err, sfu.ErrPublishersFull):
 		return http.StatusServiceUnavailable

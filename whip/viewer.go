@@ -2,6 +2,7 @@ package whip
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -10,21 +11,35 @@ import (
 
 	"github.com/ianua/ianua"
 	"github.com/ianua/ianua/sfu"
+	"github.com/ianua/ianua/streaming"
 )
 
 // ViewerName is the name of the WHEP viewer plugin.
 const ViewerName = "ianua.plugin.whep"
 
-// ViewerPlugin plays an sfu room publisher to a client that makes the offer
-// (WHEP clients offer recvonly; the sfu's own subscribers are offered to).
-// It shows the MediaRouter's point: a plugin subscribing to another
-// plugin's sources. Register it with the router beside the sfu plugin.
+// ViewerParams configure a ViewerPlugin. Either may be nil: viewers then
+// cannot play that kind of stream (404).
+type ViewerParams struct {
+	// SFU holds the rooms whose publishers viewers play.
+	SFU *sfu.Plugin
+	// Streaming holds the mountpoints viewers play.
+	Streaming *streaming.Plugin
+}
+
+// ViewerPlugin plays an sfu room publisher or a streaming mountpoint to a
+// client that makes the offer (WHEP clients offer recvonly; the sfu's and
+// the streaming plugin's own viewers are offered to). It shows the
+// MediaRouter's point: a plugin subscribing to another plugin's sources.
+// Register it with the router beside the plugins it plays from.
 type ViewerPlugin struct {
-	sfu *sfu.Plugin
+	p ViewerParams
 }
 
 // NewViewerPlugin returns the viewer plugin for the rooms of p.
-func NewViewerPlugin(p *sfu.Plugin) *ViewerPlugin { return &ViewerPlugin{sfu: p} }
+func NewViewerPlugin(p *sfu.Plugin) *ViewerPlugin { return NewViewer(ViewerParams{SFU: p}) }
+
+// NewViewer returns the viewer plugin for the rooms and mountpoints of p.
+func NewViewer(p ViewerParams) *ViewerPlugin { return &ViewerPlugin{p: p} }
 
 // Name implements ianua.Plugin.
 func (*ViewerPlugin) Name() string { return ViewerName }
@@ -34,10 +49,14 @@ func (v *ViewerPlugin) Attach(h *ianua.Handle) (ianua.Attachment, error) {
 	return &viewer{p: v, h: h}, nil
 }
 
-// viewRequest is the viewer's one message: which publisher to play.
+// viewRequest is the viewer's one message: which publisher (room and
+// feed) or which mountpoint to play.
 type viewRequest struct {
-	Room uint64 `json:"room"`
-	Feed uint64 `json:"feed"`
+	Room       uint64  `json:"room"`
+	Feed       uint64  `json:"feed"`
+	Mountpoint *uint64 `json:"mountpoint,omitempty"`
+	// PIN is the mountpoint's, if it has one.
+	PIN string `json:"pin,omitempty"`
 }
 
 type viewer struct {
@@ -54,9 +73,9 @@ func (*viewer) PeerConfig() ianua.PeerConfig {
 	return ianua.PeerConfig{NoNACKResponder: true, BandwidthEstimation: true}
 }
 
-// HandleMessage answers the client's recvonly offer with the feed's
-// streams: each offered audio or video m-line gets the next source of its
-// kind.
+// HandleMessage answers the client's recvonly offer with the feed's or the
+// mountpoint's streams: each offered audio or video m-line gets the next
+// source of its kind.
 func (v *viewer) HandleMessage(ctx context.Context, msg ianua.Message) (ianua.Reply, error) {
 	var req viewRequest
 	if err := json.Unmarshal(msg.Body, &req); err != nil {
@@ -65,15 +84,24 @@ func (v *viewer) HandleMessage(ctx context.Context, msg ianua.Message) (ianua.Re
 	if msg.JSEP == nil || msg.JSEP.Type != "offer" {
 		return ianua.Reply{}, fmt.Errorf("%w: a viewer sends an offer", ianua.ErrInvalidJSEP)
 	}
-	room, err := v.p.sfu.Room(req.Room)
+	var (
+		sources  []*ianua.Source
+		streamID string
+		event    map[string]any
+		err      error
+	)
+	if req.Mountpoint != nil {
+		sources, err = v.mountpointSources(*req.Mountpoint, req.PIN)
+		streamID = fmt.Sprintf("mountpoint-%d", *req.Mountpoint)
+		event = map[string]any{"whep": "playing", "mountpoint": *req.Mountpoint}
+	} else {
+		sources, err = v.feedSources(req.Room, req.Feed)
+		streamID = fmt.Sprintf("feed-%d", req.Feed)
+		event = map[string]any{"whep": "playing", "feed": req.Feed}
+	}
 	if err != nil {
 		return ianua.Reply{}, err
 	}
-	pub, ok := room.Participant(req.Feed)
-	if !ok || !pub.Publishing() {
-		return ianua.Reply{}, fmt.Errorf("%w: %d", sfu.ErrNoSuchFeed, req.Feed)
-	}
-	sources := pub.Sources()
 	pc, err := v.h.PeerConnection()
 	if err != nil {
 		return ianua.Reply{}, err
@@ -103,9 +131,10 @@ func (v *viewer) HandleMessage(ctx context.Context, msg ianua.Message) (ianua.Re
 		used[src] = true
 		sub, err := src.Subscribe(ianua.SubscribeParams{
 			Handle:   v.h,
-			StreamID: fmt.Sprintf("feed-%d", req.Feed),
-			// The publisher went away: end the playback.
-			OnSourceClosed: func(*ianua.Subscription) { v.h.Hangup("publisher gone") },
+			StreamID: streamID,
+			// The publisher left or the mountpoint was destroyed: end
+			// the playback.
+			OnSourceClosed: func(*ianua.Subscription) { v.h.Hangup("source gone") },
 		})
 		if err != nil {
 			return fail(err)
@@ -118,7 +147,7 @@ func (v *viewer) HandleMessage(ctx context.Context, msg ianua.Message) (ianua.Re
 		sub.Start(sender)
 	}
 	if len(subs) == 0 {
-		return fail(fmt.Errorf("%w: the offer has no m-line for the feed's streams", ianua.ErrNoCommonCodec))
+		return fail(fmt.Errorf("%w: the offer has no m-line for the streams to play", ianua.ErrNoCommonCodec))
 	}
 	jsep, err := v.h.Answer(ctx)
 	if err != nil {
@@ -127,10 +156,42 @@ func (v *viewer) HandleMessage(ctx context.Context, msg ianua.Message) (ianua.Re
 	v.mu.Lock()
 	v.subs = append(v.subs, subs...)
 	v.mu.Unlock()
-	if err := v.h.PushEvent(msg.Transaction, map[string]any{"whep": "playing", "feed": req.Feed}, jsep); err != nil {
+	if err := v.h.PushEvent(msg.Transaction, event, jsep); err != nil {
 		return fail(err)
 	}
 	return ianua.Reply{Async: true}, nil
+}
+
+// feedSources are the streams of a room publisher.
+func (v *viewer) feedSources(roomID, feed uint64) ([]*ianua.Source, error) {
+	if v.p.p.SFU == nil {
+		return nil, fmt.Errorf("%w: %d (no sfu plugin)", sfu.ErrNoSuchRoom, roomID)
+	}
+	room, err := v.p.p.SFU.Room(roomID)
+	if err != nil {
+		return nil, err
+	}
+	pub, ok := room.Participant(feed)
+	if !ok || !pub.Publishing() {
+		return nil, fmt.Errorf("%w: %d", sfu.ErrNoSuchFeed, feed)
+	}
+	return pub.Sources(), nil
+}
+
+// mountpointSources are the audio and video streams of a mountpoint (its
+// data streams are not played).
+func (v *viewer) mountpointSources(id uint64, pin string) ([]*ianua.Source, error) {
+	if v.p.p.Streaming == nil {
+		return nil, fmt.Errorf("%w: %d (no streaming plugin)", streaming.ErrNoSuchMountpoint, id)
+	}
+	mp, err := v.p.p.Streaming.Mountpoint(id)
+	if err != nil {
+		return nil, err
+	}
+	if want := mp.Params().PIN; want != "" && subtle.ConstantTimeCompare([]byte(pin), []byte(want)) != 1 {
+		return nil, fmt.Errorf("%w: wrong pin for mountpoint %d", streaming.ErrUnauthorized, id)
+	}
+	return mp.Sources(), nil
 }
 
 // HangupMedia implements ianua.HangupHandler.

@@ -17,6 +17,7 @@ import (
 	"github.com/ianua/ianua"
 	"github.com/ianua/ianua/internal/testpeer"
 	"github.com/ianua/ianua/sfu"
+	"github.com/ianua/ianua/streaming"
 	"github.com/ianua/ianua/whip"
 )
 
@@ -25,26 +26,33 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 const token = "s3cret"
 
 type env struct {
-	url    string
-	router *ianua.MediaRouter
-	sfu    *sfu.Plugin
+	url       string
+	router    *ianua.MediaRouter
+	sfu       *sfu.Plugin
+	streaming *streaming.Plugin
 }
 
+// newEnv serves WHIP/WHEP for room 7 and for the mountpoints of a
+// started streaming plugin (none yet).
 func newEnv(t *testing.T) env {
 	t.Helper()
 	p, err := sfu.New(sfu.Params{Rooms: []sfu.RoomParams{{ID: 7}}, Logger: testpeer.QuietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	viewer := whip.NewViewerPlugin(p)
-	r := testpeer.NewRouter(t, nil, p, viewer)
-	srv, err := whip.New(whip.Params{Router: r, SFU: p, Viewer: viewer, Token: token, Logger: testpeer.QuietLogger()})
+	sp := streaming.New(streaming.Params{Logger: testpeer.QuietLogger()})
+	viewer := whip.NewViewer(whip.ViewerParams{SFU: p, Streaming: sp})
+	r := testpeer.NewRouter(t, nil, p, sp, viewer)
+	if err := sp.Start(r); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := whip.New(whip.Params{Router: r, SFU: p, Streaming: sp, Viewer: viewer, Token: token, Logger: testpeer.QuietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() { hs.Close(); srv.Close() })
-	return env{url: hs.URL, router: r, sfu: p}
+	return env{url: hs.URL, router: r, sfu: p, streaming: sp}
 }
 
 // post sends an SDP offer and returns the status, Location and body.
