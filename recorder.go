@@ -50,6 +50,27 @@ type rtpFileWriter interface {
 // Record starts recording the source.
 func (s *Source) Record(p RecordParams) (*Recording, error) {
 	codec := s.sourceCodec()
+	rec, err := NewRecording(p, codec)
+	if err != nil {
+		return nil, err
+	}
+	rec.src = s
+	sub, err := s.subscribeWriter(s.id+"/rec", recorderWriter{rec}, 1, uint8(codec.PayloadType), codec, p.Layer, rec.Stop)
+	if err != nil {
+		rec.Stop()
+		return nil, err
+	}
+	rec.mu.Lock()
+	rec.sub = sub
+	rec.mu.Unlock()
+	return rec, nil
+}
+
+// NewRecording opens a recording of a stream of this codec that the caller
+// feeds with WriteRTP: for a plugin that reads a track itself (the echo
+// test) instead of subscribing to a Source. p.Layer is not used. Video
+// files start at the first keyframe the writer sees: ask for one.
+func NewRecording(p RecordParams, codec webrtc.RTPCodecParameters) (*Recording, error) {
 	mime := strings.ToLower(codec.MimeType)
 	var (
 		w   rtpFileWriter
@@ -59,6 +80,11 @@ func (s *Source) Record(p RecordParams) (*Recording, error) {
 	if p.Path == "" {
 		return nil, fmt.Errorf("%w: recording without a path", ErrInvalidElement)
 	}
+	switch mime {
+	case "audio/opus", "video/vp8", "video/vp9", "video/av1", "video/h264":
+	default:
+		return nil, fmt.Errorf("%w: cannot record %q", ErrNoCommonCodec, codec.MimeType)
+	}
 	if err := os.MkdirAll(filepath.Dir(p.Path), 0o755); err != nil {
 		return nil, fmt.Errorf("ianua: recording directory: %w", err)
 	}
@@ -66,28 +92,24 @@ func (s *Source) Record(p RecordParams) (*Recording, error) {
 	case "audio/opus":
 		ext = ".ogg"
 		w, err = oggwriter.New(p.Path+ext, 48000, 2)
-	case "video/vp8", "video/vp9", "video/av1":
-		ext = ".ivf"
-		w, err = ivfwriter.New(p.Path+ext, ivfwriter.WithCodec(codec.MimeType))
 	case "video/h264":
 		ext = ".h264"
 		w, err = h264writer.New(p.Path + ext)
 	default:
-		return nil, fmt.Errorf("%w: cannot record %q", ErrNoCommonCodec, codec.MimeType)
+		ext = ".ivf"
+		w, err = ivfwriter.New(p.Path+ext, ivfwriter.WithCodec(codec.MimeType))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("ianua: recording file: %w", err)
 	}
-	rec := &Recording{src: s, path: p.Path + ext, w: w}
-	sub, err := s.subscribeWriter(s.id+"/rec", recorderWriter{rec}, 1, uint8(codec.PayloadType), codec, p.Layer, rec.Stop)
-	if err != nil {
-		_ = w.Close()
-		return nil, err
-	}
-	rec.mu.Lock()
-	rec.sub = sub
-	rec.mu.Unlock()
-	return rec, nil
+	return &Recording{path: p.Path + ext, w: w}, nil
+}
+
+// WriteRTP writes one packet of a recording made by NewRecording. The
+// packet is not kept.
+func (r *Recording) WriteRTP(pkt *rtp.Packet) error {
+	_, err := r.write(&pkt.Header, pkt.Payload)
+	return err
 }
 
 // recorderWriter adapts a Recording to webrtc.TrackLocalWriter.

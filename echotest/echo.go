@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +26,7 @@ const rembInterval = time.Second
 // Echo is the EchoTest state of one handle. Hosts that embed without JSON
 // can use Configure; it is what the handle's Attachment returns.
 type Echo struct {
+	p *Plugin
 	h *ianua.Handle
 
 	audio   atomic.Bool
@@ -32,12 +35,19 @@ type Echo struct {
 	// keyframe is bumped to make every video echo loop send a PLI.
 	keyframe atomic.Uint32
 
+	// recordGen is bumped when recording starts or stops: each stream's
+	// loop then opens or closes its file.
+	recordGen atomic.Uint32
+
 	mu     sync.Mutex
 	echoes map[*webrtc.RTPTransceiver]*webrtc.TrackLocalStaticRTP
+	// recordBase is the recordings' base path, "" when not recording.
+	recordBase string
+	recordings []string
 }
 
-func newEcho(h *ianua.Handle) *Echo {
-	e := &Echo{h: h, echoes: make(map[*webrtc.RTPTransceiver]*webrtc.TrackLocalStaticRTP)}
+func newEcho(p *Plugin, h *ianua.Handle) *Echo {
+	e := &Echo{p: p, h: h, echoes: make(map[*webrtc.RTPTransceiver]*webrtc.TrackLocalStaticRTP)}
 	e.audio.Store(true)
 	e.video.Store(true)
 	return e
@@ -106,10 +116,66 @@ func (e *Echo) Configure(req Request) {
 		e.bitrate.Store(*req.Bitrate)
 		e.sendREMB()
 	}
+	if req.Record != nil {
+		base := ""
+		if *req.Record {
+			base = req.Filename
+			if base == "" {
+				base = fmt.Sprintf("echotest-%d-%d", e.h.ID(), time.Now().Unix())
+			}
+			if !filepath.IsAbs(base) {
+				base = filepath.Join(e.p.params.RecordDir, base)
+			}
+		}
+		e.mu.Lock()
+		changed := e.recordBase != base
+		e.recordBase = base
+		e.mu.Unlock()
+		if changed {
+			e.recordGen.Add(1)
+			if base != "" {
+				// Video files start at a keyframe.
+				e.keyframe.Add(1)
+				e.requestKeyframes()
+			}
+		}
+	}
 	if req.Keyframe {
 		e.keyframe.Add(1)
 		e.requestKeyframes()
 	}
+}
+
+// Recordings returns the paths of the files recorded so far.
+func (e *Echo) Recordings() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.recordings)
+}
+
+// syncRecording opens or closes the recording of one stream to match the
+// record setting; rec is the stream's current one, or nil.
+func (e *Echo) syncRecording(rec *ianua.Recording, remote *webrtc.TrackRemote, mid string) *ianua.Recording {
+	e.mu.Lock()
+	base := e.recordBase
+	e.mu.Unlock()
+	if rec != nil {
+		rec.Stop()
+		rec = nil
+	}
+	if base == "" {
+		return nil
+	}
+	path := fmt.Sprintf("%s-%s-%s", base, remote.Kind(), mid)
+	rec, err := ianua.NewRecording(ianua.RecordParams{Path: path}, remote.Codec())
+	if err != nil {
+		e.h.Logger().Warn("echotest: cannot record", "path", path, "err", err)
+		return nil
+	}
+	e.mu.Lock()
+	e.recordings = append(e.recordings, rec.Path())
+	e.mu.Unlock()
+	return rec
 }
 
 // prepareEcho gives every transceiver the client sends on a local track of
@@ -225,22 +291,22 @@ func (e *Echo) hasData(pc *webrtc.PeerConnection) bool {
 }
 
 // echoFor returns the local track that echoes what arrives on receiver.
-func (e *Echo) echoFor(rcv *webrtc.RTPReceiver) (*webrtc.TrackLocalStaticRTP, *webrtc.RTPSender) {
+func (e *Echo) echoFor(rcv *webrtc.RTPReceiver) (*webrtc.TrackLocalStaticRTP, *webrtc.RTPSender, string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for tr, track := range e.echoes {
 		if tr.Receiver() == rcv {
-			return track, tr.Sender()
+			return track, tr.Sender(), tr.Mid()
 		}
 	}
-	return nil, nil
+	return nil, nil, ""
 }
 
 // HandleTrack implements ianua.TrackHandler: it reads the client's stream
 // and writes it back on the paired local track, with sequence numbers kept
 // contiguous across the packets it drops while a kind is switched off.
 func (e *Echo) HandleTrack(remote *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
-	local, sender := e.echoFor(rcv)
+	local, sender, mid := e.echoFor(rcv)
 	if local == nil {
 		drain(remote)
 		return
@@ -265,10 +331,21 @@ func (e *Echo) HandleTrack(remote *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) 
 	var pkt rtp.Packet
 	var lastREMB time.Time
 	seenKeyframe := e.keyframe.Load()
+	var rec *ianua.Recording
+	seenRecord := uint32(0)
+	defer func() {
+		if rec != nil {
+			rec.Stop()
+		}
+	}()
 	for {
 		n, _, err := remote.Read(buf)
 		if err != nil {
 			return
+		}
+		if g := e.recordGen.Load(); g != seenRecord {
+			seenRecord = g
+			rec = e.syncRecording(rec, remote, mid)
 		}
 		on := e.audio.Load()
 		if video {
@@ -286,6 +363,10 @@ func (e *Echo) HandleTrack(remote *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) 
 		}
 		if err := pkt.Unmarshal(buf[:n]); err != nil {
 			continue
+		}
+		if rec != nil {
+			// What the client sends, before the echo's rewriting.
+			_ = rec.WriteRTP(&pkt)
 		}
 		if !fwd.process(&pkt, on) {
 			continue

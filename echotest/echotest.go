@@ -6,6 +6,9 @@
 package echotest
 
 import (
+	"os"
+	"path/filepath"
+
 	"github.com/pion/webrtc/v4"
 
 	"github.com/ianua/ianua"
@@ -14,19 +17,37 @@ import (
 // Name is the plugin's package name, the one Janus clients attach to.
 const Name = "janus.plugin.echotest"
 
+// Params configure the plugin.
+type Params struct {
+	// RecordDir is where "record" writes when its filename is not an
+	// absolute path (default: "ianua-recordings" in the system temp
+	// dir), as for the sfu plugin.
+	RecordDir string
+}
+
 // Plugin is the EchoTest plugin. It has no shared state: each handle gets
 // an *Echo.
-type Plugin struct{}
+type Plugin struct {
+	params Params
+}
 
-// New returns the EchoTest plugin.
-func New() *Plugin { return &Plugin{} }
+// New returns the EchoTest plugin with default settings.
+func New() *Plugin { return NewWithParams(Params{}) }
+
+// NewWithParams returns the EchoTest plugin.
+func NewWithParams(p Params) *Plugin {
+	if p.RecordDir == "" {
+		p.RecordDir = filepath.Join(os.TempDir(), "ianua-recordings")
+	}
+	return &Plugin{params: p}
+}
 
 // Name implements ianua.Plugin.
 func (*Plugin) Name() string { return Name }
 
 // Attach implements ianua.Plugin.
-func (*Plugin) Attach(h *ianua.Handle) (ianua.Attachment, error) {
-	return newEcho(h), nil
+func (p *Plugin) Attach(h *ianua.Handle) (ianua.Attachment, error) {
+	return newEcho(p, h), nil
 }
 
 // audioCodec returns the capability of an audio codec a plugin offer may use.

@@ -27,6 +27,15 @@ type Request struct {
 	// REMB (0: no cap).
 	Bitrate *uint32 `json:"bitrate,omitempty"`
 
+	// Record starts (true) or stops (false) recording what the client
+	// sends, one file per stream: Filename + "-audio-<mid>.ogg", or
+	// "-video-<mid>.ivf" / ".h264". Filename is a base path, relative to
+	// the plugin's RecordDir unless absolute (default
+	// "echotest-<handle id>-<unix time>"). Janus writes .mjr files
+	// instead.
+	Record   *bool  `json:"record,omitempty"`
+	Filename string `json:"filename,omitempty"`
+
 	// Keyframe asks the client for a keyframe now (PLI).
 	Keyframe bool `json:"keyframe,omitempty"`
 
