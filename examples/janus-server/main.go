@@ -63,6 +63,8 @@ func main() {
 			o.Web = f.Web
 		case "web-dir":
 			o.WebDir = f.WebDir
+		case "sip":
+			o.SIP = f.SIP
 		case "ice-udp":
 			o.ICEUDP = f.ICEUDP
 		case "apisecret":
