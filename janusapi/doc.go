@@ -124,11 +124,15 @@
 //	                             "no-media"/"media"
 //
 // SIP (janus.plugin.sip, package sipgw): register (digest, refresh,
-// guest, unregister), call, accept, decline, progress, hangup, hold,
-// unhold, dtmf_info, info, with Janus's events and error codes (440–455);
-// SDES-SRTP. Not yet: update, transfer (REFER), message, subscribe,
-// recording, helper sessions, video. The sipgw package documentation is
-// the full table. Every request is asynchronous ("sip" error events).
+// guest, unregister), call, accept, decline, hangup, hold, unhold,
+// dtmf_info, info, with Janus's events (early media as "progress") and
+// error codes (440–455); SDES-SRTP. Not yet: the progress and update
+// requests, transfer (REFER), message, subscribe, recording, helper
+// sessions, video. The sipgw package documentation is the full table.
+// Every request is asynchronous ("sip" error events). janus.js drives it
+// in examples/janus-server's SIP page, tested against SIPp: digest
+// registration and its refusal, calls both ways with audio, DTMF by INFO
+// both ways, hangup, and the un-REGISTER at shutdown.
 //
 // # Errors
 //
