@@ -11,6 +11,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/ianua/ianua"
+	"github.com/ianua/ianua/internal/srtpin"
 )
 
 // MediaParams describe one RTP stream of a mountpoint.
@@ -140,7 +141,7 @@ func (mp *Mountpoint) open(r *ianua.MediaRouter) error {
 		return fmt.Errorf("invalid host %q", mp.params.LocalIP)
 	}
 	if mp.params.SRTPSuite != 0 || mp.params.SRTPCrypto != "" {
-		if _, err := newSRTPIn(mp.params.SRTPSuite, mp.params.SRTPCrypto); err != nil {
+		if _, err := srtpin.New(mp.params.SRTPSuite, mp.params.SRTPCrypto); err != nil {
 			return err
 		}
 	}
@@ -238,11 +239,11 @@ func (mp *Mountpoint) read(m *mpMedia, layer int, conn *net.UDPConn) {
 	defer mp.wg.Done()
 	read := conn.Read
 	if mp.params.SRTPSuite != 0 {
-		in, err := newSRTPIn(mp.params.SRTPSuite, mp.params.SRTPCrypto)
+		in, err := srtpin.New(mp.params.SRTPSuite, mp.params.SRTPCrypto)
 		if err != nil {
 			return // checked when the mountpoint was created
 		}
-		read = in.reader(conn)
+		read = in.Reader(conn)
 	}
 	_, _ = m.src.ReadPackets(layer, read)
 }

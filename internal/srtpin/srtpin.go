@@ -1,4 +1,8 @@
-package streaming
+// Package srtpin decrypts SRTP (RFC 3711) arriving on a UDP socket for
+// ianua.Source.ReadPackets, keyed the way Janus configures SRTP ingest: a
+// suite (32 or 80, the AES_CM_128_HMAC_SHA1 tag length) and the base64
+// master key and salt, as in SDES (RFC 4568).
+package srtpin
 
 import (
 	"encoding/base64"
@@ -8,14 +12,15 @@ import (
 	"github.com/pion/srtp/v3"
 )
 
-// srtpIn decrypts one ingest port's SRTP (RFC 3711), keyed as Janus
+// Decrypter decrypts one socket's SRTP (RFC 3711), keyed as Janus
 // Streaming's srtpsuite / srtpcrypto settings say.
-type srtpIn struct {
+type Decrypter struct {
 	ctx *srtp.Context
 	buf [1500]byte
 }
 
-func newSRTPIn(suite int, crypto string) (*srtpIn, error) {
+// New returns a Decrypter for a suite and a key.
+func New(suite int, crypto string) (*Decrypter, error) {
 	var profile srtp.ProtectionProfile
 	switch suite {
 	case 32:
@@ -38,14 +43,14 @@ func newSRTPIn(suite int, crypto string) (*srtpIn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("srtpcrypto: %w", err)
 	}
-	return &srtpIn{ctx: ctx}, nil
+	return &Decrypter{ctx: ctx}, nil
 }
 
-// reader returns a read function for Source.ReadPackets: each call reads
+// Reader returns a read function for Source.ReadPackets: each call reads
 // one datagram and decrypts it into the caller's buffer. A packet that
 // does not authenticate (or a replay) reads as empty, which ReadPackets
 // counts as dropped.
-func (s *srtpIn) reader(conn *net.UDPConn) func([]byte) (int, error) {
+func (s *Decrypter) Reader(conn *net.UDPConn) func([]byte) (int, error) {
 	return func(b []byte) (int, error) {
 		n, err := conn.Read(s.buf[:])
 		if err != nil {
