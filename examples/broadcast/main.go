@@ -1,15 +1,19 @@
 // Command broadcast serves the ianua broadcast demo: one publisher sends a
 // camera and a microphone over WHIP (RFC 9725) into an sfu room, and any
 // number of viewers play it over WHEP, from the pages served here or from
-// any WHIP encoder (OBS, ffmpeg) and any WHEP player.
+// any WHIP encoder (OBS, ffmpeg) and any WHEP player. An RTP mountpoint of
+// the streaming plugin takes plain RTP from ffmpeg or GStreamer (VP8 or
+// H.264 on 127.0.0.1:5004, Opus on 127.0.0.1:5006 by default), and WHEP
+// plays it too.
 //
 //	go run ./examples/broadcast
 //	open http://127.0.0.1:8080/publish.html and http://127.0.0.1:8080/watch.html
 //
 // The program is small on purpose, so that it can be copied: main.go reads
-// the flags, server.go holds the router, the sfu and WHEP plugins, the
-// WHIP/WHEP handler and the feed list, and publish.* / watch.* are the
-// browser side. See README.md.
+// the flags, server.go holds the router, the sfu, streaming and WHEP
+// plugins, the WHIP/WHEP handler and the feed list, mountpoint.go the
+// mountpoint's settings and list, and publish.* / watch.* are the browser
+// side. See README.md.
 package main
 
 import (
@@ -32,6 +36,10 @@ func main() {
 	flag.StringVar(&stun, "stun", "", "comma-separated STUN URLs (stun:host:port) for server-reflexive candidates")
 	flag.StringVar(&opts.Token, "token", "", "bearer token that WHIP, WHEP and /feeds requests must carry (default: none, anyone may publish)")
 	flag.Uint64Var(&opts.Room, "room", 1234, "id of the sfu room that WHIP publishes into (0 picks one)")
+	flag.Uint64Var(&opts.Mountpoint.ID, "mountpoint", 1, "id of the RTP mountpoint that WHEP plays at /whep/mountpoint/ID (0: no mountpoint)")
+	flag.StringVar(&opts.Mountpoint.Video, "mountpoint-video", "127.0.0.1:5004", `UDP address the mountpoint's video RTP arrives on ("": no video; port 0 picks one)`)
+	flag.StringVar(&opts.Mountpoint.Audio, "mountpoint-audio", "127.0.0.1:5006", `UDP address the mountpoint's Opus RTP arrives on ("": no audio; same host as the video)`)
+	flag.StringVar(&opts.Mountpoint.VideoCodec, "mountpoint-video-codec", "vp8", "codec of the mountpoint's video: vp8 or h264")
 	flag.Parse()
 	opts.NAT1To1 = splitList(nat1to1)
 	opts.STUN = splitList(stun)
@@ -46,6 +54,11 @@ func main() {
 			"publish", "http://"+a.addr+"/publish.html",
 			"watch", "http://"+a.addr+"/watch.html",
 			"whip", fmt.Sprintf("http://%s/whip/%d", a.addr, a.room.ID()))
+		if a.mountpoint != nil {
+			opts.Logger.Info("broadcast: mountpoint",
+				"watch", fmt.Sprintf("http://%s/watch.html?mountpoint=%d", a.addr, a.mountpoint.ID()),
+				"whep", fmt.Sprintf("http://%s/whep/mountpoint/%d", a.addr, a.mountpoint.ID()))
+		}
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "broadcast:", err)

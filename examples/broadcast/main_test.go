@@ -22,9 +22,21 @@ func TestMain(m *testing.M) {
 const testToken = "s3cret"
 
 // startServer runs the demo in-process on loopback ports, as main does but
-// with ":0" ports and testToken. The test's cleanup shuts it down and
-// checks that the shutdown was clean.
+// with ":0" ports, testToken and no mountpoint. The test's cleanup shuts it
+// down and checks that the shutdown was clean.
 func startServer(t *testing.T) *app {
+	t.Helper()
+	return startServerWith(t, nil)
+}
+
+// withMountpoint gives the server a VP8 and Opus mountpoint, id 1, on
+// loopback ports the system picks (app.mountpoint has them).
+func withMountpoint(o *options) {
+	o.Mountpoint = mountpointOptions{ID: 1, Video: "127.0.0.1:0", Audio: "127.0.0.1:0", VideoCodec: "vp8"}
+}
+
+// startServerWith is startServer with options changed by mod, if not nil.
+func startServerWith(t *testing.T, mod func(*options)) *app {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	apps := make(chan *app, 1)
@@ -35,6 +47,9 @@ func startServer(t *testing.T) *app {
 		Token:  testToken,
 		Room:   1234,
 		Logger: slog.New(slog.NewTextHandler(testpeer.Output(t), &slog.HandlerOptions{Level: slog.LevelInfo})),
+	}
+	if mod != nil {
+		mod(&opts)
 	}
 	go func() { done <- run(ctx, opts, func(a *app) { apps <- a }) }()
 	stop := sync.OnceValue(func() error {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ianua/ianua"
 	"github.com/ianua/ianua/sfu"
+	"github.com/ianua/ianua/streaming"
 	"github.com/ianua/ianua/whip"
 )
 
@@ -48,6 +49,8 @@ type options struct {
 	Token string
 	// Room is the sfu room WHIP publishes into; 0 picks an id.
 	Room uint64
+	// Mountpoint is the RTP mountpoint to create, if its ID is not 0.
+	Mountpoint mountpointOptions
 	// Logger receives the router's, the plugins' and the server's logs.
 	Logger *slog.Logger
 }
@@ -84,11 +87,17 @@ type app struct {
 	router *ianua.MediaRouter
 	// room is the room WHIP publishes into.
 	room *sfu.Room
+	// mountpoint is the RTP mountpoint, or nil; its Params have the
+	// ports bound.
+	mountpoint *streaming.Mountpoint
+	// streaming is the plugin that holds it.
+	streaming *streaming.Plugin
 }
 
 // liveSessions is the number of router sessions alive: one per WHIP
-// publisher and one per WHEP viewer. Tests use it to see that a DELETE,
-// or a publisher leaving, freed everything.
+// publisher and one per WHEP viewer (of a feed or of the mountpoint).
+// Tests use it to see that a DELETE, or a publisher leaving, freed
+// everything.
 func (a *app) liveSessions() int { return len(a.router.Sessions()) }
 
 // run serves the demo until ctx is cancelled, then shuts down gracefully.
@@ -101,6 +110,12 @@ func run(ctx context.Context, opts options, ready func(*app)) error {
 	cfg, err := opts.routerConfig()
 	if err != nil {
 		return err
+	}
+	var mpParams streaming.MountpointParams
+	if opts.Mountpoint.ID != 0 {
+		if mpParams, err = opts.Mountpoint.params(); err != nil {
+			return err
+		}
 	}
 	// The sfu plugin holds the room: a WHIP publisher joins it as an
 	// ordinary participant, so Janus videoroom clients see it too.
@@ -119,17 +134,36 @@ func run(ctx context.Context, opts options, ready func(*app)) error {
 	if err != nil {
 		return err
 	}
+	// The streaming plugin holds the mountpoint: plain RTP in on UDP
+	// ports, from ffmpeg or GStreamer.
+	stream := streaming.New(streaming.Params{Logger: opts.Logger})
 	// The viewer plugin answers WHEP's recvonly offers with a publisher's
-	// streams. Both plugins live on one router: the viewer subscribes to
-	// sources the sfu owns.
-	viewer := whip.NewViewerPlugin(plugin)
-	router, err := ianua.NewMediaRouter(cfg, plugin, viewer)
+	// or the mountpoint's streams. The three plugins live on one router:
+	// the viewer subscribes to sources the sfu and the streaming plugin
+	// own.
+	viewer := whip.NewViewer(whip.ViewerParams{SFU: plugin, Streaming: stream})
+	router, err := ianua.NewMediaRouter(cfg, plugin, stream, viewer)
 	if err != nil {
 		return err
 	}
+	// Closing the router closes the plugins, and so the mountpoint.
+	var mp *streaming.Mountpoint
+	err = stream.Start(router)
+	if err == nil && opts.Mountpoint.ID != 0 {
+		mp, err = stream.CreateMountpoint(mpParams)
+	}
+	if err != nil {
+		return errors.Join(fmt.Errorf("mountpoint: %w", err), router.Close(context.WithoutCancel(ctx)))
+	}
 	opts.Logger.Info("broadcast: media", "ice-udp", router.UDPAddr(), "room", room.ID())
+	if mp != nil {
+		for _, m := range mp.Params().Media {
+			opts.Logger.Info("broadcast: mountpoint", "id", mp.ID(), "stream", m.Type, "codec", m.Codec,
+				"rtp", net.JoinHostPort(mp.Params().LocalIP, strconv.Itoa(m.Port)), "payload_type", m.PT)
+		}
+	}
 
-	wsrv, err := whip.New(whip.Params{Router: router, SFU: plugin, Viewer: viewer, Token: opts.Token, Logger: opts.Logger})
+	wsrv, err := whip.New(whip.Params{Router: router, SFU: plugin, Streaming: stream, Viewer: viewer, Token: opts.Token, Logger: opts.Logger})
 	if err != nil {
 		return errors.Join(err, router.Close(context.WithoutCancel(ctx)))
 	}
@@ -141,14 +175,14 @@ func run(ctx context.Context, opts options, ready func(*app)) error {
 	}
 
 	hs := &http.Server{
-		Handler:           newHandler(plugin, room.ID(), opts.Token, wsrv.Handler()),
+		Handler:           newHandler(plugin, stream, room.ID(), opts.Token, wsrv.Handler()),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	if ready != nil {
-		ready(&app{addr: ln.Addr().String(), router: router, room: room})
+		ready(&app{addr: ln.Addr().String(), router: router, room: room, mountpoint: mp, streaming: stream})
 	}
 
 	var serveErr error
@@ -175,10 +209,11 @@ func run(ctx context.Context, opts options, ready func(*app)) error {
 	return errors.Join(errs...)
 }
 
-// newHandler routes the pages, /feeds, and everything else to the WHIP/WHEP
-// handler, which is mounted at the root: POST /whip/{room},
-// POST /whep/{room}/{feed}, PATCH and DELETE on the Locations it returns.
-func newHandler(plugin *sfu.Plugin, defaultRoom uint64, token string, whipHandler http.Handler) http.Handler {
+// newHandler routes the pages, /feeds, /mountpoints, and everything else to
+// the WHIP/WHEP handler, which is mounted at the root: POST /whip/{room},
+// POST /whep/{room}/{feed}, POST /whep/mountpoint/{id}, PATCH and DELETE on
+// the Locations it returns.
+func newHandler(plugin *sfu.Plugin, stream *streaming.Plugin, defaultRoom uint64, token string, whipHandler http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	files := http.FileServerFS(static)
 	mux.Handle("GET /{$}", files) // index.html
@@ -186,6 +221,7 @@ func newHandler(plugin *sfu.Plugin, defaultRoom uint64, token string, whipHandle
 		mux.Handle("GET /"+name, files)
 	}
 	mux.Handle("GET /feeds", &feedList{plugin: plugin, defaultRoom: defaultRoom, token: token})
+	mux.Handle("GET /mountpoints", &mountpointList{plugin: stream, token: token})
 	mux.Handle("/", whipHandler)
 	return mux
 }
@@ -235,9 +271,15 @@ func (f *feedList) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, p := range room.Participants() {
 		reply.Feeds = append(reply.Feeds, feed{ID: p.ID(), Display: p.Display(), Publishing: p.Publishing()})
 	}
+	writeJSON(w, reply)
+}
+
+// writeJSON answers v as JSON, never cached: the lists change as
+// publishers come and go.
+func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	_ = json.NewEncoder(w).Encode(reply)
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 // bearerIs reports whether the request carries "Authorization: Bearer

@@ -1,9 +1,10 @@
 // ianua WHEP player (draft-ietf-wish-whep): plain JavaScript, no build
 // step, no dependencies.
 //
-// Steps: list the room's publishers from /feeds, and for the chosen one
-// offer recvonly audio and video, wait for ICE gathering (no trickle: every
-// candidate goes in the offer), POST the offer to /whep/{room}/{feed} as
+// Steps: list the room's publishers from /feeds and the RTP mountpoints
+// from /mountpoints, and for the chosen one offer recvonly audio and video,
+// wait for ICE gathering (no trickle: every candidate goes in the offer),
+// POST the offer to /whep/{room}/{feed} or /whep/mountpoint/{id} as
 // application/sdp, apply the 201's answer and play the tracks that arrive.
 'use strict';
 
@@ -12,14 +13,15 @@ const params = new URLSearchParams(location.search);
 
 // gatherTimeoutMs bounds the wait for ICE gathering, as in publish.js.
 const gatherTimeoutMs = 2000;
-// waitForFeedMs is how often autostart looks for a publisher to play.
-const waitForFeedMs = 1000;
+// waitForStreamMs is how often autostart looks for something to play.
+const waitForStreamMs = 1000;
 
 const st = {
   state: 'idle',
   room: params.get('room') ? Number(params.get('room')) : 0,
   pc: null,
   resource: null, // the Location of the WHEP session
+  stream: '', // what plays: "feed:ID" or "mountpoint:ID"
 };
 
 function log(text) {
@@ -40,37 +42,58 @@ function headers(extra) {
   return h;
 }
 
-function whepURL(feed) {
-  return `${location.origin}/whep/${st.room}/${feed}`;
+// A stream to play is named "feed:ID" (a publisher of the room) or
+// "mountpoint:ID" (an RTP mountpoint), as the values of the list.
+function whepURL(stream) {
+  const [kind, id] = stream.split(':');
+  if (kind === 'mountpoint') {
+    const pin = params.get('pin');
+    return `${location.origin}/whep/mountpoint/${id}` + (pin ? '?pin=' + encodeURIComponent(pin) : '');
+  }
+  return `${location.origin}/whep/${st.room}/${id}`;
 }
 
 function showURL() {
-  const feed = $('feeds').value;
-  $('whep-url').value = feed ? whepURL(feed) : '';
+  const stream = $('streams').value;
+  $('whep-url').value = stream ? whepURL(stream) : '';
 }
 
-// loadFeeds fills the list with the room's publishing feeds, keeping the
-// choice (or ?feed=) when it is still there, and returns them.
-async function loadFeeds() {
-  const q = st.room ? '?room=' + st.room : '';
-  const resp = await fetch('/feeds' + q, { headers: headers() });
-  if (!resp.ok) throw new Error(`GET /feeds: ${resp.status} ${(await resp.text()).trim()}`);
-  const reply = await resp.json();
+async function getJSON(path) {
+  const resp = await fetch(path, { headers: headers() });
+  if (!resp.ok) throw new Error(`GET ${path}: ${resp.status} ${(await resp.text()).trim()}`);
+  return resp.json();
+}
+
+// loadStreams fills the list with the room's publishing feeds and the
+// mountpoints, keeping the choice (or ?feed=, ?mountpoint=) when it is
+// still there, and returns them.
+async function loadStreams() {
+  const [reply, mps] = await Promise.all([
+    getJSON('/feeds' + (st.room ? '?room=' + st.room : '')),
+    getJSON('/mountpoints'),
+  ]);
   st.room = reply.room;
   const feeds = reply.feeds.filter((f) => f.publishing);
-  const sel = $('feeds');
-  const want = sel.value || params.get('feed') || '';
+  const mountpoints = mps.mountpoints;
+  const sel = $('streams');
+  const want = sel.value || (params.get('mountpoint') ? 'mountpoint:' + params.get('mountpoint') : '') ||
+    (params.get('feed') ? 'feed:' + params.get('feed') : '');
   sel.replaceChildren();
-  for (const f of feeds) {
-    const opt = document.createElement('option');
-    opt.value = String(f.id);
-    opt.textContent = `${f.display} (${f.id})`;
-    sel.append(opt);
-  }
-  if (feeds.length === 0) sel.append(new Option('(none yet)', ''));
-  if (feeds.some((f) => String(f.id) === want)) sel.value = want;
+  const group = (label, items, text) => {
+    if (items.length === 0) return;
+    const g = document.createElement('optgroup');
+    g.label = label;
+    for (const [value, t] of items.map(text)) g.append(new Option(t, value));
+    sel.append(g);
+  };
+  group(`Room ${st.room} publishers`, feeds, (f) => ['feed:' + f.id, `${f.display} (${f.id})`]);
+  group('RTP mountpoints', mountpoints, (m) => ['mountpoint:' + m.id,
+    `mountpoint ${m.id}: ` + m.streams.map((s) => `${s.codec} :${s.port}`).join(' + ') +
+    (m.receiving ? '' : ' (no RTP yet)')]);
+  if (feeds.length + mountpoints.length === 0) sel.append(new Option('(none yet)', ''));
+  if ([...sel.options].some((o) => o.value === want)) sel.value = want;
   showURL();
-  return feeds;
+  return { feeds, mountpoints };
 }
 
 function gathered(pc, ms) {
@@ -87,15 +110,16 @@ function gathered(pc, ms) {
   });
 }
 
-async function play(feed) {
+async function play(stream) {
   await stop();
   $('play').disabled = true;
   setState('connecting');
+  st.stream = stream;
   try {
     const pc = new RTCPeerConnection();
     st.pc = pc;
     // One audio and one video m-line: the server gives each the next
-    // stream of its kind of the feed.
+    // stream of its kind of the feed or the mountpoint.
     pc.addTransceiver('audio', { direction: 'recvonly' });
     pc.addTransceiver('video', { direction: 'recvonly' });
     const remote = new MediaStream();
@@ -114,7 +138,7 @@ async function play(feed) {
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc, gatherTimeoutMs);
 
-    const url = whepURL(feed);
+    const url = whepURL(stream);
     const resp = await fetch(url, {
       method: 'POST',
       headers: headers({ 'Content-Type': 'application/sdp' }),
@@ -125,9 +149,9 @@ async function play(feed) {
     st.resource = new URL(resp.headers.get('Location'), url).href;
     log('WHEP session ' + st.resource);
     await pc.setRemoteDescription({ type: 'answer', sdp: body });
-    // The server hangs up when the publisher leaves: its DTLS close_notify
-    // closes the transport at once, while connectionState would wait for
-    // ICE consent to time out.
+    // The server hangs up when the publisher leaves or the mountpoint is
+    // destroyed: its DTLS close_notify closes the transport at once, while
+    // connectionState would wait for ICE consent to time out.
     const dtls = pc.getReceivers()[0].transport;
     dtls.onstatechange = () => {
       log('DTLS: ' + dtls.state);
@@ -172,20 +196,29 @@ async function stop() {
   end('stopped');
 }
 
-// autostart plays ?feed=, or the first publishing feed, waiting for one
-// to appear.
+// autostart plays ?mountpoint= or ?feed=, or else the first publishing
+// feed or the first mountpoint receiving RTP, waiting for one to appear.
 async function autostart() {
-  setState('waiting for a publisher');
+  setState('waiting for a stream');
+  const wantMP = params.get('mountpoint');
+  const wantFeed = params.get('feed');
   for (;;) {
     try {
-      const feeds = await loadFeeds();
-      const want = params.get('feed');
-      const feed = want ? feeds.find((f) => String(f.id) === want) : feeds[0];
-      if (feed) return play(feed.id);
+      const { feeds, mountpoints } = await loadStreams();
+      if (wantMP) {
+        if (mountpoints.some((m) => String(m.id) === wantMP)) return play('mountpoint:' + wantMP);
+      } else if (wantFeed) {
+        if (feeds.some((f) => String(f.id) === wantFeed)) return play('feed:' + wantFeed);
+      } else if (feeds.length > 0) {
+        return play('feed:' + feeds[0].id);
+      } else {
+        const live = mountpoints.find((m) => m.receiving);
+        if (live) return play('mountpoint:' + live.id);
+      }
     } catch (e) {
       log(e.message);
     }
-    await new Promise((resolve) => setTimeout(resolve, waitForFeedMs));
+    await new Promise((resolve) => setTimeout(resolve, waitForStreamMs));
   }
 }
 
@@ -198,6 +231,7 @@ window.addEventListener('pagehide', () => {
 window.ianuaPlayerStats = async () => {
   const out = {
     state: st.state,
+    stream: st.stream,
     connectionState: st.pc ? st.pc.connectionState : 'closed',
     framesDecoded: 0,
     audioPacketsReceived: 0,
@@ -214,12 +248,12 @@ window.ianuaPlayerStats = async () => {
 
 $('token').value = params.get('token') || '';
 if (st.room) $('publish-link').href = 'publish.html?room=' + st.room;
-$('feeds').onchange = showURL;
-$('refresh').onclick = () => loadFeeds().catch((e) => log(e.message));
+$('streams').onchange = showURL;
+$('refresh').onclick = () => loadStreams().catch((e) => log(e.message));
 $('play').onclick = () => {
-  const feed = $('feeds').value;
-  if (feed) play(feed); else log('no feed to play: publish first, then Refresh');
+  const stream = $('streams').value;
+  if (stream) play(stream); else log('nothing to play: publish or send RTP first, then Refresh');
 };
 $('stop').onclick = stop;
 if (params.get('autostart') === '1') autostart();
-else loadFeeds().catch((e) => log(e.message));
+else loadStreams().catch((e) => log(e.message));
