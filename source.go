@@ -64,6 +64,12 @@ type SourceParams struct {
 	// picture at once, then the live stream from the next keyframe. For
 	// senders that cannot be asked for a keyframe (plain RTP ingest).
 	KeepKeyframe bool
+	// OnSubscribers, if set, is told the number of subscriptions each
+	// time it changes, so that a source fed from afar (a relay from
+	// another node) runs only while someone watches. It is called
+	// without the source's locks, from the goroutine that subscribed or
+	// unsubscribed, and must not block.
+	OnSubscribers func(src *Source, n int)
 }
 
 // Source is one published media stream — one m-line of a publisher: audio,
@@ -668,8 +674,8 @@ func (s *Source) Subscribers() []*Subscription {
 
 func (s *Source) addSub(sub *Subscription) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return ErrSourceClosed
 	}
 	old := *s.subs.Load()
@@ -677,12 +683,15 @@ func (s *Source) addSub(sub *Subscription) error {
 	copy(next, old)
 	next = append(next, sub)
 	s.subs.Store(&next)
+	s.mu.Unlock()
+	if f := s.params.OnSubscribers; f != nil {
+		f(s, len(next))
+	}
 	return nil
 }
 
 func (s *Source) removeSub(sub *Subscription) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	old := *s.subs.Load()
 	next := make([]*Subscription, 0, len(old))
 	for _, x := range old {
@@ -691,6 +700,10 @@ func (s *Source) removeSub(sub *Subscription) {
 		}
 	}
 	s.subs.Store(&next)
+	s.mu.Unlock()
+	if f := s.params.OnSubscribers; f != nil && len(next) != len(old) {
+		f(s, len(next))
+	}
 }
 
 // Close unpublishes the source: reading stops, and every subscription is

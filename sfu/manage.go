@@ -154,6 +154,9 @@ func (p *Plugin) Kick(roomID, participant uint64) error {
 	if !ok {
 		return perr(ErrorNoSuchFeed, ErrNoSuchFeed, "No such user %d in room %d", participant, roomID)
 	}
+	if pt.remote {
+		return perr(ErrorInvalidElement, ErrNoSuchFeed, "User %d is a remote publisher: kick it on its own node", participant)
+	}
 	ev := map[string]any{"videoroom": "event", "room": roomID, "kicked": participant}
 	_ = pt.h.PushEvent("", ev, nil)
 	wasActive := pt.isActive()

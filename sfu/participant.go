@@ -29,6 +29,9 @@ type Participant struct {
 	room      *Room
 	id        uint64
 	privateID uint64
+	// remote: a publisher of another node (AddRemotePublisher), without
+	// a handle.
+	remote bool
 
 	mu         sync.Mutex
 	display    string
@@ -212,6 +215,7 @@ func (pt *Participant) publish(ctx context.Context, tx string, req request, rene
 		// A renegotiation of a live publisher: tell the room what it
 		// publishes now.
 		room.notify(map[string]any{"videoroom": "event", "room": room.ID(), "publishers": []any{pt.info()}}, pt)
+		pt.observe(true)
 	}
 	return nil
 }
@@ -383,6 +387,7 @@ func (pt *Participant) webrtcUp() {
 	pt.mu.Unlock()
 	go pt.sendREMB(stop)
 	pt.room.notify(map[string]any{"videoroom": "event", "room": pt.room.ID(), "publishers": []any{pt.info()}}, pt)
+	pt.observe(true)
 }
 
 // sendREMB repeats the bitrate cap to the publisher until stop.
@@ -440,6 +445,9 @@ func (pt *Participant) unpublish(notify bool) bool {
 	if active && notify {
 		pt.room.notify(map[string]any{"videoroom": "event", "room": pt.room.ID(), "unpublished": pt.id}, pt)
 	}
+	if active {
+		pt.observe(false)
+	}
 	return was
 }
 
@@ -453,7 +461,9 @@ func (pt *Participant) leave(reason string, notify bool) {
 	pt.left = true
 	pt.mu.Unlock()
 	pt.unpublish(notify)
-	pt.h.Hangup(reason)
+	if pt.h != nil {
+		pt.h.Hangup(reason)
+	}
 	r := pt.room
 	r.mu.Lock()
 	delete(r.participants, pt.id)

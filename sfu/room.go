@@ -202,7 +202,7 @@ func (r *Room) checkPIN(pin string) error {
 // notify pushes an event to every joined participant but except.
 func (r *Room) notify(data any, except *Participant) {
 	for _, p := range r.Participants() {
-		if p != except {
+		if p != except && p.h != nil {
 			_ = p.h.PushEvent("", data, nil)
 		}
 	}

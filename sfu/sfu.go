@@ -55,6 +55,10 @@ type Params struct {
 	// RecordDir is where recordings go when a room has no rec_dir
 	// (default: a folder "ianua-recordings" in the system temp dir).
 	RecordDir string
+	// OnPublisher, if set, is told when a local publisher goes live,
+	// changes its streams, or stops (a cluster announces them to other
+	// nodes). It is called without the plugin's locks and must not block.
+	OnPublisher func(PublisherEvent)
 }
 
 // DefaultRooms is the Janus demo room, which janus.js demos join.
@@ -169,7 +173,9 @@ func (p *Plugin) DestroyRoom(id uint64) error {
 	r.stopAllForwarders()
 	ev := map[string]any{"videoroom": "destroyed", "room": id}
 	for _, x := range parts {
-		_ = x.h.PushEvent("", ev, nil)
+		if x.h != nil {
+			_ = x.h.PushEvent("", ev, nil)
+		}
 		x.leave("destroyed", false)
 	}
 	for _, x := range subs {
