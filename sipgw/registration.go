@@ -36,6 +36,11 @@ func (acct *account) from(tag string) *sip.FromHeader {
 	return f
 }
 
+// digest is what answers a challenge (RFC 3261 section 22.2) for acct.
+func (acct *account) digest() sipgo.DigestAuth {
+	return sipgo.DigestAuth{Username: acct.authUser, Password: acct.secret}
+}
+
 // registration is the goroutine that keeps an account registered: it
 // sends REGISTER, refreshes it before it expires, and withdraws it.
 type registration struct {
@@ -333,7 +338,7 @@ func (p *Plugin) sendRegister(ctx context.Context, acct *account, callID string,
 
 	res, err := p.cli.Do(ctx, req)
 	if err == nil && (res.StatusCode == sip.StatusUnauthorized || res.StatusCode == sip.StatusProxyAuthRequired) {
-		res, err = p.cli.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: acct.authUser, Password: acct.secret})
+		res, err = p.cli.DoDigestAuth(ctx, req, res, acct.digest())
 		if c := req.CSeq(); c != nil {
 			*cseq = c.SeqNo + 1
 		}

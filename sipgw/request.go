@@ -35,11 +35,18 @@ type Request struct {
 	ForceTCP      bool              `json:"force_tcp,omitempty"`
 	MasterID      *uint64           `json:"master_id,omitempty"`
 
-	// call
+	// call (also uri for message and transfer, call_id for message)
 	URI         string `json:"uri,omitempty"`
 	SRTP        string `json:"srtp,omitempty"`
 	SRTPProfile string `json:"srtp_profile,omitempty"`
 	CallID      string `json:"call_id,omitempty"`
+	// ReferID, in call and decline, is the refer_id of a "transfer"
+	// event: the transferor hears how the transfer went.
+	ReferID *uint32 `json:"refer_id,omitempty"`
+	// AutoacceptReinvites false, in call and accept, relays the peer's
+	// re-INVITEs to the browser ("updatingcall") instead of answering
+	// them in the plugin.
+	AutoacceptReinvites *bool `json:"autoaccept_reinvites,omitempty"`
 
 	// decline
 	Code *int `json:"code,omitempty"`
@@ -51,8 +58,12 @@ type Request struct {
 	Digit    string `json:"digit,omitempty"`
 	Duration *int   `json:"duration,omitempty"`
 
-	// info
-	Content string `json:"content,omitempty"`
+	// info and message
+	Content     string `json:"content,omitempty"`
+	ContentType string `json:"content_type,omitempty"`
+
+	// transfer: the Call-ID of the call an attended transfer replaces.
+	Replace string `json:"replace,omitempty"`
 }
 
 // ParseRequest decodes a message body. It returns a *ianua.PluginError with

@@ -122,6 +122,7 @@ func New(params Params) (*Plugin, error) {
 	p.srv.OnCancel(p.serve(p.onCancel))
 	p.srv.OnInfo(p.serve(p.onInfo))
 	p.srv.OnOptions(p.serve(p.onOptions))
+	p.srv.OnMessage(p.serve(p.onMessage))
 
 	go func() {
 		defer close(p.serveDone)

@@ -182,7 +182,8 @@ type uas struct {
 	cancels  atomic.Int32
 	mu       sync.Mutex
 	infos    []string
-	offers   []string // SDP bodies received (INVITEs and re-INVITEs)
+	messages []*sip.Request // MESSAGEs received
+	offers   []string       // SDP bodies received (INVITEs and re-INVITEs)
 	lastDlg  *sipgo.DialogServerSession
 	dtmfSent atomic.Bool
 	// srtp is the SRTP state of the current call, when it uses SDES.
@@ -210,6 +211,12 @@ func newUAS(e *env, opts uasOptions) *uas {
 	u.srv.OnInfo(func(req *sip.Request, tx sip.ServerTransaction) {
 		u.mu.Lock()
 		u.infos = append(u.infos, string(req.Body()))
+		u.mu.Unlock()
+		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil))
+	})
+	u.srv.OnMessage(func(req *sip.Request, tx sip.ServerTransaction) {
+		u.mu.Lock()
+		u.messages = append(u.messages, req)
 		u.mu.Unlock()
 		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil))
 	})
@@ -391,6 +398,38 @@ func (u *uas) bye(t *testing.T) {
 	if err := dlg.Bye(ctx); err != nil {
 		t.Fatalf("uas: BYE: %v", err)
 	}
+}
+
+// request sends a request of method in the last call's dialog.
+func (u *uas) request(t *testing.T, method sip.RequestMethod, contentType string, body []byte, headers ...sip.Header) *sip.Response {
+	t.Helper()
+	u.mu.Lock()
+	dlg := u.lastDlg
+	u.mu.Unlock()
+	if dlg == nil {
+		t.Fatal("uas: no call")
+	}
+	req := sip.NewRequest(method, dlg.InviteRequest.Contact().Address)
+	if contentType != "" {
+		req.AppendHeader(sip.NewHeader("Content-Type", contentType))
+	}
+	for _, h := range headers {
+		req.AppendHeader(h)
+	}
+	req.SetBody(body)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := dlg.Do(ctx, req)
+	if err != nil {
+		t.Fatalf("uas: %s: %v", method, err)
+	}
+	return res
+}
+
+func (u *uas) messageRequests() []*sip.Request {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]*sip.Request(nil), u.messages...)
 }
 
 func (u *uas) infoBodies() []string {
