@@ -98,7 +98,7 @@ func (pt *Participant) Streams() []Stream {
 
 // observe tells the host's observer about a local publisher.
 func (pt *Participant) observe(active bool) {
-	if f := pt.p.params.OnPublisher; f != nil && !pt.remote {
-		f(PublisherEvent{Room: pt.room, Participant: pt, Active: active})
+	if !pt.remote {
+		pt.p.notifyObservers(PublisherEvent{Room: pt.room, Participant: pt, Active: active})
 	}
 }

@@ -73,6 +73,9 @@ type Plugin struct {
 
 	mu    sync.Mutex
 	rooms map[uint64]*Room
+	// observers are told of local publishers (Params.OnPublisher and
+	// AddPublisherObserver).
+	observers []*func(PublisherEvent)
 }
 
 // New returns the plugin with the rooms of p created.
@@ -84,6 +87,9 @@ func New(p Params) (*Plugin, error) {
 		p.RecordDir = filepath.Join(os.TempDir(), "ianua-recordings")
 	}
 	pl := &Plugin{params: p, log: p.Logger, rooms: make(map[uint64]*Room)}
+	if p.OnPublisher != nil {
+		pl.observers = append(pl.observers, &p.OnPublisher)
+	}
 	for _, rp := range p.Rooms {
 		if _, err := pl.CreateRoom(rp); err != nil {
 			return nil, err
@@ -94,6 +100,31 @@ func New(p Params) (*Plugin, error) {
 
 // Name implements ianua.Plugin.
 func (*Plugin) Name() string { return Name }
+
+// AddPublisherObserver adds f to the observers of local publishers (see
+// Params.OnPublisher), for a host part made after the plugin, such as a
+// cluster node; the returned function removes it.
+func (p *Plugin) AddPublisherObserver(f func(PublisherEvent)) (remove func()) {
+	fp := &f
+	p.mu.Lock()
+	p.observers = append(p.observers, fp)
+	p.mu.Unlock()
+	return func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.observers = slices.DeleteFunc(p.observers, func(x *func(PublisherEvent)) bool { return x == fp })
+	}
+}
+
+// notifyObservers tells every observer, without the plugin's lock.
+func (p *Plugin) notifyObservers(e PublisherEvent) {
+	p.mu.Lock()
+	obs := slices.Clone(p.observers)
+	p.mu.Unlock()
+	for _, f := range obs {
+		(*f)(e)
+	}
+}
 
 // Attach implements ianua.Plugin.
 func (p *Plugin) Attach(h *ianua.Handle) (ianua.Attachment, error) {
