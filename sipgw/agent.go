@@ -122,7 +122,9 @@ func (a *Agent) HandleMessage(ctx context.Context, msg ianua.Message) (ianua.Rep
 		err = a.info(msg.Transaction, req)
 	case "message":
 		err = a.message(msg.Transaction, req)
-	case "update", "progress", "transfer", "subscribe", "unsubscribe",
+	case "update":
+		err = a.update(msg)
+	case "progress", "transfer", "subscribe", "unsubscribe",
 		"recording", "send_ringing", "keyframe", "rtp_forward", "stop_rtp_forward",
 		"listforwarders", "reset":
 		err = perr(ErrorInvalidRequest, ErrNotSupported, "Request not supported yet (%s)", req.Request)

@@ -86,21 +86,37 @@ type call struct {
 	reason      string
 	byeHeaders  []sip.Header
 	holdDir     direction // our direction: sendrecv, or the hold one
+	browserDir  direction // what the browser's last offer sends and receives
 	sentDir     direction // the direction of our last offer
 	srtp        srtpMode  // what the client asked for (outgoing calls)
 	remoteKey   *sdesKey  // the peer's SDES key in use
-	reinviting  bool
-	ackWait     map[uint32]chan []byte // re-INVITE 2xx waiting for its ACK
+	track       *relayTrack
+	autoaccept  bool // answer the peer's re-INVITEs without the browser
+	reinviting  bool // the hold loop runs
+	updating    bool // an update of the browser is on its way
+	// relay, while the browser is asked about the peer's re-INVITE
+	// (updatingcall), takes its answer.
+	relay     chan struct{}
+	inviteOut bool // a re-INVITE of ours waits for its final response
+	// inviteIn, while a re-INVITE of the peer is handled (until its ACK),
+	// is closed when it is done.
+	inviteIn chan struct{}
+	ackWait  map[uint32]chan []byte // re-INVITE 2xx waiting for its ACK
+	// offerSem is the one slot of our offers (hold loop, update).
+	offerSem chan struct{}
 }
 
 func newCall(a *Agent, id string, outgoing bool, peer, transaction string, acct *account, m *media) *call {
 	c := &call{
 		a: a, id: id, outgoing: outgoing, peer: peer, transaction: transaction, acct: acct, media: m,
-		finished: make(chan struct{}),
-		decision: make(chan decision, 1),
-		holdDir:  dirSendRecv,
-		sentDir:  dirSendRecv,
-		ackWait:  map[uint32]chan []byte{},
+		finished:   make(chan struct{}),
+		decision:   make(chan decision, 1),
+		holdDir:    dirSendRecv,
+		browserDir: dirSendRecv,
+		sentDir:    dirSendRecv,
+		autoaccept: true,
+		ackWait:    map[uint32]chan []byte{},
+		offerSem:   make(chan struct{}, 1),
 	}
 	c.ctx, c.cancel = context.WithCancel(a.p.ctx)
 	c.state = callInvited
@@ -270,7 +286,11 @@ func (c *call) applyCrypto(d audioDesc) error {
 func (c *call) startMedia(d audioDesc, n negotiated, track *relayTrack) {
 	c.mu.Lock()
 	c.neg = n
-	dir := c.holdDir
+	// Our re-offers carry the call's codec only: packets cross
+	// untranscoded, so the codec cannot change mid-call.
+	c.local.Codecs = n.codecs()
+	c.track = track
+	dir := c.wantDir()
 	c.mu.Unlock()
 	c.media.setPeer(d, n, dir)
 	c.media.start(track, c.onDTMF)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -160,8 +161,10 @@ type browser struct {
 
 	received atomic.Int64 // packets of the remote audio track
 	sent     atomic.Int64
+	tracks   atomic.Int32 // remote tracks
 	mu       sync.Mutex
 	mime     string // codec of the remote track
+	ssrcs    map[uint32]bool
 	// Candidates wait until the description that needs them was sent:
 	// the core refuses them on a handle that hung up and has no
 	// PeerConnection yet.
@@ -184,14 +187,21 @@ func newBrowser(t *testing.T, h *ianua.Handle, log *testpeer.EventLog, codec str
 		t.Fatal(err)
 	}
 	b.pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		b.tracks.Add(1)
 		b.mu.Lock()
 		b.mime = tr.Codec().MimeType
 		b.mu.Unlock()
-		buf := make([]byte, 1500)
 		for {
-			if _, _, err := tr.Read(buf); err != nil {
+			pkt, _, err := tr.ReadRTP()
+			if err != nil {
 				return
 			}
+			b.mu.Lock()
+			if b.ssrcs == nil {
+				b.ssrcs = map[uint32]bool{}
+			}
+			b.ssrcs[pkt.SSRC] = true
+			b.mu.Unlock()
 			b.received.Add(1)
 		}
 	})
@@ -321,6 +331,13 @@ func (b *browser) sendAudio() {
 	}()
 }
 
+// remoteSSRCs counts the SSRCs the browser received audio from.
+func (b *browser) remoteSSRCs() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.ssrcs)
+}
+
 func (b *browser) remoteMime() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -331,4 +348,33 @@ func (b *browser) remoteMime() string {
 func waitPackets(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	testpeer.WaitFor(t, 10*time.Second, what, cond)
+}
+
+// answerIncoming registers e's handle as alice, lets c call it, accepts
+// with req's extra fields and waits until audio flows both ways. It
+// returns the caller's dialog and the browser.
+func answerIncoming(t *testing.T, e *env, c *uac, extra map[string]any) (*sipgo.DialogClientSession, *browser) {
+	t.Helper()
+	reg := newRegistrar(e, "alice", "pw", 60)
+	e.register(e.h, e.log, reg, "alice")
+	dlg, answered, _ := ring(t, e, c, c.offer())
+	ev := e.wait(e.log, e.h, "incomingcall")
+	b := newBrowser(t, e.h, e.log, "pcmu")
+	body := map[string]any{"request": "accept"}
+	for k, v := range extra {
+		body[k] = v
+	}
+	e.must(e.h, body, b.answer(ev.JSEP))
+	b.flush()
+	e.wait(e.log, e.h, "accepted")
+	if err := waitErr(t, answered); err != nil {
+		t.Fatalf("caller: %v", err)
+	}
+	if err := dlg.Ack(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c.sendAudio(dlg.InviteResponse.Body())
+	b.sendAudio()
+	waitPackets(t, "media both ways", func() bool { return c.received.Load() > 10 && b.received.Load() > 10 })
+	return dlg, b
 }

@@ -243,6 +243,11 @@ func (a *Agent) accept(msg ianua.Message, req Request) error {
 	if err != nil {
 		return perr(ErrorMissingSDP, ErrMissingSDP, "The answer has none of the caller's codecs")
 	}
+	if req.AutoacceptReinvites != nil {
+		c.mu.Lock()
+		c.autoaccept = *req.AutoacceptReinvites
+		c.mu.Unlock()
+	}
 	select {
 	case c.decision <- decision{accept: true, neg: neg, headers: headers}:
 	default:

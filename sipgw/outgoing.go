@@ -67,6 +67,9 @@ func (a *Agent) startCall(ctx context.Context, msg ianua.Message, req Request) e
 	c.offered = offered
 	c.local.Codecs = offered
 	c.target = target
+	if req.AutoacceptReinvites != nil {
+		c.autoaccept = *req.AutoacceptReinvites
+	}
 	if mode != srtpOff {
 		// sdes_optional offers the key on RTP/AVP, as Janus does, so that
 		// a peer without SRTP can still answer; sdes_mandatory RTP/SAVP.
@@ -274,7 +277,7 @@ func (c *call) provisional(res *sip.Response, proceeding *bool) {
 // got it with early media and the peer's address may have changed.
 func (c *call) answered200(res *sip.Response) error {
 	c.mu.Lock()
-	answered, neg, dir := c.answered, c.neg, c.holdDir
+	answered, neg, dir := c.answered, c.neg, c.wantDir()
 	c.mu.Unlock()
 	if answered {
 		if hasSDP(res) {

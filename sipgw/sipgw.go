@@ -41,6 +41,12 @@ type Plugin struct {
 	host  string   // Contact host and port
 	port  int
 	ports portRange
+	// glareUnit is the 10 ms of RFC 3261 section 14.1's retry timer;
+	// tests shorten it before the first call.
+	glareUnit time.Duration
+	// onGlare, set by tests before the first call, sees each wait before
+	// a re-INVITE refused with 491 is sent again.
+	onGlare func(wait time.Duration)
 
 	ctx       context.Context // cancelled by Close
 	cancel    context.CancelFunc
@@ -73,6 +79,7 @@ func New(params Params) (*Plugin, error) {
 		host:      params.LocalIP,
 		port:      local.Port,
 		ports:     portRange{min: params.RTPPortMin, max: params.RTPPortMax},
+		glareUnit: defaultGlareUnit,
 		serveDone: make(chan struct{}),
 		closeDone: make(chan struct{}),
 		users:     make(map[string]*Agent),

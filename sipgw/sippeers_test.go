@@ -3,6 +3,7 @@ package sipgw
 import (
 	"context"
 	"crypto/md5"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -182,12 +183,14 @@ type uas struct {
 	cancels  atomic.Int32
 	mu       sync.Mutex
 	infos    []string
-	messages []*sip.Request // MESSAGEs received
-	offers   []string       // SDP bodies received (INVITEs and re-INVITEs)
+	messages []*sip.Request  // MESSAGEs received
+	offers   []string        // SDP bodies received (INVITEs and re-INVITEs)
+	ssrcs    map[uint32]bool // of the RTP received
 	lastDlg  *sipgo.DialogServerSession
 	dtmfSent atomic.Bool
 	// srtp is the SRTP state of the current call, when it uses SDES.
 	srtp atomic.Pointer[srtpPair]
+	hook atomic.Pointer[reinviteHook]
 	stop chan struct{} // closed at the end of the test
 	wg   sync.WaitGroup
 }
@@ -242,6 +245,14 @@ func (u *uas) echo() {
 			return
 		}
 		out := buf[:n]
+		if n >= 12 {
+			u.mu.Lock()
+			if u.ssrcs == nil {
+				u.ssrcs = map[uint32]bool{}
+			}
+			u.ssrcs[binary.BigEndian.Uint32(buf[8:12])] = true
+			u.mu.Unlock()
+		}
 		if s := u.srtp.Load(); s != nil {
 			// Decrypt with the gateway's key, encrypt with ours: an
 			// echo only when both ends agree on the keys.
@@ -297,6 +308,9 @@ func (u *uas) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	u.offers = append(u.offers, string(req.Body()))
 	u.mu.Unlock()
 	if to := req.To(); to != nil && to.Params.Has("tag") {
+		if h := u.hook.Load(); h != nil && (*h)(req, tx) {
+			return
+		}
 		// re-INVITE: answer with the mirrored direction.
 		d, _ := parseAudio(req.Body())
 		body := u.sdp(d, d.Dir.reverse())
@@ -432,6 +446,13 @@ func (u *uas) messageRequests() []*sip.Request {
 	return append([]*sip.Request(nil), u.messages...)
 }
 
+// rtpSSRCs counts the SSRCs of the RTP the callee received.
+func (u *uas) rtpSSRCs() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.ssrcs)
+}
+
 func (u *uas) infoBodies() []string {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -443,6 +464,13 @@ func (u *uas) offerBodies() []string {
 	defer u.mu.Unlock()
 	return append([]string(nil), u.offers...)
 }
+
+// reinviteHook, when a test sets one on a peer, sees the re-INVITEs the
+// peer gets; it returns true when it answered, false for the peer's usual
+// answer (the mirrored direction).
+type reinviteHook func(req *sip.Request, tx sip.ServerTransaction) bool
+
+func (h reinviteHook) set(p *atomic.Pointer[reinviteHook]) { p.Store(&h) }
 
 // uac is a caller: it calls the gateway's registered user, sends RTP
 // (PCMU) and counts what comes back.
@@ -457,12 +485,14 @@ type uac struct {
 	byes     atomic.Int32
 	// key, when set, makes the offer RTP/SAVP with it; srtp is then set
 	// from the answer.
-	key  *sdesKey
-	srtp atomic.Pointer[srtpPair]
-	mu   sync.Mutex
-	dlg  *sipgo.DialogClientSession
-	stop chan struct{}
-	wg   sync.WaitGroup
+	key    *sdesKey
+	srtp   atomic.Pointer[srtpPair]
+	hook   atomic.Pointer[reinviteHook]
+	mu     sync.Mutex
+	dlg    *sipgo.DialogClientSession
+	offers []string // re-INVITE bodies received
+	stop   chan struct{}
+	wg     sync.WaitGroup
 }
 
 func newUAC(e *env) *uac {
@@ -485,6 +515,21 @@ func newUAC(e *env) *uac {
 	c.srv.OnInfo(func(req *sip.Request, tx sip.ServerTransaction) {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil))
 	})
+	c.srv.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
+		if to := req.To(); to == nil || !to.Params.Has("tag") {
+			_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusBusyHere, "Busy Here", nil))
+			return
+		}
+		c.mu.Lock()
+		c.offers = append(c.offers, string(req.Body()))
+		c.mu.Unlock()
+		if h := c.hook.Load(); h != nil && (*h)(req, tx) {
+			return
+		}
+		d, _ := parseAudio(req.Body())
+		_ = tx.Respond(sip.NewSDPResponseFromRequest(req, c.sdp(d.Dir.reverse(), 3)))
+	})
+	c.srv.OnAck(func(*sip.Request, sip.ServerTransaction) {})
 	c.serve(e)
 	c.wg.Add(1)
 	go func() {
@@ -513,6 +558,19 @@ func newUAC(e *env) *uac {
 		c.wg.Wait()
 	})
 	return c
+}
+
+// sdp is the caller's SDP in the call: PCMU and telephone-event.
+func (c *uac) sdp(dir direction, version uint64) []byte {
+	l := localSDP{SessionID: 2, Version: version, IP: "127.0.0.1", Port: c.rtp.LocalAddr().(*net.UDPAddr).Port, Dir: dir,
+		Codecs: []codec{{Name: "pcmu", PT: 0, Clock: 8000}, {Name: dtmf, PT: 101, Clock: 8000, Fmtp: "0-16"}}}
+	return l.marshal()
+}
+
+func (c *uac) offerBodies() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.offers...)
 }
 
 // offer is the caller's SDP: PCMU, PCMA and telephone-event.
@@ -628,10 +686,59 @@ func (c *uac) newReinvite(dir direction) (*sip.Request, error) {
 	if dlg == nil {
 		return nil, errors.New("no call")
 	}
-	l := localSDP{SessionID: 2, Version: 2, IP: "127.0.0.1", Port: c.rtp.LocalAddr().(*net.UDPAddr).Port, Dir: dir,
-		Codecs: []codec{{Name: "pcmu", PT: 0, Clock: 8000}, {Name: dtmf, PT: 101, Clock: 8000, Fmtp: "0-16"}}}
 	req := sip.NewRequest(sip.INVITE, dlg.InviteResponse.Contact().Address)
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	req.SetBody(l.marshal())
+	req.SetBody(c.sdp(dir, 2))
 	return req, nil
+}
+
+// inDialog is what both sipgo dialog sessions offer for requests in a
+// dialog.
+type inDialog interface {
+	Do(ctx context.Context, req *sip.Request) (*sip.Response, error)
+	WriteRequest(req *sip.Request) error
+}
+
+// sendReinvite sends a re-INVITE with body to target in dlg and ACKs a
+// 2xx (RFC 3261 section 13.2.2.4).
+func sendReinvite(t *testing.T, dlg inDialog, target sip.Uri, body []byte) *sip.Response {
+	t.Helper()
+	req := sip.NewRequest(sip.INVITE, target)
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody(body)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := dlg.Do(ctx, req)
+	if err != nil {
+		t.Fatalf("re-INVITE: %v", err)
+	}
+	if res.IsSuccess() {
+		ack := sip.NewRequest(sip.ACK, target)
+		ack.AppendHeader(&sip.CSeqHeader{SeqNo: req.CSeq().SeqNo, MethodName: sip.ACK})
+		if err := dlg.WriteRequest(ack); err != nil {
+			t.Fatalf("ACK: %v", err)
+		}
+	}
+	return res
+}
+
+// reinvite sends a re-INVITE from the callee offering the call's codec
+// with direction dir.
+func (u *uas) reinvite(t *testing.T, dir direction) *sip.Response {
+	t.Helper()
+	u.mu.Lock()
+	dlg := u.lastDlg
+	first := u.offers[0]
+	u.mu.Unlock()
+	d, _ := parseAudio([]byte(first))
+	return sendReinvite(t, dlg, dlg.InviteRequest.Contact().Address, u.sdp(d, dir))
+}
+
+// reinvite sends a re-INVITE from the caller with direction dir.
+func (c *uac) reinvite(t *testing.T, dir direction) *sip.Response {
+	t.Helper()
+	c.mu.Lock()
+	dlg := c.dlg
+	c.mu.Unlock()
+	return sendReinvite(t, dlg, dlg.InviteResponse.Contact().Address, c.sdp(dir, 3))
 }
