@@ -124,7 +124,9 @@ func (a *Agent) HandleMessage(ctx context.Context, msg ianua.Message) (ianua.Rep
 		err = a.message(msg.Transaction, req)
 	case "update":
 		err = a.update(msg)
-	case "progress", "transfer", "subscribe", "unsubscribe",
+	case "transfer":
+		err = a.transfer(msg.Transaction, req)
+	case "progress", "subscribe", "unsubscribe",
 		"recording", "send_ringing", "keyframe", "rtp_forward", "stop_rtp_forward",
 		"listforwarders", "reset":
 		err = perr(ErrorInvalidRequest, ErrNotSupported, "Request not supported yet (%s)", req.Request)
@@ -234,4 +236,5 @@ func (a *Agent) Detached() {
 	if acct != nil {
 		a.p.dropUser(acct.uri.User, a)
 	}
+	a.p.dropTransfers(a)
 }

@@ -49,6 +49,8 @@ type decision struct {
 	reason  string
 	neg     negotiated
 	headers []sip.Header
+	// transaction is the accept's, for its "accepted" event.
+	transaction string
 }
 
 // call is one SIP call of an Agent. One goroutine owns it from start to
@@ -104,6 +106,9 @@ type call struct {
 	ackWait  map[uint32]chan []byte // re-INVITE 2xx waiting for its ACK
 	// offerSem is the one slot of our offers (hold loop, update).
 	offerSem chan struct{}
+	// refer, for a call made with a refer_id, is the transfer whose
+	// transferor hears how the call goes.
+	refer *transfer
 }
 
 func newCall(a *Agent, id string, outgoing bool, peer, transaction string, acct *account, m *media) *call {
@@ -224,6 +229,10 @@ func (c *call) finish(defaultCode int, defaultReason string) {
 	}
 	a.mu.Unlock()
 	a.p.dropCall(c)
+	if c.refer != nil {
+		// Ignored when the 2xx was reported already.
+		c.refer.report(code, reason, true)
+	}
 	c.push(map[string]any{"event": "hangup", "code": code, "reason": reason}, nil)
 	close(c.finished)
 }

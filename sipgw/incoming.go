@@ -1,6 +1,8 @@
 package sipgw
 
 import (
+	"strings"
+
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/ianua/ianua"
@@ -125,6 +127,15 @@ func (a *Agent) incoming(req *sip.Request, tx sip.ServerTransaction) {
 	if display != "" {
 		ev["displayname"] = display
 	}
+	// A call that follows a transfer (RFC 3892, RFC 3891), reported as
+	// Janus does.
+	if h := req.GetHeader("Referred-By"); h != nil {
+		ev["referred_by"] = h.Value()
+	}
+	if h := req.GetHeader("Replaces"); h != nil {
+		id, _, _ := strings.Cut(h.Value(), ";")
+		ev["replaces"] = strings.TrimSpace(id)
+	}
 	switch {
 	case offer.Proto == "RTP/SAVP":
 		ev["srtp"] = srtpMandatory.String()
@@ -179,6 +190,9 @@ func (a *Agent) incoming(req *sip.Request, tx sip.ServerTransaction) {
 	c.mu.Unlock()
 	c.startMedia(offer, d.neg, track)
 	c.setState(callInCall)
+	// "accepted" once in the call, so that the client may act on it at
+	// once (hold, update, transfer).
+	a.push(d.transaction, c.id, map[string]any{"event": "accepted", "username": c.peer}, nil)
 	res := sip.NewSDPResponseFromRequest(dlg.InviteRequest, body)
 	res.AppendHeader(a.p.contact(acct.uri.User))
 	res.AppendHeader(sip.NewHeader("User-Agent", a.p.p.UserAgent))
@@ -249,11 +263,10 @@ func (a *Agent) accept(msg ianua.Message, req Request) error {
 		c.mu.Unlock()
 	}
 	select {
-	case c.decision <- decision{accept: true, neg: neg, headers: headers}:
+	case c.decision <- decision{accept: true, neg: neg, headers: headers, transaction: msg.Transaction}:
 	default:
 		return perr(ErrorWrongState, ErrCallState, "Wrong state (already answered)")
 	}
-	a.push(msg.Transaction, c.id, map[string]any{"event": "accepted", "username": c.peer}, nil)
 	return nil
 }
 
@@ -264,6 +277,9 @@ func (a *Agent) decline(transaction string, req Request) error {
 	headers, err := customHeaders(req.Headers)
 	if err != nil {
 		return err
+	}
+	if req.ReferID != nil {
+		return a.declineTransfer(transaction, *req.ReferID, req.Code)
 	}
 	c := a.currentCall()
 	if c == nil || c.outgoing || c.getState() != callInvited || c.isEnded() {

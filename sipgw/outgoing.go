@@ -48,6 +48,15 @@ func (a *Agent) startCall(ctx context.Context, msg ianua.Message, req Request) e
 	} else if !isCallID(callID) {
 		return perr(ErrorInvalidElement, ErrHeaderInjection, "Invalid element (call_id)")
 	}
+	var refer *transfer
+	if req.ReferID != nil {
+		// A call that follows a REFER: the transferor hears how it
+		// goes, and the target who referred it (and whom it replaces).
+		if refer = a.p.transferFor(*req.ReferID, acct); refer == nil {
+			return perr(ErrorWrongState, ErrCallState, "Wrong state (no transfer %d?)", *req.ReferID)
+		}
+		headers = append(headers, refer.invite...)
+	}
 	if strings.Contains(msg.JSEP.SDP, "m=application") {
 		return perr(ErrorMissingSDP, ErrMissingSDP, "The SIP plugin does not support DataChannels")
 	}
@@ -67,6 +76,7 @@ func (a *Agent) startCall(ctx context.Context, msg ianua.Message, req Request) e
 	c.offered = offered
 	c.local.Codecs = offered
 	c.target = target
+	c.refer = refer
 	if req.AutoacceptReinvites != nil {
 		c.autoaccept = *req.AutoacceptReinvites
 	}
@@ -190,6 +200,9 @@ func (c *call) runOutgoing(invite *sip.Request) {
 		OnResponse: func(res *sip.Response) error {
 			if res.StatusCode > 100 && res.StatusCode < 200 {
 				c.provisional(res, &proceeding)
+				if c.refer != nil {
+					c.refer.report(res.StatusCode, res.Reason, false)
+				}
 			}
 			return nil
 		},
@@ -220,6 +233,9 @@ func (c *call) runOutgoing(invite *sip.Request) {
 		a.log.Debug("sipgw: ACK", "call", c.id, "err", err)
 	}
 	c.setTarget(dlg.InviteResponse)
+	// In the call before "accepted" goes out, so that the client may act
+	// on it at once (hold, update, transfer).
+	c.setState(callInCall)
 	if err := c.answered200(dlg.InviteResponse); err != nil {
 		a.log.Info("sipgw: unusable answer", "call", c.id, "err", err)
 		c.bye()
@@ -227,7 +243,9 @@ func (c *call) runOutgoing(invite *sip.Request) {
 		c.endRemote(code, reason)
 		return
 	}
-	c.setState(callInCall)
+	if c.refer != nil {
+		c.refer.report(dlg.InviteResponse.StatusCode, dlg.InviteResponse.Reason, true)
+	}
 
 	<-c.ctx.Done()
 	if remote, _, _ := c.endInfo(0, ""); !remote {

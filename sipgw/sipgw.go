@@ -58,6 +58,8 @@ type Plugin struct {
 	closed bool
 	users  map[string]*Agent // registered user part -> agent
 	calls  map[string]*call  // Call-ID -> call
+	// transfers are the REFERs we accepted, by refer_id.
+	transfers map[uint32]*transfer
 }
 
 // New opens the SIP socket and starts serving it.
@@ -84,6 +86,7 @@ func New(params Params) (*Plugin, error) {
 		closeDone: make(chan struct{}),
 		users:     make(map[string]*Agent),
 		calls:     make(map[string]*call),
+		transfers: make(map[uint32]*transfer),
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	sipLog := params.Logger.With("component", "sipgo")
@@ -130,6 +133,8 @@ func New(params Params) (*Plugin, error) {
 	p.srv.OnInfo(p.serve(p.onInfo))
 	p.srv.OnOptions(p.serve(p.onOptions))
 	p.srv.OnMessage(p.serve(p.onMessage))
+	p.srv.OnRefer(p.serve(p.onRefer))
+	p.srv.OnNotify(p.serve(p.onNotify))
 
 	go func() {
 		defer close(p.serveDone)

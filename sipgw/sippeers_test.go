@@ -184,6 +184,7 @@ type uas struct {
 	mu       sync.Mutex
 	infos    []string
 	messages []*sip.Request  // MESSAGEs received
+	refers   []*sip.Request  // REFERs received
 	offers   []string        // SDP bodies received (INVITEs and re-INVITEs)
 	ssrcs    map[uint32]bool // of the RTP received
 	lastDlg  *sipgo.DialogServerSession
@@ -217,6 +218,7 @@ func newUAS(e *env, opts uasOptions) *uas {
 		u.mu.Unlock()
 		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil))
 	})
+	u.srv.OnRefer(u.onRefer)
 	u.srv.OnMessage(func(req *sip.Request, tx sip.ServerTransaction) {
 		u.mu.Lock()
 		u.messages = append(u.messages, req)
@@ -414,6 +416,44 @@ func (u *uas) bye(t *testing.T) {
 	}
 }
 
+// onRefer accepts a REFER and reports, in NOTIFYs, a transfer that
+// succeeds: "100 Trying", then "200 OK" (RFC 3515 section 2.4.4).
+func (u *uas) onRefer(req *sip.Request, tx sip.ServerTransaction) {
+	u.mu.Lock()
+	u.refers = append(u.refers, req)
+	dlg := u.lastDlg
+	u.mu.Unlock()
+	_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusAccepted, "Accepted", nil))
+	if dlg == nil {
+		return
+	}
+	u.wg.Add(1)
+	go func() {
+		defer u.wg.Done()
+		for _, f := range []struct {
+			state, body string
+		}{{"active;expires=60", "SIP/2.0 100 Trying"}, {"terminated;reason=noresource", "SIP/2.0 200 OK"}} {
+			n := sip.NewRequest(sip.NOTIFY, dlg.InviteRequest.Contact().Address)
+			n.AppendHeader(sip.NewHeader("Event", "refer"))
+			n.AppendHeader(sip.NewHeader("Subscription-State", f.state))
+			n.AppendHeader(sip.NewHeader("Content-Type", "message/sipfrag"))
+			n.SetBody([]byte(f.body))
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, err := dlg.Do(ctx, n)
+			cancel()
+			if err != nil {
+				return
+			}
+		}
+	}()
+}
+
+func (u *uas) referRequests() []*sip.Request {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]*sip.Request(nil), u.refers...)
+}
+
 // request sends a request of method in the last call's dialog.
 func (u *uas) request(t *testing.T, method sip.RequestMethod, contentType string, body []byte, headers ...sip.Header) *sip.Response {
 	t.Helper()
@@ -485,14 +525,15 @@ type uac struct {
 	byes     atomic.Int32
 	// key, when set, makes the offer RTP/SAVP with it; srtp is then set
 	// from the answer.
-	key    *sdesKey
-	srtp   atomic.Pointer[srtpPair]
-	hook   atomic.Pointer[reinviteHook]
-	mu     sync.Mutex
-	dlg    *sipgo.DialogClientSession
-	offers []string // re-INVITE bodies received
-	stop   chan struct{}
-	wg     sync.WaitGroup
+	key      *sdesKey
+	srtp     atomic.Pointer[srtpPair]
+	hook     atomic.Pointer[reinviteHook]
+	mu       sync.Mutex
+	dlg      *sipgo.DialogClientSession
+	offers   []string       // re-INVITE bodies received
+	notifies []*sip.Request // NOTIFYs received
+	stop     chan struct{}
+	wg       sync.WaitGroup
 }
 
 func newUAC(e *env) *uac {
@@ -530,6 +571,12 @@ func newUAC(e *env) *uac {
 		_ = tx.Respond(sip.NewSDPResponseFromRequest(req, c.sdp(d.Dir.reverse(), 3)))
 	})
 	c.srv.OnAck(func(*sip.Request, sip.ServerTransaction) {})
+	c.srv.OnNotify(func(req *sip.Request, tx sip.ServerTransaction) {
+		c.mu.Lock()
+		c.notifies = append(c.notifies, req)
+		c.mu.Unlock()
+		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil))
+	})
 	c.serve(e)
 	c.wg.Add(1)
 	go func() {
@@ -565,6 +612,35 @@ func (c *uac) sdp(dir direction, version uint64) []byte {
 	l := localSDP{SessionID: 2, Version: version, IP: "127.0.0.1", Port: c.rtp.LocalAddr().(*net.UDPAddr).Port, Dir: dir,
 		Codecs: []codec{{Name: "pcmu", PT: 0, Clock: 8000}, {Name: dtmf, PT: 101, Clock: 8000, Fmtp: "0-16"}}}
 	return l.marshal()
+}
+
+func (c *uac) notifyRequests() []*sip.Request {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*sip.Request(nil), c.notifies...)
+}
+
+// refer sends a REFER in the call with the given Refer-To values (none,
+// one, or more for a broken one) and headers.
+func (c *uac) refer(t *testing.T, referTo []string, headers ...sip.Header) *sip.Response {
+	t.Helper()
+	c.mu.Lock()
+	dlg := c.dlg
+	c.mu.Unlock()
+	req := sip.NewRequest(sip.REFER, dlg.InviteResponse.Contact().Address)
+	for _, v := range referTo {
+		req.AppendHeader(sip.NewHeader("Refer-To", v))
+	}
+	for _, h := range headers {
+		req.AppendHeader(h)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := dlg.Do(ctx, req)
+	if err != nil {
+		t.Fatalf("REFER: %v", err)
+	}
+	return res
 }
 
 func (c *uac) offerBodies() []string {
