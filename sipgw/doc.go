@@ -12,7 +12,9 @@
 // our tag, new INVITEs to the handle registered for the Request-URI's user
 // (so handles of one gateway may call each other). Each call takes an
 // RTP and an RTCP port on Params.LocalIP (ephemeral, or from
-// RTPPortMin..RTPPortMax). Close the plugin after the router (the router
+// RTPPortMin..RTPPortMax). MESSAGEs outside a dialog are routed like new
+// INVITEs, those inside one (MESSAGE, INFO, REFER, NOTIFY) like the
+// call's other requests. Close the plugin after the router (the router
 // does it itself when the core has ianua.Closer); Close sends what it can
 // (BYE, CANCEL, un-REGISTER) and waits for every goroutine of the plugin.
 //
@@ -54,26 +56,87 @@
 //     quarters of the granted lifetime and withdrawn on unregister or
 //     detach. Events: registering, registered, registration_failed {code,
 //     reason}, unregistering, unregistered.
-//   - call: uri, headers, call_id, srtp, srtp_profile, with the browser's
+//   - call: uri, headers, call_id, srtp, srtp_profile,
+//     autoaccept_reinvites, refer_id, with the browser's
 //     JSEP offer. Events: calling {call_id}, proceeding {code}, ringing,
 //     progress (183 with SDP: early media, JSEP answer), accepted (JSEP
 //     answer unless progress had it), hangup {code, reason}. The account's
 //     secret answers a challenge of the INVITE too.
-//   - accept (JSEP answer to the incomingcall offer; headers, srtp) and
-//     decline (code, default 486; headers) of an incomingcall {username,
-//     displayname, callee, call_id, srtp} event with a JSEP offer. A call
-//     that arrives during another gets 486 and a missed_call event.
+//   - accept (JSEP answer to the incomingcall offer; headers, srtp,
+//     autoaccept_reinvites) and decline (code, default 486; headers) of
+//     an incomingcall {username, displayname, callee, call_id, srtp,
+//     referred_by, replaces} event with a JSEP offer. "accepted" comes
+//     once the call is established. A call that arrives during another
+//     gets 486 and a missed_call event.
 //   - hangup (CANCEL while calling, BYE in a call; headers), hold
 //     (direction sendonly, the default, recvonly or inactive) and unhold
 //     (re-INVITE, one at a time, the last wish winning; events holding and
 //     resuming), dtmf_info (digit, duration;
 //     INFO application/dtmf-relay; event dtmfsent), info (type, content;
 //     event infosent).
+//   - message (RFC 3428): content, content_type (default text/plain),
+//     headers; with uri (and optionally call_id) a MESSAGE outside any
+//     dialog, for registered and guest accounts, the account's secret
+//     answering a challenge; without, one in the current call's dialog.
+//     Events: messagesent {call_id} at once, then messagedelivery {code,
+//     reason} with the final response. Content is bounded to 1300 bytes
+//     (RFC 3428 section 7, UDP).
+//   - update: with a JSEP offer in a call (an ICE restart, a direction
+//     change), a re-INVITE with our SDP for it: same RTP ports, the
+//     call's codec (the offer must still have it), the browser's
+//     direction combined with the hold one. Events: updating at once,
+//     then accepted with the JSEP answer, as Janus reports the answer to
+//     a re-INVITE. When the peer refuses, the SIP side stays as it was
+//     (RFC 3261 section 14.1) and the browser still gets its answer, with
+//     an error event (449); 481 and 408 end the call (section 12.2.1.2).
+//     With a JSEP answer, update answers an updatingcall (event updated).
+//     The relay keeps its track, so SSRC, sequence numbers and timestamps
+//     go on across the renegotiation.
+//   - transfer (RFC 3515): uri, replace, headers, in a call: a REFER with
+//     Refer-To and Referred-By; replace, the Call-ID of another call of
+//     the same account (another handle registered with the same
+//     identity), makes it an attended transfer, with a Replaces (RFC
+//     3891) in the Refer-To (454 when there is no such call). Events:
+//     transferring at once, referred {code, reason} with the REFER's
+//     answer (not in Janus), and notify {notify, substate, content-type,
+//     content} for the peer's NOTIFYs, as in Janus. The plugin hangs up
+//     nothing by itself.
 //   - From the SIP side: BYE ("hangup" 200 BYE), CANCEL ("hangup" 487),
-//     re-INVITE (answered by the plugin, as Janus's autoaccept_reinvites:
-//     a sendonly offer gets recvonly), INFO ("info" event; with
-//     application/dtmf-relay also a "dtmf" event {signal, duration}),
-//     RFC 4733 key presses ("dtmf"), OPTIONS (200).
+//     re-INVITE, INFO ("info" event; with application/dtmf-relay also a
+//     "dtmf" event {signal, duration}), MESSAGE (200, then a "message"
+//     event {sender, displayname, content_type, content} with the
+//     MESSAGE's Call-ID), REFER, NOTIFY (200, "notify" event), RFC 4733
+//     key presses ("dtmf"), OPTIONS (200).
+//   - re-INVITEs from the peer are answered by the plugin (Janus's
+//     autoaccept_reinvites, the default): the call's codec (an offer
+//     without it gets 488: packets cross untranscoded), the peer's new
+//     address and key, and the direction that mirrors the offer's (a
+//     sendonly offer, hold, gets recvonly). With autoaccept_reinvites
+//     false the browser is asked first: an updatingcall event {username,
+//     displayname, callee, call_id} with a plugin offer, answered with
+//     update and a JSEP answer; the peer gets our 200 then (500 after 30
+//     s without one). That offer keeps the WebRTC leg's codec and
+//     directions (pion cannot set a transceiver's direction): a hold of
+//     the peer shows in the media that stops, not in the SDP.
+//   - Glare (RFC 3261 section 14): one INVITE transaction at a time in a
+//     dialog. A re-INVITE of the peer that crosses ours gets 491, one
+//     that arrives before our final answer to its previous one 500 with
+//     Retry-After; ours wait for the peer's to finish, and one refused
+//     with 491 is sent again after a random 2.1-4 s when we made the call
+//     (own the Call-ID), 0-2 s otherwise (section 14.1), five times at
+//     most.
+//   - An incoming REFER in a call gets 202, a first NOTIFY "SIP/2.0 100
+//     Trying" (message/sipfrag, RFC 3420) and a transfer event {refer_id,
+//     refer_to, referred_by, replaces} for the client to act on, as in
+//     Janus: call with that refer_id from a handle of the same account
+//     (the one in the call cannot make a second call) and the transferor
+//     hears the call's provisional answers and its final one in NOTIFYs
+//     in the REFER's dialog, the last "terminated"; decline with refer_id
+//     (code, 603 unless a failure code is given; event declining
+//     {refer_id, code}) sends that code instead. The INVITE of the
+//     transfer carries the Referred-By and the Replaces of the REFER. A
+//     REFER outside a dialog gets 403; one without exactly one Refer-To
+//     400.
 //
 // When the SIP call ends the plugin closes the handle's PeerConnection, as
 // Janus does; when the PeerConnection goes away the call ends (BYE, or 480
@@ -91,12 +154,28 @@
 //
 // AEAD SRTP suites (RFC 7714), video, TCP/TLS transports (force_tcp,
 // sips), ha1_secret, helper sessions (master_id) and so concurrent calls
-// per account,
-// transfers (REFER), MESSAGE, SUBSCRIBE/NOTIFY, recording, update
-// (renegotiation from the browser), progress/send_ringing, offerless
-// INVITEs (488), relaying re-INVITEs to the browser (autoaccept_reinvites
-// false), incoming_header_prefixes, RTP forwarders, symmetric RTP (media
-// always goes to the address in the peer's SDP), RTCP towards the SIP peer,
-// and DNS SRV/NAPTR (RFC 3263): hosts resolve by A record, port 5060 when
-// absent.
+// per handle (to follow a transfer while in a call, use another handle
+// registered with the same identity, as a Janus client would use a
+// helper), SUBSCRIBE (subscribe, unsubscribe; NOTIFYs are taken only in
+// a call's dialog), REFER outside a dialog, recording,
+// progress/send_ringing, offerless INVITEs (488), codec changes in the
+// middle of a call (in update or in the peer's re-INVITE),
+// incoming_header_prefixes (no "headers" in events), RTP forwarders,
+// symmetric RTP (media always goes to the address in the peer's SDP),
+// RTCP towards the SIP peer, and DNS SRV/NAPTR (RFC 3263): hosts resolve
+// by A record, port 5060 when absent.
+//
+// Where it differs from Janus: MESSAGEs outside a dialog reach only
+// handles registered with a REGISTER (Janus guests have a socket of
+// their own), and a message in a dialog needs an established call (Janus
+// also takes one while inviting); incoming message events carry the
+// MESSAGE's Call-ID; update does not look for the JSEP "update" flag;
+// updatingcall's offer does not show the peer's direction (see above);
+// transfer adds the referred event and a Referred-By header, and a
+// refer_id serves only handles of the account that got the REFER. An
+// update whose JSEP offer the plugin refuses (it drops the call's codec,
+// or adds a data channel) leaves the offer pending on the PeerConnection,
+// which then takes no other offer until the call ends: the core applies
+// it before the plugin reads the request, and pion v4.2 cannot roll a
+// remote offer back.
 package sipgw

@@ -179,7 +179,7 @@ func (p *Plugin) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	// Exactly one Refer-To (RFC 3515 section 2.4.1).
 	hs := req.GetHeaders("Refer-To")
-	if len(hs) != 1 {
+	if len(hs) != 1 || req.CSeq() == nil {
 		p.respond(req, tx, sip.StatusBadRequest, "Bad Request")
 		return
 	}
