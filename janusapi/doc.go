@@ -125,10 +125,14 @@
 //
 // SIP (janus.plugin.sip, package sipgw): register (digest, refresh,
 // guest, unregister), call, accept, decline, hangup, hold, unhold,
-// dtmf_info, info, with Janus's events (early media as "progress") and
-// error codes (440–455); SDES-SRTP. Not yet: the progress and update
-// requests, transfer (REFER), message, subscribe, recording, helper
-// sessions, video. The sipgw package documentation is the full table.
+// dtmf_info, info, message (MESSAGE in and out of a dialog), update
+// (renegotiation both ways: re-INVITE for the browser's offer,
+// updatingcall with autoaccept_reinvites false; re-INVITE glare
+// handled), transfer (REFER both ways, refer_id calls and declines
+// reported in NOTIFYs), with Janus's events (early media as "progress")
+// and error codes (440–455); SDES-SRTP. Not yet: the progress request,
+// subscribe, recording, helper sessions, video. The sipgw package
+// documentation is the full table.
 // Every request is asynchronous ("sip" error events). janus.js drives it
 // in examples/janus-server's SIP page, tested against SIPp: digest
 // registration and its refusal, calls both ways with audio, DTMF by INFO
