@@ -229,15 +229,7 @@ func (s *Source) subscribeWriter(id string, w webrtc.TrackLocalWriter, ssrc uint
 
 // sourceCodec is the codec that arrived, or else the first the publisher
 // negotiated.
-func (s *Source) sourceCodec() webrtc.RTPCodecParameters {
-	codec := s.Codec()
-	if codec.MimeType == "" && s.tr != nil {
-		if rcv := s.tr.Receiver(); rcv != nil && len(rcv.GetParameters().Codecs) > 0 {
-			codec = rcv.GetParameters().Codecs[0]
-		}
-	}
-	return codec
-}
+func (s *Source) sourceCodec() webrtc.RTPCodecParameters { return s.Codec() }
 
 // Stop stops the forwarder and closes its socket.
 func (f *RTPForwarder) Stop() {

@@ -202,8 +202,15 @@ func (s *Source) Publisher() *Handle { return s.pub }
 // Codec is the stream's codec, known once its first packet arrived.
 func (s *Source) Codec() webrtc.RTPCodecParameters {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.codec
+	codec := s.codec
+	s.mu.Unlock()
+	// Before the first packet: what the publisher's m-line negotiated.
+	if codec.MimeType == "" && s.tr != nil {
+		if rcv := s.tr.Receiver(); rcv != nil && len(rcv.GetParameters().Codecs) > 0 {
+			codec = rcv.GetParameters().Codecs[0]
+		}
+	}
+	return codec
 }
 
 // Layers returns the rids of the simulcast layers seen so far, lowest

@@ -63,3 +63,13 @@ func (s *Decrypter) Reader(conn *net.UDPConn) func([]byte) (int, error) {
 		return copy(b, out), nil
 	}
 }
+
+// Decrypt decrypts one SRTP packet into dst (at least as long as pkt) and
+// returns the RTP packet's length.
+func (s *Decrypter) Decrypt(dst, pkt []byte) (int, error) {
+	out, err := s.ctx.DecryptRTP(dst[:0], pkt, nil)
+	if err != nil {
+		return 0, err
+	}
+	return copy(dst, out), nil
+}

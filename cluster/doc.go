@@ -1,0 +1,56 @@
+// Package cluster lets sfu rooms span several ianua nodes. Nodes meet over
+// NATS (https://nats.io): each announces itself and its load, the
+// publishers it hosts are kept in a JetStream key-value bucket that every
+// node watches, and a subscriber on one node of a feed published on
+// another gets it through a media relay between the two nodes — once per
+// (stream, node), however many subscribers the second node has.
+//
+// # What a node does
+//
+// Join(Params) connects a node: it claims its id in the "nodes" bucket
+// (refused while another live node holds it), heartbeats there every
+// Params.Heartbeat, and watches both buckets. Every local publisher of the
+// sfu plugin that goes live is put in the "feeds" bucket
+// ("<room>.<feed>": node, display, streams with their codecs) and deleted
+// when it stops. A feed of another node becomes a remote publisher of the
+// same room here (sfu.Room.AddRemotePublisher): Janus clients on this node
+// see "publishers", subscribe to it, and get "unpublished" and "leaving"
+// when it goes, as for a local one. Rooms are not replicated: each node
+// must have the room (the same configuration on every node); a feed of a
+// room this node does not have is ignored.
+//
+// # Media relay: SRTP over UDP, asked for over NATS
+//
+// Each remote stream has a source here, fed from a UDP socket of its own
+// (Params.RelayIP). While it has subscribers, this node asks the
+// publisher's node over NATS to forward the stream there: an
+// ianua.RTPForwarder (the same as VideoRoom's rtp_forward), SRTP with a
+// fresh random key and SSRC sent in the request, so a packet that does
+// not come from that forwarder (another node, a stray sender) fails
+// authentication and is dropped. A grace period after the last subscriber
+// leaves, the relay is stopped. NACKs of the subscribers here are
+// answered from this node's packet cache; keyframe requests go to the
+// publisher's node over NATS (its source throttles them).
+//
+// SRTP over UDP rather than a PeerConnection between nodes: node
+// addresses are known and reachable inside a deployment, so ICE and a
+// DTLS handshake per relay would add setup time and per-packet work
+// without use; NATS already carries an authenticated (and, with TLS,
+// private) control channel for the keys. The relay hop does not
+// retransmit: a loss between nodes is a loss for the remote subscribers.
+//
+// # Failure
+//
+// A node whose heartbeat has not been seen for Params.DeadAfter is dead:
+// every other node removes its remote publishers (subscribers get
+// "unpublished"), stops the relays towards it, and deletes its entries.
+// While this node itself cannot reach NATS it declares no one dead, and
+// when it can again it puts its own entries back (a NATS server restarted
+// without persistence loses the buckets; the nodes rebuild them).
+//
+// Not yet: rooms created at run time are not propagated; participants
+// that do not publish, talking events and the active speaker stay on
+// their node; simulcast feeds are relayed as one layer (the highest the
+// publisher sends); placement helpers and relay trees for large
+// broadcasts.
+package cluster

@@ -1,0 +1,275 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/ianua/ianua/sfu"
+)
+
+// FeedInfo is a publisher as the "feeds" bucket holds it, under the key
+// "<room>.<feed>".
+type FeedInfo struct {
+	Room    uint64       `json:"room"`
+	Feed    uint64       `json:"feed"`
+	Node    string       `json:"node"`
+	Display string       `json:"display,omitempty"`
+	Streams []StreamInfo `json:"streams"`
+}
+
+// StreamInfo is one stream of a feed, with its codec as the publisher's
+// node negotiated it (the relay carries the packets unchanged).
+type StreamInfo struct {
+	MID         string `json:"mid"`
+	Kind        string `json:"type"`
+	Codec       string `json:"codec,omitempty"`
+	MimeType    string `json:"mime"`
+	ClockRate   uint32 `json:"clock"`
+	Channels    uint16 `json:"channels,omitempty"`
+	Fmtp        string `json:"fmtp,omitempty"`
+	PT          uint8  `json:"pt"`
+	Simulcast   bool   `json:"simulcast,omitempty"`
+	Description string `json:"description,omitempty"`
+}
+
+func feedKey(room, feed uint64) string { return fmt.Sprintf("%d.%d", room, feed) }
+
+// onPublisher is the sfu observer: local publishers go to the bucket.
+func (n *Node) onPublisher(e sfu.PublisherEvent) {
+	key := feedKey(e.Room.ID(), e.Participant.ID())
+	if !e.Active {
+		n.queue(func() {
+			n.mu.Lock()
+			delete(n.local, key)
+			kv := n.feedsKV
+			n.mu.Unlock()
+			ctx, cancel := context.WithTimeout(n.ctx, 2*time.Second)
+			defer cancel()
+			if err := kv.Delete(ctx, key); err != nil && n.ctx.Err() == nil {
+				n.log.Warn("cluster: withdraw feed", "feed", key, "err", err)
+			}
+		})
+		return
+	}
+	info := FeedInfo{Room: e.Room.ID(), Feed: e.Participant.ID(), Node: n.p.ID, Display: e.Participant.Display()}
+	for _, st := range e.Participant.Streams() {
+		c := st.Source.Codec()
+		info.Streams = append(info.Streams, StreamInfo{
+			MID: st.MID, Kind: st.Kind, Codec: st.Codec, Simulcast: st.Simulcast, Description: st.Description,
+			MimeType: c.MimeType, ClockRate: c.ClockRate, Channels: c.Channels, Fmtp: c.SDPFmtpLine, PT: uint8(c.PayloadType),
+		})
+	}
+	n.queue(func() {
+		n.mu.Lock()
+		n.local[key] = info
+		kv := n.feedsKV
+		n.mu.Unlock()
+		b, _ := json.Marshal(info)
+		ctx, cancel := context.WithTimeout(n.ctx, 2*time.Second)
+		defer cancel()
+		if _, err := kv.Put(ctx, key, b); err != nil && n.ctx.Err() == nil {
+			// Put again when NATS is back (rebuild).
+			n.log.Warn("cluster: announce feed", "feed", key, "err", err)
+		}
+	})
+}
+
+// startWatchers (re)starts following both buckets.
+func (n *Node) startWatchers() error {
+	n.mu.Lock()
+	if n.watchStop != nil {
+		n.watchStop()
+	}
+	ctx, stop := context.WithCancel(n.ctx)
+	n.watchStop = stop
+	nodesKV, feedsKV := n.nodesKV, n.feedsKV
+	n.mu.Unlock()
+	nw, err := nodesKV.WatchAll(ctx)
+	if err != nil {
+		return fmt.Errorf("cluster: watch nodes: %w", err)
+	}
+	fw, err := feedsKV.WatchAll(ctx)
+	if err != nil {
+		_ = nw.Stop()
+		return fmt.Errorf("cluster: watch feeds: %w", err)
+	}
+	n.wg.Add(2)
+	go n.watch(ctx, nw, n.applyNode)
+	go n.watch(ctx, fw, n.applyFeed)
+	return nil
+}
+
+func (n *Node) watch(ctx context.Context, w jetstream.KeyWatcher, apply func(jetstream.KeyValueEntry)) {
+	defer n.wg.Done()
+	defer func() { _ = w.Stop() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e, ok := <-w.Updates():
+			if !ok {
+				return
+			}
+			if e != nil { // nil marks the end of the initial values
+				apply(e)
+			}
+		}
+	}
+}
+
+// applyNode follows the nodes bucket.
+func (n *Node) applyNode(e jetstream.KeyValueEntry) {
+	id := e.Key()
+	if id == n.p.ID {
+		return
+	}
+	if e.Operation() != jetstream.KeyValuePut {
+		n.mu.Lock()
+		_, known := n.peers[id]
+		delete(n.peers, id)
+		n.mu.Unlock()
+		if known {
+			n.forgetNode(id, false)
+		}
+		return
+	}
+	var info NodeInfo
+	if err := json.Unmarshal(e.Value(), &info); err != nil || info.ID != id {
+		n.log.Warn("cluster: malformed node entry, ignored", "key", id, "err", err)
+		return
+	}
+	n.mu.Lock()
+	n.peers[id] = &peer{info: info, lastSeen: time.Now()}
+	n.mu.Unlock()
+}
+
+// applyFeed follows the feeds bucket: other nodes' feeds become remote
+// publishers here.
+func (n *Node) applyFeed(e jetstream.KeyValueEntry) {
+	key := e.Key()
+	n.mu.Lock()
+	old := n.remote[key]
+	n.mu.Unlock()
+	if e.Operation() != jetstream.KeyValuePut {
+		if old != nil {
+			n.dropFeed(key, old)
+		}
+		return
+	}
+	var info FeedInfo
+	if err := json.Unmarshal(e.Value(), &info); err != nil || feedKey(info.Room, info.Feed) != key || info.Node == "" {
+		n.log.Warn("cluster: malformed feed entry, ignored", "key", key, "err", err)
+		return
+	}
+	if info.Node == n.p.ID {
+		return // ours
+	}
+	if old != nil {
+		if sameFeed(old.info, info) {
+			return
+		}
+		n.dropFeed(key, old)
+	}
+	f, err := n.addFeed(info)
+	if err != nil {
+		n.log.Warn("cluster: remote feed", "feed", key, "from", info.Node, "err", err)
+		return
+	}
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		n.removeFeed(f)
+		return
+	}
+	n.remote[key] = f
+	n.mu.Unlock()
+}
+
+func sameFeed(a, b FeedInfo) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
+}
+
+// dropFeed removes a remote feed if it is still the one registered.
+func (n *Node) dropFeed(key string, f *remoteFeed) {
+	n.mu.Lock()
+	if n.remote[key] != f {
+		n.mu.Unlock()
+		return
+	}
+	delete(n.remote, key)
+	n.mu.Unlock()
+	n.removeFeed(f)
+}
+
+// addFeed makes a remote feed: a source and a relay socket per stream,
+// and a remote publisher in the room.
+func (n *Node) addFeed(info FeedInfo) (*remoteFeed, error) {
+	room, err := n.p.SFU.Room(info.Room)
+	if err != nil {
+		return nil, err
+	}
+	f := &remoteFeed{info: info, room: room}
+	var streams []sfu.Stream
+	for _, st := range info.Streams {
+		kind := webrtc.NewRTPCodecType(st.Kind)
+		if kind == 0 || st.MimeType == "" || st.ClockRate == 0 {
+			n.closeStreams(f)
+			return nil, fmt.Errorf("stream %q: kind %q codec %q", st.MID, st.Kind, st.MimeType)
+		}
+		rs, err := n.openStream(f, st, kind)
+		if err != nil {
+			n.closeStreams(f)
+			return nil, err
+		}
+		f.streams = append(f.streams, rs)
+		streams = append(streams, sfu.Stream{MID: st.MID, Kind: st.Kind, Codec: st.Codec, Simulcast: false, Description: st.Description, Source: rs.src})
+	}
+	pt, err := room.AddRemotePublisher(sfu.RemotePublisherParams{ID: info.Feed, Display: info.Display, Streams: streams})
+	if err != nil {
+		n.closeStreams(f)
+		return nil, err
+	}
+	f.pt = pt
+	return f, nil
+}
+
+// removeFeed removes a remote feed's publisher (which closes its sources)
+// and its sockets.
+func (n *Node) removeFeed(f *remoteFeed) {
+	if f.pt != nil {
+		_ = f.room.RemoveRemotePublisher(f.info.Feed)
+	}
+	for _, s := range f.streams {
+		if s.isRunning() {
+			n.stopRelay(s)
+		}
+	}
+	n.closeStreams(f)
+}
+
+// remoteFeed is another node's publisher, as this node relays it.
+type remoteFeed struct {
+	info    FeedInfo
+	room    *sfu.Room
+	pt      *sfu.Participant
+	streams []*remoteStream
+}
+
+func sourceID(info FeedInfo, mid string) string {
+	return strings.Join([]string{"relay", info.Node, fmt.Sprint(info.Room), fmt.Sprint(info.Feed), mid}, "/")
+}
+
+func codecOf(st StreamInfo) webrtc.RTPCodecParameters {
+	return webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: st.MimeType, ClockRate: st.ClockRate, Channels: st.Channels, SDPFmtpLine: st.Fmtp},
+		PayloadType:        webrtc.PayloadType(st.PT),
+	}
+}

@@ -1,0 +1,275 @@
+package cluster_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+	"go.uber.org/goleak"
+
+	"github.com/ianua/ianua"
+	"github.com/ianua/ianua/cluster"
+	"github.com/ianua/ianua/internal/testpeer"
+	"github.com/ianua/ianua/sfu"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const testRoom = 1234
+
+// Short timings so that the tests see deaths and relays quickly.
+const (
+	heartbeat = 100 * time.Millisecond
+	deadAfter = 500 * time.Millisecond
+)
+
+// startNATS runs an embedded NATS server with JetStream on loopback; port
+// 0 picks one.
+func startNATS(t *testing.T, port int) *natsserver.Server {
+	t.Helper()
+	if port == 0 {
+		port = -1
+	}
+	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("NATS server did not start")
+	}
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	return ns
+}
+
+// testNode is one ianua node: router, sfu plugin, cluster node.
+type testNode struct {
+	id   string
+	r    *ianua.MediaRouter
+	sfu  *sfu.Plugin
+	nc   *nats.Conn
+	node *cluster.Node
+}
+
+func connect(t *testing.T, url string) *nats.Conn {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+// nodeLogger is quiet unless CLUSTER_DEBUG is set.
+func nodeLogger() *slog.Logger {
+	if os.Getenv("CLUSTER_DEBUG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return testpeer.QuietLogger()
+}
+
+func startNode(t *testing.T, id, url string) *testNode {
+	t.Helper()
+	p, err := sfu.New(sfu.Params{Rooms: []sfu.RoomParams{{ID: testRoom, Publishers: 10}}, Logger: testpeer.QuietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &testNode{id: id, sfu: p, nc: connect(t, url)}
+	n.r = testpeer.NewRouter(t, nil, p)
+	n.node, err = cluster.Join(context.Background(), cluster.Params{ID: id, Conn: n.nc, Router: n.r, SFU: p,
+		Heartbeat: heartbeat, DeadAfter: deadAfter, RelayGrace: 300 * time.Millisecond, Logger: nodeLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Before the router's cleanup (registered first, run last).
+	t.Cleanup(func() { _ = n.node.Close() })
+	return n
+}
+
+func (n *testNode) room(t *testing.T) *sfu.Room {
+	t.Helper()
+	r, err := n.sfu.Room(testRoom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func message(t *testing.T, h *ianua.Handle, body any, jsep *ianua.JSEP) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := h.Message(ctx, ianua.Message{Body: testpeer.JSON(body), JSEP: jsep, Transaction: "tx"}); err != nil {
+		t.Fatalf("%v: %v", body, err)
+	}
+}
+
+func pluginData(e ianua.Event) map[string]any {
+	var m map[string]any
+	_ = json.Unmarshal(e.Data, &m)
+	return m
+}
+
+// publisher is a pion client publishing synthetic VP8 and Opus in a room.
+type publisher struct {
+	id   uint64
+	log  *testpeer.EventLog
+	stop chan struct{}
+	once sync.Once
+	wg   sync.WaitGroup
+}
+
+// end stops sending.
+func (p *publisher) end() {
+	p.once.Do(func() { close(p.stop) })
+	p.wg.Wait()
+}
+
+func publish(t *testing.T, n *testNode, display string) *publisher {
+	t.Helper()
+	s, err := n.r.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &publisher{log: testpeer.Watch(s), stop: make(chan struct{})}
+	t.Cleanup(p.end)
+	h, err := s.Attach(sfu.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	message(t, h, map[string]any{"request": "join", "ptype": "publisher", "room": testRoom, "display": display}, nil)
+	ev := p.log.Wait(t, 5*time.Second, "joined", testpeer.Plugin(h.ID(), "videoroom", "joined", ""))
+	p.id = uint64(pluginData(ev)["id"].(float64))
+	pc := testpeer.NewClient(t, testpeer.Options{})
+	video, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", "pub")
+	audio, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "pub")
+	for _, tr := range []*webrtc.TrackLocalStaticRTP{audio, video} {
+		sender, err := pc.AddTrack(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Ends when the client closes, at the test's end.
+		go func() {
+			for {
+				if _, _, err := sender.ReadRTCP(); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	testpeer.TrickleTo(t, pc, h)
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	mark := p.log.Len()
+	message(t, h, map[string]any{"request": "publish"}, &ianua.JSEP{Type: "offer", SDP: offer.SDP})
+	ev = p.log.WaitFrom(t, mark, 5*time.Second, "configured", testpeer.Plugin(h.ID(), "configured", "ok", "answer"))
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ev.JSEP.SDP}); err != nil {
+		t.Fatal(err)
+	}
+	testpeer.TrickleFrom(p.log, h.ID(), pc, p.stop)
+	p.log.Wait(t, 10*time.Second, "publisher webrtcup", testpeer.Type(ianua.EventWebRTCUp, h.ID()))
+	for _, x := range []struct {
+		tr   *webrtc.TrackLocalStaticRTP
+		kind byte
+		ts   uint32
+	}{{audio, 1, 960}, {video, 2, 3000}} {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			payload := make([]byte, 200)
+			payload[0], payload[3] = 0x10, x.kind // a VP8 keyframe, every packet
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+			for i := 0; ; i++ {
+				_ = x.tr.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: uint16(i), Timestamp: uint32(i) * x.ts, Marker: true}, Payload: payload})
+				select {
+				case <-p.stop:
+					return
+				case <-tick.C:
+				}
+			}
+		}()
+	}
+	return p
+}
+
+// subscriber is a pion client subscribed to one feed.
+type subscriber struct {
+	h     *ianua.Handle
+	log   *testpeer.EventLog
+	audio atomic.Int64
+	video atomic.Int64
+}
+
+func subscribe(t *testing.T, n *testNode, feed uint64) *subscriber {
+	t.Helper()
+	s, err := n.r.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub := &subscriber{log: testpeer.Watch(s)}
+	if sub.h, err = s.Attach(sfu.Name); err != nil {
+		t.Fatal(err)
+	}
+	pc := testpeer.NewClient(t, testpeer.Options{})
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		count := &sub.audio
+		if tr.Kind() == webrtc.RTPCodecTypeVideo {
+			count = &sub.video
+		}
+		buf := make([]byte, 1500)
+		for {
+			if _, _, err := tr.Read(buf); err != nil {
+				return
+			}
+			count.Add(1)
+		}
+	})
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop) })
+	testpeer.TrickleTo(t, pc, sub.h)
+	message(t, sub.h, map[string]any{"request": "join", "ptype": "subscriber", "room": testRoom, "streams": []any{map[string]any{"feed": feed}}}, nil)
+	ev := sub.log.Wait(t, 5*time.Second, "attached", testpeer.Plugin(sub.h.ID(), "videoroom", "attached", "offer"))
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: ev.JSEP.SDP}); err != nil {
+		t.Fatal(err)
+	}
+	ans, err := pc.CreateAnswer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.SetLocalDescription(ans); err != nil {
+		t.Fatal(err)
+	}
+	message(t, sub.h, map[string]any{"request": "start", "room": testRoom}, &ianua.JSEP{Type: "answer", SDP: ans.SDP})
+	testpeer.TrickleFrom(sub.log, sub.h.ID(), pc, stop)
+	sub.log.Wait(t, 10*time.Second, "subscriber webrtcup", testpeer.Type(ianua.EventWebRTCUp, sub.h.ID()))
+	return sub
+}
+
+// receiving waits until the subscriber gets more audio and video.
+func (s *subscriber) receiving(t *testing.T, what string) {
+	t.Helper()
+	a, v := s.audio.Load(), s.video.Load()
+	testpeer.WaitFor(t, 5*time.Second, what, func() bool { return s.audio.Load() > a+20 && s.video.Load() > v+20 })
+}
+
+// hasFeed says whether a node's room lists the feed.
+func hasFeed(n *testNode, t *testing.T, feed uint64) bool {
+	_, ok := n.room(t).Participant(feed)
+	return ok
+}

@@ -1,0 +1,365 @@
+package cluster
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/ianua/ianua"
+	"github.com/ianua/ianua/internal/srtpin"
+)
+
+// relayTimeout bounds a relay request to the publisher's node.
+const relayTimeout = 2 * time.Second
+
+// relayRetry is how long a relay that could not start waits to try again.
+const relayRetry = time.Second
+
+// srtpSuite is the relays' SRTP suite: AES_CM_128_HMAC_SHA1_80 (RFC 3711).
+const srtpSuite = 80
+
+// relayMsg is a request to the publisher's node, on subject
+// "<prefix>.relay.<node>".
+type relayMsg struct {
+	// Op is "start" (reply expected), "stop" or "keyframe".
+	Op   string `json:"op"`
+	From string `json:"from"`
+	// ID names the relay (start, stop).
+	ID   string `json:"id,omitempty"`
+	Room uint64 `json:"room,omitempty"`
+	Feed uint64 `json:"feed,omitempty"`
+	MID  string `json:"mid,omitempty"`
+	// Where to send, how: SRTP with this SSRC and key (start).
+	Host string `json:"host,omitempty"`
+	Port int    `json:"port,omitempty"`
+	SSRC uint32 `json:"ssrc,omitempty"`
+	Key  string `json:"key,omitempty"`
+}
+
+type relayReply struct {
+	Error string `json:"error,omitempty"`
+}
+
+// remoteStream is one stream of a remote feed: its source here, fed from
+// its own relay socket.
+type remoteStream struct {
+	feed *remoteFeed
+	info StreamInfo
+	src  *ianua.Source
+	conn *net.UDPConn
+	// dec decrypts the current relay; nil while none runs, when
+	// whatever arrives is dropped.
+	dec  atomic.Pointer[srtpin.Decrypter]
+	done chan struct{} // the reader ended
+
+	// Relay state, owned by the relay loop.
+	mu        sync.Mutex
+	relayID   string
+	idleSince time.Time // no subscribers since, zero while some
+	retryAt   time.Time
+}
+
+func (s *remoteStream) isRunning() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.relayID != ""
+}
+
+func (s *remoteStream) running() bool { return s.dec.Load() != nil }
+
+// openStream makes a remote stream's socket, source and reader.
+func (n *Node) openStream(f *remoteFeed, st StreamInfo, kind webrtc.RTPCodecType) (*remoteStream, error) {
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(n.p.RelayIP)})
+	if err != nil {
+		return nil, fmt.Errorf("relay socket: %w", err)
+	}
+	rs := &remoteStream{feed: f, info: st, conn: conn, done: make(chan struct{})}
+	rs.src, err = n.p.Router.NewSource(ianua.SourceParams{
+		ID: sourceID(f.info, st.MID), Kind: kind, Codec: codecOf(st),
+		OnKeyframeRequest: func(*ianua.Source) { n.requestKeyframe(rs) },
+		OnSubscribers:     func(*ianua.Source, int) { n.wake() },
+	})
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	buf := make([]byte, 1500)
+	read := func(b []byte) (int, error) {
+		m, err := conn.Read(buf)
+		if err != nil {
+			return 0, err
+		}
+		d := rs.dec.Load()
+		if d == nil {
+			return 0, nil // no relay running: counted as dropped
+		}
+		k, err := d.Decrypt(b, buf[:m])
+		if err != nil {
+			return 0, nil // not from our relay (or a replay): dropped
+		}
+		return k, nil
+	}
+	// Owned by the stream: ends when closeStreams closes the socket.
+	go func() {
+		defer close(rs.done)
+		_, _ = rs.src.ReadPackets(0, read)
+	}()
+	return rs, nil
+}
+
+// closeStreams closes a remote feed's sockets and sources and waits for
+// their readers.
+func (n *Node) closeStreams(f *remoteFeed) {
+	for _, s := range f.streams {
+		_ = s.conn.Close()
+		s.src.Close()
+		<-s.done
+	}
+}
+
+func (n *Node) wake() {
+	select {
+	case n.kick <- struct{}{}:
+	default:
+	}
+}
+
+// relayLoop starts a remote stream's relay when it has subscribers and
+// stops it RelayGrace after the last one left.
+func (n *Node) relayLoop() {
+	defer n.wg.Done()
+	t := time.NewTicker(n.p.RelayGrace / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-n.kick:
+		case <-t.C:
+		}
+		n.mu.Lock()
+		var streams []*remoteStream
+		for _, f := range n.remote {
+			streams = append(streams, f.streams...)
+		}
+		n.mu.Unlock()
+		now := time.Now()
+		for _, s := range streams {
+			watched := len(s.src.Subscribers()) > 0
+			s.mu.Lock()
+			running := s.relayID != ""
+			switch {
+			case watched:
+				s.idleSince = time.Time{}
+			case s.idleSince.IsZero():
+				s.idleSince = now
+			}
+			idle := !s.idleSince.IsZero() && now.Sub(s.idleSince) >= n.p.RelayGrace
+			retry := now.After(s.retryAt)
+			s.mu.Unlock()
+			switch {
+			case watched && !running && retry:
+				n.startRelay(s)
+			case running && idle:
+				n.stopRelay(s)
+			}
+		}
+	}
+}
+
+// startRelay asks the publisher's node to forward a stream here, SRTP
+// with a fresh key and SSRC.
+func (n *Node) startRelay(s *remoteStream) {
+	key := make([]byte, 30)
+	_, _ = rand.Read(key)
+	keyB64 := base64.StdEncoding.EncodeToString(key)
+	dec, err := srtpin.New(srtpSuite, keyB64)
+	if err != nil {
+		return
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	addr := s.conn.LocalAddr().(*net.UDPAddr)
+	msg := relayMsg{Op: "start", From: n.p.ID, ID: randomID(), Room: s.feed.info.Room, Feed: s.feed.info.Feed, MID: s.info.MID,
+		Host: addr.IP.String(), Port: addr.Port, SSRC: binary.BigEndian.Uint32(b[:]) | 1, Key: keyB64}
+	s.dec.Store(dec)
+	if err := n.request(s.feed.info.Node, msg); err != nil {
+		s.dec.Store(nil)
+		n.log.Warn("cluster: relay did not start", "feed", feedKey(msg.Room, msg.Feed), "mid", msg.MID, "from", s.feed.info.Node, "err", err)
+		s.mu.Lock()
+		s.retryAt = time.Now().Add(relayRetry)
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Lock()
+	s.relayID = msg.ID
+	s.mu.Unlock()
+}
+
+// stopRelay tells the publisher's node to stop forwarding a stream here.
+func (n *Node) stopRelay(s *remoteStream) {
+	s.mu.Lock()
+	id := s.relayID
+	s.relayID = ""
+	s.mu.Unlock()
+	s.dec.Store(nil)
+	if id != "" {
+		n.publish(s.feed.info.Node, relayMsg{Op: "stop", From: n.p.ID, ID: id})
+	}
+}
+
+// requestKeyframe relays a keyframe request of this node's subscribers
+// (already throttled by the source) to the publisher's node.
+func (n *Node) requestKeyframe(s *remoteStream) {
+	n.publish(s.feed.info.Node, relayMsg{Op: "keyframe", From: n.p.ID, Room: s.feed.info.Room, Feed: s.feed.info.Feed, MID: s.info.MID})
+}
+
+func (n *Node) request(node string, m relayMsg) error {
+	b, _ := json.Marshal(m)
+	reply, err := n.p.Conn.Request(n.relaySubject(node), b, relayTimeout)
+	if err != nil {
+		return err
+	}
+	var r relayReply
+	if err := json.Unmarshal(reply.Data, &r); err != nil {
+		return fmt.Errorf("malformed reply: %w", err)
+	}
+	if r.Error != "" {
+		return errors.New(r.Error)
+	}
+	return nil
+}
+
+func (n *Node) publish(node string, m relayMsg) {
+	b, _ := json.Marshal(m)
+	_ = n.p.Conn.Publish(n.relaySubject(node), b)
+}
+
+// outRelay is a relay this node sends: one of its publishers' streams to
+// another node.
+type outRelay struct {
+	id  string
+	to  string
+	fwd *ianua.RTPForwarder
+}
+
+// onRelayMsg serves the other nodes' relay requests (on the NATS
+// subscription's goroutine).
+func (n *Node) onRelayMsg(msg *nats.Msg) {
+	var m relayMsg
+	if err := json.Unmarshal(msg.Data, &m); err != nil || !validID.MatchString(m.From) {
+		n.log.Warn("cluster: malformed relay message, dropped", "err", err)
+		return
+	}
+	switch m.Op {
+	case "start":
+		err := n.startOut(m)
+		r := relayReply{}
+		if err != nil {
+			r.Error = err.Error()
+		}
+		b, _ := json.Marshal(r)
+		_ = msg.Respond(b)
+	case "stop":
+		n.mu.Lock()
+		o := n.out[m.ID]
+		if o != nil && o.to == m.From {
+			delete(n.out, m.ID)
+		} else {
+			o = nil
+		}
+		n.mu.Unlock()
+		if o != nil {
+			o.fwd.Stop()
+		}
+	case "keyframe":
+		if src := n.localSource(m.Room, m.Feed, m.MID); src != nil {
+			src.RequestKeyframe(-1)
+		}
+	}
+}
+
+// localSource finds a stream of a local publisher.
+func (n *Node) localSource(room, feed uint64, mid string) *ianua.Source {
+	r, err := n.p.SFU.Room(room)
+	if err != nil {
+		return nil
+	}
+	pt, ok := r.Participant(feed)
+	if !ok || pt.Remote() {
+		return nil
+	}
+	for _, st := range pt.Streams() {
+		if st.MID == mid {
+			return st.Source
+		}
+	}
+	return nil
+}
+
+// startOut starts forwarding a local stream to the node that asked.
+func (n *Node) startOut(m relayMsg) error {
+	src := n.localSource(m.Room, m.Feed, m.MID)
+	if src == nil {
+		return fmt.Errorf("%w: %s mid %s", ErrNoSuchFeed, feedKey(m.Room, m.Feed), m.MID)
+	}
+	if net.ParseIP(m.Host) == nil || m.Port <= 0 || m.Port > 65535 || m.ID == "" {
+		return fmt.Errorf("%w: relay to %s:%d", ErrInvalidParams, m.Host, m.Port)
+	}
+	o := &outRelay{id: m.ID, to: m.From}
+	fwd, err := src.Forward(ianua.RTPForwarderParams{
+		Host: m.Host, Port: m.Port, SSRC: m.SSRC, SRTPKey: m.Key, SRTPTag: srtpSuite,
+		OnStop: func(*ianua.RTPForwarder) {
+			n.mu.Lock()
+			if n.out[o.id] == o {
+				delete(n.out, o.id)
+			}
+			n.mu.Unlock()
+		},
+	})
+	if err != nil {
+		return err
+	}
+	o.fwd = fwd
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		fwd.Stop()
+		return ErrClosed
+	}
+	old := n.out[m.ID]
+	n.out[m.ID] = o
+	n.mu.Unlock()
+	if old != nil {
+		old.fwd.Stop()
+	}
+	return nil
+}
+
+// RelaysOut returns, per node, how many streams this node relays to it.
+func (n *Node) RelaysOut() map[string]int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := map[string]int{}
+	for _, o := range n.out {
+		out[o.to]++
+	}
+	return out
+}
+
+func randomID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
