@@ -67,6 +67,9 @@ type NodeInfo struct {
 	Feeds     int `json:"feeds"`
 	RelaysOut int `json:"relays_out"`
 	RelaysIn  int `json:"relays_in"`
+	// Rooms is the number of local participants (publishers joined
+	// here) per room.
+	Rooms map[uint64]int `json:"rooms,omitempty"`
 }
 
 // Node is one member of a cluster.
@@ -309,6 +312,14 @@ func (n *Node) loadLocked() NodeInfo {
 	info.Sessions = len(n.p.Router.Sessions())
 	info.Feeds = len(n.local)
 	info.RelaysOut = len(n.out)
+	info.Rooms = map[uint64]int{}
+	for _, r := range n.p.SFU.Rooms() {
+		for _, pt := range r.Participants() {
+			if !pt.Remote() {
+				info.Rooms[r.ID()]++
+			}
+		}
+	}
 	for _, f := range n.remote {
 		for _, s := range f.streams {
 			if s.running() {

@@ -1,0 +1,17 @@
+package cluster
+
+import "net"
+
+// RelayPorts returns the UDP ports of this node's relay sockets, for tests
+// that send them what a stranger would.
+func (n *Node) RelayPorts() []int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []int
+	for _, f := range n.remote {
+		for _, s := range f.streams {
+			out = append(out, s.conn.LocalAddr().(*net.UDPAddr).Port)
+		}
+	}
+	return out
+}
