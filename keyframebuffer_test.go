@@ -1,6 +1,7 @@
 package ianua
 
 import (
+	"cmp"
 	"io"
 	"log/slog"
 	"sync"
@@ -42,6 +43,7 @@ func (b *recordBinding) WriteStream() webrtc.TrackLocalWriter { return b.rw }
 // feeder feeds a source one packet at a time through ReadPackets and knows
 // when the last one has been forwarded.
 type feeder struct {
+	ssrc uint32 // of the packets fed (default 42)
 	in   chan []byte
 	idle chan struct{}
 	done chan struct{}
@@ -86,7 +88,7 @@ func (f *feeder) partialFrame(seq *uint16, ts uint32, n, sent int, key bool) {
 			}
 		}
 		payload[2] = byte(ts / 3000)
-		raw, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: *seq, Timestamp: ts, SSRC: 42, Marker: i == n-1}, Payload: payload}).Marshal()
+		raw, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: *seq, Timestamp: ts, SSRC: cmp.Or(f.ssrc, 42), Marker: i == n-1}, Payload: payload}).Marshal()
 		*seq++
 		<-f.idle
 		f.in <- raw
@@ -178,5 +180,53 @@ func TestKeepKeyframe(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A fed source whose sender starts over with a new SSRC (ffmpeg run again,
+// a relay restarted) goes on for its subscribers from the new stream's
+// first keyframe, numbered on from the old one.
+func TestSenderRestart(t *testing.T) {
+	r, err := NewMediaRouter(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = r.Close(t.Context()) }()
+	vp8 := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, PayloadType: 96}
+	src, err := r.NewSource(SourceParams{ID: "ingest", Kind: webrtc.RTPCodecTypeVideo, Codec: vp8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	s, err := r.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw := &recordWriter{}
+	sub, err := src.Subscribe(SubscribeParams{Handle: newHandle(s, 1, nopPlugin{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sub.Bind(&recordBinding{fakeBinding: fakeBinding{ssrc: 7}, rw: rw}); err != nil {
+		t.Fatal(err)
+	}
+	f := newFeeder(t, src)
+	var seq uint16 = 1000
+	f.frame(&seq, 0, 2, true)
+	f.frame(&seq, 3000, 1, false)
+	f.sync()
+	before := rw.take()
+	// The sender starts over: another SSRC, numbering from scratch.
+	f.ssrc = 43
+	seq = 7
+	f.frame(&seq, 9000, 1, false) // not a keyframe: held back
+	f.frame(&seq, 12000, 2, true)
+	f.sync()
+	after := rw.take()
+	if len(before) != 3 || len(after) != 2 {
+		t.Fatalf("%d packets before the restart, %d after; want 3 and 2", len(before), len(after))
+	}
+	if after[0].SequenceNumber != before[2].SequenceNumber+1 || after[0].Payload[2] != 4 {
+		t.Errorf("after the restart: seq %d (frame %d) after %d", after[0].SequenceNumber, after[0].Payload[2], before[2].SequenceNumber)
 	}
 }

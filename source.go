@@ -433,8 +433,17 @@ func (rd *reader) ingest(raw []byte) bool {
 		s.dropped.Add(1)
 		return true
 	}
-	if l.ssrc.Load() == 0 {
+	if ssrc := l.ssrc.Load(); ssrc == 0 {
 		l.ssrc.Store(rd.pkt.SSRC)
+	} else if ssrc != rd.pkt.SSRC && rd.s.pub == nil {
+		// A fed source whose sender started over (ffmpeg run again, a
+		// relay restarted): a new stream, whose numbering has nothing
+		// to do with the old one (RFC 3550 section 8.2).
+		l.ssrc.Store(rd.pkt.SSRC)
+		l.cache.Reset()
+		for _, sub := range *s.subs.Load() {
+			sub.resync()
+		}
 	}
 	now := time.Now()
 	l.lastPacket.Store(now.UnixNano())

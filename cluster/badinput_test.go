@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -90,6 +91,17 @@ func TestBadInput(t *testing.T) {
 		return after-before >= uint64(sent)
 	})
 	sub.receiving(t, "still relayed")
+
+	// Another node takes a for dead by mistake and withdraws its feed: a,
+	// still live, puts it back.
+	key := fmt.Sprintf("%d.%d", testRoom, pub.id)
+	if err := feeds.Delete(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	testpeer.WaitFor(t, 5*time.Second, "the feed announced again", func() bool {
+		_, err := feeds.Get(ctx, key)
+		return err == nil && hasFeed(b, t, pub.id)
+	})
 }
 
 // Place keeps a small room on the node that has it and sends others to the

@@ -165,9 +165,9 @@ func TestNATSRestart(t *testing.T) {
 
 	ns.Shutdown()
 	ns.WaitForShutdown()
-	// Shorter than DeadAfter would be luck: a real outage lasts; the
-	// nodes must not declare each other dead while they are cut off.
-	time.Sleep(3 * deadAfter)
+	// Longer than DeadAfter: the nodes must not declare each other dead
+	// while they are cut off.
+	time.Sleep(deadAfter + time.Second)
 	ns2 := startNATS(t, port)
 	_ = ns2
 	testpeer.WaitFor(t, 10*time.Second, "nodes back", func() bool { return len(a.node.Nodes()) == 2 && len(b.node.Nodes()) == 2 })

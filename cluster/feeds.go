@@ -68,16 +68,27 @@ func (n *Node) onPublisher(e sfu.PublisherEvent) {
 	n.queue(func() {
 		n.mu.Lock()
 		n.local[key] = info
-		kv := n.feedsKV
 		n.mu.Unlock()
-		b, _ := json.Marshal(info)
-		ctx, cancel := context.WithTimeout(n.ctx, 2*time.Second)
-		defer cancel()
-		if _, err := kv.Put(ctx, key, b); err != nil && n.ctx.Err() == nil {
-			// Put again when NATS is back (rebuild).
-			n.log.Warn("cluster: announce feed", "feed", key, "err", err)
-		}
+		n.putFeed(key, info)
 	})
+}
+
+// putFeed announces a local feed, if it is still live.
+func (n *Node) putFeed(key string, info FeedInfo) {
+	n.mu.Lock()
+	_, live := n.local[key]
+	kv := n.feedsKV
+	n.mu.Unlock()
+	if !live {
+		return
+	}
+	b, _ := json.Marshal(info)
+	ctx, cancel := context.WithTimeout(n.ctx, 2*time.Second)
+	defer cancel()
+	if _, err := kv.Put(ctx, key, b); err != nil && n.ctx.Err() == nil {
+		// Put again when NATS is back (rebuild).
+		n.log.Warn("cluster: announce feed", "feed", key, "err", err)
+	}
 }
 
 // startWatchers (re)starts following both buckets.
@@ -155,10 +166,17 @@ func (n *Node) applyFeed(e jetstream.KeyValueEntry) {
 	key := e.Key()
 	n.mu.Lock()
 	old := n.remote[key]
+	mine, isMine := n.local[key]
 	n.mu.Unlock()
 	if e.Operation() != jetstream.KeyValuePut {
 		if old != nil {
 			n.dropFeed(key, old)
+		}
+		if isMine {
+			// Deleted by a node that took us for dead (we were slow, or
+			// cut off): still live here, so put it back.
+			n.log.Warn("cluster: our feed was withdrawn by another node, announcing it again", "feed", key)
+			n.queue(func() { n.putFeed(key, mine) })
 		}
 		return
 	}

@@ -26,10 +26,12 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const testRoom = 1234
 
-// Short timings so that the tests see deaths and relays quickly.
+// Short timings so that the tests see deaths and relays quickly, long
+// enough that a loaded machine (twenty-odd PeerConnections set up under
+// the race detector on two cores) does not miss heartbeats.
 const (
-	heartbeat = 100 * time.Millisecond
-	deadAfter = 500 * time.Millisecond
+	heartbeat = 200 * time.Millisecond
+	deadAfter = 2 * time.Second
 )
 
 // startNATS runs an embedded NATS server with JetStream on loopback; port
@@ -265,7 +267,13 @@ func subscribe(t *testing.T, n *testNode, feed uint64) *subscriber {
 func (s *subscriber) receiving(t *testing.T, what string) {
 	t.Helper()
 	a, v := s.audio.Load(), s.video.Load()
-	testpeer.WaitFor(t, 5*time.Second, what, func() bool { return s.audio.Load() > a+20 && s.video.Load() > v+20 })
+	deadline := time.Now().Add(5 * time.Second)
+	for s.audio.Load() <= a+20 || s.video.Load() <= v+20 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: audio %d → %d, video %d → %d packets in 5 s", what, a, s.audio.Load(), v, s.video.Load())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // hasFeed says whether a node's room lists the feed.

@@ -359,6 +359,9 @@ func (n *Node) beat() {
 	n.mu.Unlock()
 	b, _ := json.Marshal(info)
 	_, err := kv.Put(ctx, n.p.ID, b)
+	// A failed put is an outage, even if the next try works: the server
+	// may have restarted (and lost the buckets and our watchers).
+	outage := err != nil
 	if err != nil && n.ctx.Err() == nil {
 		// The bucket may be gone with a restarted server: make it again.
 		bctx, bcancel := context.WithTimeout(n.ctx, n.p.DeadAfter)
@@ -383,7 +386,7 @@ func (n *Node) beat() {
 		n.mu.Unlock()
 		return
 	}
-	if !was {
+	if !was || outage {
 		n.rebuild()
 	}
 }

@@ -205,6 +205,7 @@ func (n *Node) startRelay(s *remoteStream) {
 	s.mu.Lock()
 	s.relayID = msg.ID
 	s.mu.Unlock()
+	n.log.Debug("cluster: relay started", "feed", feedKey(msg.Room, msg.Feed), "mid", msg.MID, "from", s.feed.info.Node, "id", msg.ID)
 }
 
 // stopRelay tells the publisher's node to stop forwarding a stream here.
@@ -214,6 +215,7 @@ func (n *Node) stopRelay(s *remoteStream) {
 	s.relayID = ""
 	s.mu.Unlock()
 	s.dec.Store(nil)
+	n.log.Debug("cluster: relay stopped", "feed", feedKey(s.feed.info.Room, s.feed.info.Feed), "mid", s.info.MID, "id", id)
 	if id != "" {
 		n.publish(s.feed.info.Node, relayMsg{Op: "stop", From: n.p.ID, ID: id})
 	}
