@@ -60,6 +60,9 @@ func TestBadInput(t *testing.T) {
 	if n := len(b.room(t).Participants()); n != 1 {
 		t.Errorf("b lists %d publishers, want 1", n)
 	}
+	if fs := b.node.Feeds(); len(fs) != 1 || fs[0].Node != "a" || fs[0].Feed != pub.id || len(fs[0].Streams) != 2 {
+		t.Errorf("b's feeds: %+v, want alice's on a with 2 streams", fs)
+	}
 	sub := subscribe(t, b, pub.id)
 	sub.receiving(t, "relayed")
 

@@ -48,9 +48,15 @@
 // when it can again it puts its own entries back (a NATS server restarted
 // without persistence loses the buckets; the nodes rebuild them).
 //
+// Place helps a host's front door choose a node for a new participant:
+// a small room stays on the node that has most of it, anything else goes
+// to the least loaded node.
+//
 // Not yet: rooms created at run time are not propagated; participants
-// that do not publish, talking events and the active speaker stay on
-// their node; simulcast feeds are relayed as one layer (the highest the
-// publisher sends); placement helpers and relay trees for large
-// broadcasts.
+// that do not publish, talking events, the active speaker and data
+// channels stay on their node; the room's publisher limit is checked by
+// each node on its own view (two joins at once on two nodes may both
+// pass the last place); simulcast feeds are relayed as one layer (the
+// highest the publisher sends); the relay hop has no retransmission;
+// relay trees (origin, relays, edges) for very large broadcasts.
 package cluster

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"regexp"
+	"slices"
 	"sync"
 	"time"
 
@@ -203,6 +205,22 @@ func (n *Node) Nodes() []NodeInfo {
 	return out
 }
 
+// Feeds returns the publishers of the cluster this node knows of: its own
+// and the other nodes' (FeedInfo.Node says where each is).
+func (n *Node) Feeds() []FeedInfo {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]FeedInfo, 0, len(n.local)+len(n.remote))
+	for _, f := range n.local {
+		out = append(out, f)
+	}
+	for _, f := range n.remote {
+		out = append(out, f.info)
+	}
+	slices.SortFunc(out, func(a, b FeedInfo) int { return cmp.Or(cmp.Compare(a.Room, b.Room), cmp.Compare(a.Feed, b.Feed)) })
+	return out
+}
+
 func (n *Node) bucket(name string) string { return n.p.Prefix + "-" + name }
 
 func (n *Node) relaySubject(node string) string { return n.p.Prefix + ".relay." + node }
@@ -240,7 +258,7 @@ func (n *Node) claim(ctx context.Context) error {
 		return fmt.Errorf("cluster: claim id: %w", err)
 	}
 	if time.Since(e.Created()) < n.p.DeadAfter {
-		return fmt.Errorf("%w: %q", ErrNodeIDInUse, n.p.ID)
+		return fmt.Errorf("%w: %q (a node that stopped without leaving frees its id after %v)", ErrNodeIDInUse, n.p.ID, n.p.DeadAfter)
 	}
 	if _, err := n.nodesKV.Update(ctx, n.p.ID, b, e.Revision()); err != nil {
 		return fmt.Errorf("%w: %q (%v)", ErrNodeIDInUse, n.p.ID, err)

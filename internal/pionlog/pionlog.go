@@ -43,8 +43,8 @@ func (g logger) Trace(msg string)                  { g.log(levelTrace, msg) }
 func (g logger) Tracef(format string, args ...any) { g.logf(levelTrace, format, args...) }
 func (g logger) Debug(msg string)                  { g.log(slog.LevelDebug, msg) }
 func (g logger) Debugf(format string, args ...any) { g.logf(slog.LevelDebug, format, args...) }
-func (g logger) Info(msg string)                   { g.log(slog.LevelInfo, msg) }
-func (g logger) Infof(format string, args ...any)  { g.logf(slog.LevelInfo, format, args...) }
+func (g logger) Info(msg string)                   { g.log(slog.LevelDebug, msg) }
+func (g logger) Infof(format string, args ...any)  { g.logf(slog.LevelDebug, format, args...) }
 func (g logger) Warn(msg string)                   { g.log(slog.LevelWarn, msg) }
 func (g logger) Warnf(format string, args ...any)  { g.logf(slog.LevelWarn, format, args...) }
 func (g logger) Error(msg string)                  { g.log(slog.LevelError, msg) }
