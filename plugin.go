@@ -135,4 +135,11 @@ type PeerConfig struct {
 	// InitialBitrate is the estimator's starting point, bits per second
 	// (default 1 Mbit/s).
 	InitialBitrate int
+	// SendOnly says that the PeerConnection sends media and receives
+	// none (a subscriber, a viewer): the receive side's interceptors —
+	// NACK generator, receiver reports, transport-wide-cc feedback — are
+	// left out, and with them a few goroutines and buffers per
+	// PeerConnection. Media the client sends anyway is still read, but
+	// nothing asks for its losses.
+	SendOnly bool
 }

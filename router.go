@@ -270,11 +270,13 @@ func (r *MediaRouter) newAPI(mon *monitor.Monitor, pc PeerConfig, onBWE func(cc.
 	}
 	// First, so that it sees the NACKs the generator writes.
 	reg.Add(mon)
-	gen, err := nack.NewGeneratorInterceptor(nack.WithGeneratorLoggerFactory(lf))
-	if err != nil {
-		return nil, err
+	if !pc.SendOnly {
+		gen, err := nack.NewGeneratorInterceptor(nack.WithGeneratorLoggerFactory(lf))
+		if err != nil {
+			return nil, err
+		}
+		reg.Add(gen)
 	}
-	reg.Add(gen)
 	if !pc.NoNACKResponder {
 		resp, err := nack.NewResponderInterceptor(nack.WithResponderLoggerFactory(lf))
 		if err != nil {
@@ -282,11 +284,13 @@ func (r *MediaRouter) newAPI(mon *monitor.Monitor, pc PeerConfig, onBWE func(cc.
 		}
 		reg.Add(resp)
 	}
-	rr, err := report.NewReceiverInterceptor(report.WithReceiverLoggerFactory(lf))
-	if err != nil {
-		return nil, err
+	if !pc.SendOnly {
+		rr, err := report.NewReceiverInterceptor(report.WithReceiverLoggerFactory(lf))
+		if err != nil {
+			return nil, err
+		}
+		reg.Add(rr)
 	}
-	reg.Add(rr)
 	sr, err := report.NewSenderInterceptor(report.WithSenderLoggerFactory(lf))
 	if err != nil {
 		return nil, err
@@ -300,11 +304,15 @@ func (r *MediaRouter) newAPI(mon *monitor.Monitor, pc PeerConfig, onBWE func(cc.
 		return nil, err
 	}
 	reg.Add(hdr)
-	fb, err := twcc.NewSenderInterceptor(twcc.WithLoggerFactory(lf))
-	if err != nil {
-		return nil, err
+	if !pc.SendOnly {
+		// Feedback on the packets we receive (the header extension
+		// interceptor above numbers the ones we send).
+		fb, err := twcc.NewSenderInterceptor(twcc.WithLoggerFactory(lf))
+		if err != nil {
+			return nil, err
+		}
+		reg.Add(fb)
 	}
-	reg.Add(fb)
 	return webrtc.NewAPI(
 		webrtc.WithMediaEngine(r.media),
 		webrtc.WithSettingEngine(r.settings),

@@ -336,7 +336,7 @@ func (a *attachment) PeerConfig() ianua.PeerConfig {
 	pub, _ := a.roles()
 	// Subscribers' PeerConnections estimate their bandwidth, for the
 	// automatic simulcast layer choice; publishers' send no media.
-	return ianua.PeerConfig{NoNACKResponder: true, BandwidthEstimation: pub == nil}
+	return ianua.PeerConfig{NoNACKResponder: true, BandwidthEstimation: pub == nil, SendOnly: pub == nil}
 }
 
 // HandleTrack implements ianua.TrackHandler: a publisher's track feeds its

@@ -90,7 +90,9 @@ type viewer struct {
 
 // PeerConfig implements ianua.PeerConfigurer: NACKs come from the
 // sources' caches.
-func (*viewer) PeerConfig() ianua.PeerConfig { return ianua.PeerConfig{NoNACKResponder: true} }
+func (*viewer) PeerConfig() ianua.PeerConfig {
+	return ianua.PeerConfig{NoNACKResponder: true, SendOnly: true}
+}
 
 func status(s string) map[string]any {
 	return map[string]any{"streaming": "event", "result": map[string]any{"status": s}}

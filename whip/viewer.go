@@ -70,7 +70,7 @@ type viewer struct {
 // PeerConfig implements ianua.PeerConfigurer: NACKs are answered from the
 // sources' caches and the bandwidth is estimated, as for sfu subscribers.
 func (*viewer) PeerConfig() ianua.PeerConfig {
-	return ianua.PeerConfig{NoNACKResponder: true, BandwidthEstimation: true}
+	return ianua.PeerConfig{NoNACKResponder: true, BandwidthEstimation: true, SendOnly: true}
 }
 
 // HandleMessage answers the client's recvonly offer with the feed's or the
