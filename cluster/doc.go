@@ -48,6 +48,15 @@
 // when it can again it puts its own entries back (a NATS server restarted
 // without persistence loses the buckets; the nodes rebuild them).
 //
+// For large broadcasts Params.FanOut bounds the relays of a stream each
+// node sends: the publisher's node relays to FanOut nodes ("relays"),
+// which relay to the next ones ("edges"), FanOut each; nodes announce,
+// with their heartbeat, where they are in each stream's tree, and a node
+// that needs a stream picks the origin while it has room, then the relay
+// node with the most room. The tree has two levels so that it cannot
+// loop; when it is full the origin takes the overflow, and when a relay
+// node dies the edges it served pick another.
+//
 // Place helps a host's front door choose a node for a new participant:
 // a small room stays on the node that has most of it, anything else goes
 // to the least loaded node.
@@ -57,6 +66,5 @@
 // channels stay on their node; the room's publisher limit is checked by
 // each node on its own view (two joins at once on two nodes may both
 // pass the last place); simulcast feeds are relayed as one layer (the
-// highest the publisher sends); the relay hop has no retransmission;
-// relay trees (origin, relays, edges) for very large broadcasts.
+// highest the publisher sends); the relay hop has no retransmission.
 package cluster

@@ -82,6 +82,11 @@ func nodeLogger() *slog.Logger {
 
 func startNode(t *testing.T, id, url string) *testNode {
 	t.Helper()
+	return startNodeFanOut(t, id, url, 0)
+}
+
+func startNodeFanOut(t *testing.T, id, url string, fanOut int) *testNode {
+	t.Helper()
 	p, err := sfu.New(sfu.Params{Rooms: []sfu.RoomParams{{ID: testRoom, Publishers: 10}}, Logger: testpeer.QuietLogger()})
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +94,7 @@ func startNode(t *testing.T, id, url string) *testNode {
 	n := &testNode{id: id, sfu: p, nc: connect(t, url)}
 	n.r = testpeer.NewRouter(t, nil, p)
 	n.node, err = cluster.Join(context.Background(), cluster.Params{ID: id, Conn: n.nc, Router: n.r, SFU: p,
-		Heartbeat: heartbeat, DeadAfter: deadAfter, RelayGrace: 300 * time.Millisecond, Logger: nodeLogger()})
+		Heartbeat: heartbeat, DeadAfter: deadAfter, RelayGrace: 300 * time.Millisecond, FanOut: fanOut, Logger: nodeLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

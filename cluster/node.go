@@ -50,6 +50,12 @@ type Params struct {
 	// three heartbeats).
 	Heartbeat time.Duration
 	DeadAfter time.Duration
+	// FanOut, if set, bounds the relays of one stream a node sends: the
+	// publisher's node relays to at most FanOut nodes, which relay to
+	// the others, FanOut each (a two-level tree for large broadcasts:
+	// origin, relays, edges); past that the origin takes the overflow.
+	// Zero: every node gets every stream from its publisher's node.
+	FanOut int
 	// RelayGrace is how long a relay keeps running without subscribers
 	// (default 2 s), so that a subscriber who renegotiates or a quick
 	// rejoin does not restart it.
@@ -72,6 +78,16 @@ type NodeInfo struct {
 	// Rooms is the number of local participants (publishers joined
 	// here) per room.
 	Rooms map[uint64]int `json:"rooms,omitempty"`
+	// Relays, per stream ("<room>.<feed>/<mid>") this node sends or
+	// receives: its depth (0 at the publisher's node, 1 relayed from
+	// there, 2 through a relay node) and how many relays of it it sends.
+	Relays map[string]RelayLoad `json:"relays,omitempty"`
+}
+
+// RelayLoad is one stream's place in the relay tree, on one node.
+type RelayLoad struct {
+	Depth int `json:"depth"`
+	Out   int `json:"out"`
 }
 
 // Node is one member of a cluster.
@@ -330,6 +346,12 @@ func (n *Node) loadLocked() NodeInfo {
 	info.Sessions = len(n.p.Router.Sessions())
 	info.Feeds = len(n.local)
 	info.RelaysOut = len(n.out)
+	info.Relays = map[string]RelayLoad{}
+	for _, o := range n.out {
+		r := info.Relays[o.key]
+		r.Out++
+		info.Relays[o.key] = r
+	}
 	info.Rooms = map[uint64]int{}
 	for _, r := range n.p.SFU.Rooms() {
 		for _, pt := range r.Participants() {
@@ -340,8 +362,14 @@ func (n *Node) loadLocked() NodeInfo {
 	}
 	for _, f := range n.remote {
 		for _, s := range f.streams {
-			if s.running() {
+			s.mu.Lock()
+			depth := s.depth
+			s.mu.Unlock()
+			if depth > 0 {
 				info.RelaysIn++
+				r := info.Relays[s.key()]
+				r.Depth = depth
+				info.Relays[s.key()] = r
 			}
 		}
 	}
@@ -483,10 +511,23 @@ func (n *Node) forgetNode(id string, died bool) {
 			delete(n.out, k)
 		}
 	}
+	var orphans []*remoteStream
+	for _, f := range n.remote {
+		for _, s := range f.streams {
+			s.mu.Lock()
+			if s.upstream == id {
+				orphans = append(orphans, s)
+			}
+			s.mu.Unlock()
+		}
+	}
 	feedsKV, nodesKV := n.feedsKV, n.nodesKV
 	n.mu.Unlock()
 	for _, o := range outs {
 		o.fwd.Stop()
+	}
+	for _, s := range orphans {
+		n.lostUpstream(s)
 	}
 	for _, f := range feeds {
 		n.removeFeed(f)

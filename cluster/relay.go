@@ -66,8 +66,25 @@ type remoteStream struct {
 	// Relay state, owned by the relay loop.
 	mu        sync.Mutex
 	relayID   string
+	upstream  string    // the node sending the running relay
+	depth     int       // hops from the publisher's node: 1, or 2 through a relay node
 	idleSince time.Time // no subscribers since, zero while some
 	retryAt   time.Time
+}
+
+// key names the stream across the cluster: "<room>.<feed>/<mid>".
+func (s *remoteStream) key() string {
+	return feedKey(s.feed.info.Room, s.feed.info.Feed) + "/" + s.info.MID
+}
+
+// source returns the node a relay request or keyframe request goes to.
+func (s *remoteStream) source() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.upstream != "" {
+		return s.upstream
+	}
+	return s.feed.info.Node
 }
 
 func (s *remoteStream) isRunning() bool {
@@ -178,15 +195,33 @@ func (n *Node) relayLoop() {
 	}
 }
 
-// startRelay asks the publisher's node to forward a stream here, SRTP
-// with a fresh key and SSRC.
+// startRelay asks a node for a stream — the publisher's, or with
+// Params.FanOut a relay node that gets it from there — SRTP with a fresh
+// key and SSRC.
 func (n *Node) startRelay(s *remoteStream) {
+	up, depth := n.upstream(s)
+	err := n.startRelayFrom(s, up, depth)
+	if err != nil && up != s.feed.info.Node {
+		// The relay node is full or gone: the publisher's node serves.
+		n.log.Debug("cluster: relay node refused, asking the origin", "via", up, "err", err)
+		up, depth = s.feed.info.Node, 1
+		err = n.startRelayFrom(s, up, depth)
+	}
+	if err != nil {
+		n.log.Warn("cluster: relay did not start", "stream", s.key(), "from", up, "err", err)
+		s.mu.Lock()
+		s.retryAt = time.Now().Add(relayRetry)
+		s.mu.Unlock()
+	}
+}
+
+func (n *Node) startRelayFrom(s *remoteStream, up string, depth int) error {
 	key := make([]byte, 30)
 	_, _ = rand.Read(key)
 	keyB64 := base64.StdEncoding.EncodeToString(key)
 	dec, err := srtpin.New(srtpSuite, keyB64)
 	if err != nil {
-		return
+		return err
 	}
 	var b [4]byte
 	_, _ = rand.Read(b[:])
@@ -194,18 +229,47 @@ func (n *Node) startRelay(s *remoteStream) {
 	msg := relayMsg{Op: "start", From: n.p.ID, ID: randomID(), Room: s.feed.info.Room, Feed: s.feed.info.Feed, MID: s.info.MID,
 		Host: addr.IP.String(), Port: addr.Port, SSRC: binary.BigEndian.Uint32(b[:]) | 1, Key: keyB64}
 	s.dec.Store(dec)
-	if err := n.request(s.feed.info.Node, msg); err != nil {
+	if err := n.request(up, msg); err != nil {
 		s.dec.Store(nil)
-		n.log.Warn("cluster: relay did not start", "feed", feedKey(msg.Room, msg.Feed), "mid", msg.MID, "from", s.feed.info.Node, "err", err)
-		s.mu.Lock()
-		s.retryAt = time.Now().Add(relayRetry)
-		s.mu.Unlock()
-		return
+		return err
 	}
 	s.mu.Lock()
-	s.relayID = msg.ID
+	s.relayID, s.upstream, s.depth = msg.ID, up, depth
 	s.mu.Unlock()
-	n.log.Debug("cluster: relay started", "feed", feedKey(msg.Room, msg.Feed), "mid", msg.MID, "from", s.feed.info.Node, "id", msg.ID)
+	n.log.Debug("cluster: relay started", "stream", s.key(), "from", up, "depth", depth, "id", msg.ID)
+	return nil
+}
+
+// upstream picks the node to relay a stream from. Without FanOut, or
+// while the publisher's node sends fewer than FanOut relays of it, that
+// node; else the relay node (a node that gets it straight from there)
+// sending the fewest, under FanOut. Two levels at most (origin, relays,
+// edges), so that relays never form a loop.
+func (n *Node) upstream(s *remoteStream) (string, int) {
+	origin := s.feed.info.Node
+	if n.p.FanOut <= 0 {
+		return origin, 1
+	}
+	key := s.key()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if p, ok := n.peers[origin]; !ok || p.info.Relays[key].Out < n.p.FanOut {
+		return origin, 1
+	}
+	best, bestOut := "", 0
+	for id, p := range n.peers {
+		r, ok := p.info.Relays[key]
+		if !ok || r.Depth != 1 || r.Out >= n.p.FanOut {
+			continue
+		}
+		if best == "" || r.Out < bestOut || (r.Out == bestOut && id < best) {
+			best, bestOut = id, r.Out
+		}
+	}
+	if best == "" {
+		return origin, 1 // every relay node is full: the origin takes more
+	}
+	return best, 2
 }
 
 // stopRelay tells the publisher's node to stop forwarding a stream here.
@@ -213,18 +277,30 @@ func (n *Node) stopRelay(s *remoteStream) {
 	s.mu.Lock()
 	id := s.relayID
 	s.relayID = ""
+	up := s.upstream
+	s.upstream, s.depth = "", 0
 	s.mu.Unlock()
 	s.dec.Store(nil)
-	n.log.Debug("cluster: relay stopped", "feed", feedKey(s.feed.info.Room, s.feed.info.Feed), "mid", s.info.MID, "id", id)
+	n.log.Debug("cluster: relay stopped", "stream", s.key(), "id", id)
 	if id != "" {
-		n.publish(s.feed.info.Node, relayMsg{Op: "stop", From: n.p.ID, ID: id})
+		n.publish(up, relayMsg{Op: "stop", From: n.p.ID, ID: id})
 	}
+}
+
+// lostUpstream forgets a running relay whose sending node died: the relay
+// loop starts it again from another.
+func (n *Node) lostUpstream(s *remoteStream) {
+	s.mu.Lock()
+	s.relayID, s.upstream, s.depth = "", "", 0
+	s.mu.Unlock()
+	s.dec.Store(nil)
+	n.wake()
 }
 
 // requestKeyframe relays a keyframe request of this node's subscribers
 // (already throttled by the source) to the publisher's node.
 func (n *Node) requestKeyframe(s *remoteStream) {
-	n.publish(s.feed.info.Node, relayMsg{Op: "keyframe", From: n.p.ID, Room: s.feed.info.Room, Feed: s.feed.info.Feed, MID: s.info.MID})
+	n.publish(s.source(), relayMsg{Op: "keyframe", From: n.p.ID, Room: s.feed.info.Room, Feed: s.feed.info.Feed, MID: s.info.MID})
 }
 
 func (n *Node) request(node string, m relayMsg) error {
@@ -253,7 +329,22 @@ func (n *Node) publish(node string, m relayMsg) {
 type outRelay struct {
 	id  string
 	to  string
+	key string // the stream, "<room>.<feed>/<mid>"
 	fwd *ianua.RTPForwarder
+}
+
+// relaysOf counts the relays this node sends of one stream.
+func (n *Node) relaysOf(room, feed uint64, mid string) int {
+	key := feedKey(room, feed) + "/" + mid
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	c := 0
+	for _, o := range n.out {
+		if o.key == key {
+			c++
+		}
+	}
+	return c
 }
 
 // onRelayMsg serves the other nodes' relay requests (on the NATS
@@ -292,14 +383,33 @@ func (n *Node) onRelayMsg(msg *nats.Msg) {
 	}
 }
 
-// localSource finds a stream of a local publisher.
+// localSource finds a stream this node can send on: one of a local
+// publisher's, or (relay node) one it gets straight from its publisher's
+// node.
 func (n *Node) localSource(room, feed uint64, mid string) *ianua.Source {
 	r, err := n.p.SFU.Room(room)
 	if err != nil {
 		return nil
 	}
 	pt, ok := r.Participant(feed)
-	if !ok || pt.Remote() {
+	if !ok {
+		return nil
+	}
+	if pt.Remote() {
+		n.mu.Lock()
+		f := n.remote[feedKey(room, feed)]
+		n.mu.Unlock()
+		if f == nil {
+			return nil
+		}
+		for _, s := range f.streams {
+			s.mu.Lock()
+			relay := s.info.MID == mid && s.relayID != "" && s.depth == 1
+			s.mu.Unlock()
+			if relay {
+				return s.src
+			}
+		}
 		return nil
 	}
 	for _, st := range pt.Streams() {
@@ -316,10 +426,14 @@ func (n *Node) startOut(m relayMsg) error {
 	if src == nil {
 		return fmt.Errorf("%w: %s mid %s", ErrNoSuchFeed, feedKey(m.Room, m.Feed), m.MID)
 	}
+	if n.p.FanOut > 0 && n.relaysOf(m.Room, m.Feed, m.MID) >= n.p.FanOut && src.Publisher() == nil {
+		// A relay node keeps its fan-out; the origin takes the overflow.
+		return fmt.Errorf("relay node full (%d)", n.p.FanOut)
+	}
 	if net.ParseIP(m.Host) == nil || m.Port <= 0 || m.Port > 65535 || m.ID == "" {
 		return fmt.Errorf("%w: relay to %s:%d", ErrInvalidParams, m.Host, m.Port)
 	}
-	o := &outRelay{id: m.ID, to: m.From}
+	o := &outRelay{id: m.ID, to: m.From, key: feedKey(m.Room, m.Feed) + "/" + m.MID}
 	fwd, err := src.Forward(ianua.RTPForwarderParams{
 		Host: m.Host, Port: m.Port, SSRC: m.SSRC, SRTPKey: m.Key, SRTPTag: srtpSuite,
 		OnStop: func(*ianua.RTPForwarder) {
