@@ -59,9 +59,14 @@ type Subscription struct {
 	target  int // wanted simulcast layer
 	// temporal is the highest VP8 temporal layer forwarded, -1 for all.
 	temporal int
-	current  int  // layer being forwarded, -1 before the first
-	waitKey  bool // forward nothing until a keyframe (after a switch)
-	needKey  int  // layer acceptLocked waits for a keyframe of, or -1
+	// VP9 SVC (RFC 9628): the spatial and temporal layers forwarded (-1:
+	// all) and the ones asked for, which take over at a picture where
+	// the switch is safe.
+	spatial, spatialWant         int
+	svcTemporal, svcTemporalWant int
+	current                      int  // layer being forwarded, -1 before the first
+	waitKey                      bool // forward nothing until a keyframe (after a switch)
+	needKey                      int  // layer acceptLocked waits for a keyframe of, or -1
 	// primedFrom is the source whose kept keyframe was last sent (or
 	// looked for) to start this subscription; once per source.
 	primedFrom *Source
@@ -110,7 +115,8 @@ func (s *Source) Subscribe(p SubscribeParams) (*Subscription, error) {
 		target:   maxLayers - 1,
 		current:  -1,
 		temporal: -1,
-		waitKey:  s.kind == webrtc.RTPCodecTypeVideo,
+		spatial:  -1, spatialWant: -1, svcTemporal: -1, svcTemporalWant: -1,
+		waitKey: s.kind == webrtc.RTPCodecTypeVideo,
 	}
 	if sub.id == "" {
 		sub.id = s.id
@@ -359,6 +365,12 @@ func (sub *Subscription) prepareLocked(p *outPacket) (h *rtp.Header, payload []b
 			return nil, nil, nil, false
 		}
 	}
+	if sub.mime == "video/vp9" && (sub.spatialWant >= 0 || sub.svcTemporalWant >= 0 || sub.spatial >= 0 || sub.svcTemporal >= 0) {
+		if !sub.svcLocked(h, p.payload) {
+			sub.munger.Drop(h)
+			return nil, nil, nil, false
+		}
+	}
 	h.Extension = false
 	h.ExtensionProfile = 0
 	h.Extensions = h.Extensions[:0]
@@ -385,6 +397,70 @@ func (sub *Subscription) prepareLocked(p *outPacket) (h *rtp.Header, payload []b
 		}
 	}
 	return h, payload, sub.writer, true
+}
+
+// svcLocked applies the VP9 spatial and temporal layer choice to one
+// packet (RFC 9628): layers above the chosen ones are dropped — lower
+// layers never refer to them — and the last packet of the chosen spatial
+// layer's frame gets the marker bit, which ends the picture for the
+// receiver. A switch down takes effect at the next picture, a spatial
+// switch up at a keyframe (the layer refers to its own earlier frames),
+// a temporal one at a switching-up point.
+func (sub *Subscription) svcLocked(h *rtp.Header, payload []byte) bool {
+	d, ok := rtpmunge.ParseVP9(payload)
+	if !ok || !d.LayersPresent {
+		return true
+	}
+	pictureStart := d.Start && d.SID == 0
+	if pictureStart && sub.spatialWant != sub.spatial {
+		up := sub.spatialWant < 0 || (sub.spatial >= 0 && sub.spatialWant > sub.spatial)
+		if !up || !d.InterPicture {
+			sub.spatial = sub.spatialWant
+		}
+	}
+	if pictureStart && sub.svcTemporalWant != sub.svcTemporal {
+		up := sub.svcTemporalWant < 0 || (sub.svcTemporal >= 0 && sub.svcTemporalWant > sub.svcTemporal)
+		if !up || !d.InterPicture || d.SwitchingUp {
+			sub.svcTemporal = sub.svcTemporalWant
+		}
+	}
+	if (sub.spatial >= 0 && int(d.SID) > sub.spatial) || (sub.svcTemporal >= 0 && int(d.TID) > sub.svcTemporal) {
+		return false
+	}
+	if sub.spatial >= 0 && int(d.SID) == sub.spatial && d.End {
+		h.Marker = true
+	}
+	return true
+}
+
+// SetSpatialLayer chooses the highest VP9 spatial layer to forward (0
+// lowest; -1 all). Going down takes effect at the next picture; going up
+// at the next keyframe, which is asked for.
+func (sub *Subscription) SetSpatialLayer(layer int) error {
+	if sub.kind != webrtc.RTPCodecTypeVideo || layer < -1 || layer > 2 {
+		return fmt.Errorf("%w: spatial layer %d", ErrInvalidElement, layer)
+	}
+	sub.mu.Lock()
+	if sub.bound && sub.mime != "video/vp9" {
+		sub.mu.Unlock()
+		return fmt.Errorf("%w: spatial layers need VP9, not %s", ErrInvalidElement, sub.mime)
+	}
+	up := layer < 0 || (sub.spatial >= 0 && layer > sub.spatial)
+	sub.spatialWant = layer
+	src := sub.src
+	sub.mu.Unlock()
+	if up && src != nil {
+		src.RequestKeyframe(-1)
+	}
+	return nil
+}
+
+// SpatialLayer returns the VP9 spatial layer being forwarded and the one
+// asked for (-1: all).
+func (sub *Subscription) SpatialLayer() (current, target int) {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	return sub.spatial, sub.spatialWant
 }
 
 // send writes one prepared packet, without holding mu, and says whether
@@ -524,7 +600,7 @@ func (sub *Subscription) SetLayer(layer int) error {
 	return nil
 }
 
-// SetTemporalLayer limits a VP8 stream to temporal layers 0..layer (-1:
+// SetTemporalLayer limits a VP8 or VP9 stream to temporal layers 0..layer (-1:
 // all), for a receiver that wants a lower frame rate (Janus "temporal").
 func (sub *Subscription) SetTemporalLayer(layer int) error {
 	if sub.kind != webrtc.RTPCodecTypeVideo || layer < -1 || layer > 2 {
@@ -532,10 +608,14 @@ func (sub *Subscription) SetTemporalLayer(layer int) error {
 	}
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
-	if sub.bound && sub.mime != "video/vp8" {
-		return fmt.Errorf("%w: temporal layers need VP8, not %s", ErrInvalidElement, sub.mime)
+	switch {
+	case sub.bound && sub.mime == "video/vp9":
+		sub.svcTemporalWant = layer
+	case sub.bound && sub.mime != "video/vp8":
+		return fmt.Errorf("%w: temporal layers need VP8 or VP9, not %s", ErrInvalidElement, sub.mime)
+	default:
+		sub.temporal = layer
 	}
-	sub.temporal = layer
 	return nil
 }
 

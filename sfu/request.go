@@ -57,7 +57,9 @@ type request struct {
 	Unsubscribe []streamRef `json:"unsubscribe,omitempty"`
 	Substream   *int        `json:"substream,omitempty"`
 	Temporal    *int        `json:"temporal,omitempty"`
-	Spatial     *int        `json:"spatial_layer,omitempty"`
+	// VP9 SVC (Janus: spatial_layer, temporal_layer).
+	Spatial       *int `json:"spatial_layer,omitempty"`
+	TemporalLayer *int `json:"temporal_layer,omitempty"`
 
 	// rtp_forward
 	PublisherID *uint64 `json:"publisher_id,omitempty"`

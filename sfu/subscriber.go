@@ -357,7 +357,7 @@ func (s *Subscriber) wantsData(pub *Participant) bool {
 // configure changes one stream (mid: send, substream) or asks for an ICE
 // restart.
 func (s *Subscriber) configure(ctx context.Context, tx string, req request) error {
-	if req.MID != "" || req.Substream != nil || req.Temporal != nil {
+	if req.MID != "" || req.Substream != nil || req.Temporal != nil || req.Spatial != nil || req.TemporalLayer != nil {
 		st := s.streamByMID(req.MID)
 		if req.MID == "" || st == nil {
 			return perr(ErrorInvalidElement, ianua.ErrInvalidElement, "No such mid %q in the subscription", req.MID)
@@ -379,6 +379,21 @@ func (s *Subscriber) configure(ctx context.Context, tx string, req request) erro
 			}
 			if err := st.sub.SetTemporalLayer(*req.Temporal); err != nil {
 				return perr(ErrorInvalidElement, err, "Cannot pick temporal layer %d: %v", *req.Temporal, err)
+			}
+		}
+		if req.Spatial != nil || req.TemporalLayer != nil {
+			if st.sub == nil || st.kind != "video" {
+				return perr(ErrorInvalidElement, ianua.ErrInvalidElement, "Stream %s is not video", req.MID)
+			}
+			if req.Spatial != nil {
+				if err := st.sub.SetSpatialLayer(*req.Spatial); err != nil {
+					return perr(ErrorInvalidElement, err, "Cannot pick spatial layer %d: %v", *req.Spatial, err)
+				}
+			}
+			if req.TemporalLayer != nil {
+				if err := st.sub.SetTemporalLayer(*req.TemporalLayer); err != nil {
+					return perr(ErrorInvalidElement, err, "Cannot pick temporal layer %d: %v", *req.TemporalLayer, err)
+				}
 			}
 		}
 		if req.Send != nil && st.sub != nil {
