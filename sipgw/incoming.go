@@ -15,9 +15,17 @@ func (p *Plugin) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		c.onReinvite(req, tx)
 		return
 	}
+	if rc := p.rooms.callOf(req); rc != nil {
+		rc.onReinvite(req, tx)
+		return
+	}
 	if to := req.To(); to != nil && to.Params.Has("tag") {
 		// In a dialog we do not know (RFC 3261 section 12.2.2).
 		p.respond(req, tx, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	if t, ok := p.rooms.route(req); ok {
+		p.dialIn(req, tx, t)
 		return
 	}
 	a := p.userAgent(req.Recipient.User)

@@ -16,6 +16,9 @@ import (
 func (p *Plugin) onAck(req *sip.Request, tx sip.ServerTransaction) {
 	c := p.callOf(req)
 	if c == nil {
+		if rc := p.rooms.callOf(req); rc != nil {
+			rc.onAck(req, tx)
+		}
 		return
 	}
 	if cseq := req.CSeq(); cseq != nil && c.ackReinvite(cseq.SeqNo, req.Body()) {
@@ -34,6 +37,10 @@ func (p *Plugin) onAck(req *sip.Request, tx sip.ServerTransaction) {
 func (p *Plugin) onBye(req *sip.Request, tx sip.ServerTransaction) {
 	c := p.callOf(req)
 	if c == nil {
+		if rc := p.rooms.callOf(req); rc != nil {
+			rc.onBye(req, tx)
+			return
+		}
 		p.respond(req, tx, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 		return
 	}
@@ -62,6 +69,11 @@ func (p *Plugin) onBye(req *sip.Request, tx sip.ServerTransaction) {
 func (p *Plugin) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 	c := p.callOf(req)
 	if c == nil {
+		if rc := p.rooms.callOf(req); rc != nil {
+			// A room call has nobody to tell (DTMF included).
+			p.respond(req, tx, sip.StatusOK, "OK")
+			return
+		}
 		p.respond(req, tx, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 		return
 	}

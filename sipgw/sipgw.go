@@ -60,6 +60,9 @@ type Plugin struct {
 	calls  map[string]*call  // Call-ID -> call
 	// transfers are the REFERs we accepted, by refer_id.
 	transfers map[uint32]*transfer
+
+	// rooms is the dial-in of calls to video rooms (dialin.go).
+	rooms roomGateway
 }
 
 // New opens the SIP socket and starts serving it.
