@@ -352,7 +352,10 @@ func TestSimulcastAutoSwitch(t *testing.T) {
 	t.Logf("after the squeeze: q %d h %d f %d", b.receivedLayer(0), b.receivedLayer(1), b.receivedLayer(2))
 	f := b.receivedLayer(2)
 	time.Sleep(time.Second)
-	if got := b.receivedLayer(2); got > f+5 {
+	// Forwarded, layer 2 would bring about 100 packets a second; a brief
+	// probe back up (the estimate recovering for a moment on a loaded
+	// machine) brings a few.
+	if got := b.receivedLayer(2); got > f+30 {
 		t.Errorf("layer 2 still forwarded on a narrow link: %d -> %d", f, got)
 	}
 

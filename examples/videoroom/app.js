@@ -15,6 +15,10 @@ const pluginName = 'janus.plugin.videoroom';
 const query = new URLSearchParams(location.search);
 const roomId = Number(query.get('room')) || 1234;
 
+// svcMode, from ?svc=, is the scalability mode of VP9 SVC publishing
+// (e.g. L3T3_KEY: three spatial and three temporal layers).
+const svcMode = new URLSearchParams(location.search).get('svc') || '';
+
 // keepaliveMs is well under the server's 60 s session timeout.
 const keepaliveMs = 25000;
 
@@ -226,6 +230,8 @@ async function join() {
         await message(st.pubHandle, {
           request: 'create', room: roomId, description: `Room ${roomId}`,
           publishers: 6, audiolevel_event: true,
+          // VP9 too, for publishers that send it with spatial layers (?svc=).
+          videocodec: 'vp8,vp9,h264',
         });
         log(`room ${roomId} created`);
       } catch (e) {
@@ -291,7 +297,15 @@ async function publishOwnFeed() {
   for (const track of local.getTracks()) {
     const init = { direction: 'sendonly', streams: [local] };
     if (track.kind === 'video' && simulcast) init.sendEncodings = simulcastEncodings.map((e) => ({ ...e }));
-    sent.push([pc.addTransceiver(track, init), track.kind === 'video' ? 'camera' : 'microphone']);
+    // VP9 with spatial and temporal layers in one stream (SVC), e.g.
+    // ?svc=L3T3_KEY: subscribers pick a layer with spatial_layer.
+    if (track.kind === 'video' && svcMode) init.sendEncodings = [{ scalabilityMode: svcMode }];
+    const tr = pc.addTransceiver(track, init);
+    if (track.kind === 'video' && svcMode) {
+      const vp9 = RTCRtpSender.getCapabilities('video').codecs.filter((c) => c.mimeType === 'video/VP9');
+      tr.setCodecPreferences(vp9);
+    }
+    sent.push([tr, track.kind === 'video' ? 'camera' : 'microphone']);
   }
   // The data channel must exist before the offer, so that the offer has
   // an m=application section: the chat goes through it.
@@ -778,6 +792,8 @@ async function outboundVideo() {
 }
 
 window.ianuaRoomStats = roomStats;
+// ianuaSpatialLayer asks for a VP9 SVC feed's spatial layer (0 lowest).
+window.ianuaSpatialLayer = (mid, n) => message(st.subHandle, { request: 'configure', mid, spatial_layer: n });
 // ianuaChat sends text to the room; false if the data channel is not open.
 window.ianuaChat = sendChat;
 

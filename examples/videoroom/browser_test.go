@@ -376,3 +376,42 @@ func screenshot(t *testing.T, p *page) {
 		t.Errorf("screenshot: %v", err)
 	}
 }
+
+// TestBrowserVP9SVC: a Chromium page publishes VP9 with three spatial
+// layers in one stream (scalability mode L3T3_KEY) and another page
+// subscribes; asking for spatial layer 0 makes the picture smaller, layer
+// 2 big again, and it keeps decoding.
+func TestBrowserVP9SVC(t *testing.T) {
+	chromium := testbrowser.Chromium(t)
+	addr, _ := startServer(t)
+	browser := testbrowser.Start(t, chromium)
+
+	const room = "7890" // made by Frank's page, with VP9 allowed
+	frank := openPage(t, browser, addr, "Frank", url.Values{"room": {room}, "svc": {"L3T3_KEY"}})
+	frank.wait(30*time.Second, "publishing", func(s roomStats) bool {
+		return s.Joined && s.ConnectionStates.Pub == "connected" && len(s.OutboundVideo) == 1 && s.OutboundVideo[0].FramesEncoded > 0
+	})
+	grace := openPage(t, browser, addr, "Grace", url.Values{"room": {room}})
+	s := grace.wait(30*time.Second, "Frank's video at full size", func(s roomStats) bool {
+		video, _ := s.decodingFeeds()
+		return len(video) == 1 && s.InboundVideo[0].FrameWidth >= 320
+	})
+	mid := s.InboundVideo[0].MID
+	full := s.InboundVideo[0]
+	t.Logf("Grace receives Frank's VP9 on mid %s at %dx%d; Frank sends %+v", mid, full.FrameWidth, full.FrameHeight, frank.stats().OutboundVideo)
+
+	setLayer := func(n int) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(grace.tab, 10*time.Second)
+		defer cancel()
+		js := fmt.Sprintf(`window.ianuaSpatialLayer(%q, %d).then(() => true)`, mid, n)
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js, chromedp.EvalAwaitPromise)); err != nil {
+			t.Fatalf("spatial_layer %d: %v", n, err)
+		}
+	}
+	setLayer(0)
+	low := waitLayer(t, grace, frank, mid, func(v inboundVideo) bool { return v.FrameWidth > 0 && v.FrameWidth < full.FrameWidth })
+	setLayer(2)
+	high := waitLayer(t, grace, frank, mid, func(v inboundVideo) bool { return v.FrameWidth > low.FrameWidth })
+	t.Logf("spatial layer 0: %dx%d, layer 2: %dx%d", low.FrameWidth, low.FrameHeight, high.FrameWidth, high.FrameHeight)
+}
