@@ -70,7 +70,8 @@
 //	                             of a plugin offer ({"request":"offer"}), not of
 //	                             the answer to the client's offer
 //	keyframe, request "offer"    ianua extras
-//	record, filename             not yet
+//	record, filename             supported with differences: .ogg/.ivf/.h264
+//	                             files (Opus, VP8/VP9/AV1, H.264), not .mjr
 //	substream, temporal,
 //	spatial_layer,
 //	temporal_layer, fallback     not yet (no simulcast/SVC selection in the echo)
@@ -105,8 +106,11 @@
 //	                             paused, switched, configured, left; extra
 //	                             "active-speaker"
 //	configure "temporal"         supported for VP8 (temporal layers 0..N)
+//	configure "spatial_layer",
+//	"temporal_layer"             supported (VP9 SVC: layers dropped, marker
+//	                             rewritten; up at keyframes); not automatic
 //	string room ids, e2ee,
-//	dummy publishers, VP9 SVC,
+//	dummy publishers, AV1 SVC,
 //	permanent                    not yet
 //
 // Streaming (janus.plugin.streaming, package streaming):
@@ -114,11 +118,16 @@
 //	request / field              status
 //	list, info, create,
 //	destroy                      supported (synchronous); "create" of type
-//	                             "rtp" with "media" or the legacy audio/video
-//	                             fields; not yet: rtsp, file, live types,
-//	                             SRTP ingest, edit, recording, enable/disable
+//	                             "rtp" with "media" or the legacy audio/video/
+//	                             data fields, SRTP ingest (srtpsuite,
+//	                             srtpcrypto), simulcast over three ports,
+//	                             data ports (datatype, buffermsg), the kept
+//	                             keyframe (videobufferkf, on by default); not
+//	                             yet: rtsp, file, live types, edit,
+//	                             recording, enable/disable
 //	watch, start, pause, stop,
-//	switch, configure            supported (asynchronous), Janus's
+//	switch, configure            supported (asynchronous; configure: send,
+//	                             substream, temporal), Janus's
 //	                             "preparing"/"starting"/"started"/"pausing"/
 //	                             "stopping"/"stopped" statuses; extra
 //	                             "no-media"/"media"
