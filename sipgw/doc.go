@@ -150,6 +150,48 @@
 // To, Call-ID, CSeq, Contact, Content-*, Route, Max-Forwards, Expires)
 // cannot be set.
 //
+// # Rooms: SIP dial-in
+//
+// SetDialIn lets SIP callers into the rooms of the router's video-room
+// plugin (package sfu) as audio participants, with no browser and no
+// handle: a conference bridge's dial-in number (LiveKit's SIP ingress
+// with its dispatch rules). DialIn.Users maps Request-URI users to rooms
+// ("conf" → 1234: sip:conf@gateway joins room 1234, PIN or not);
+// DialIn.Prefix opens every room without a PIN by number ("room-":
+// sip:room-1234@gateway). Dial-in users are looked at before the users
+// handles registered. Anyone who reaches the SIP socket can dial in:
+// protect it as any conference number (network rules, a proxy in front).
+//
+// The caller joins as a remote publisher (sfu.Room.AddRemotePublisher):
+// every participant gets "publishers" with its id, the From's display
+// name (its user part without one) and one audio stream, and subscribes
+// to it as to any publisher; its source is fed straight from the call's
+// RTP socket, the call's codec only (telephone-event and comfort noise
+// stay out). Nothing is mixed or transcoded, so the caller hears one
+// publisher at a time: the room's active speaker (sfu.Room.ActiveSpeaker,
+// from the publishers' RFC 6464 audio levels), else the one it hears
+// already, else the first other publisher of its codec; one
+// Source.SubscribeWriter subscription is switched between them
+// (seamless numbering), at most every DialIn.SwitchInterval (1 s; the
+// room holds its speaker 2 s anyway), at once when the one heard stops.
+// It is sent from the call's RTP port (symmetric RTP, RFC 4961), with
+// SDES-SRTP when the caller offered a key.
+//
+// The call's codec is the first of the room's audio codecs (its
+// audiocodec list, in order) that the caller offers: an Opus room takes
+// Opus callers, a room with audiocodec "pcmu" (or "pcma", "g722") takes
+// phones that offer only G.711. The INVITE is refused with 404 for a
+// room that does not exist, 403 for a PIN room reached by Prefix, 488
+// when the caller offers none of the room's codecs (or RTP/SAVP without
+// a usable key, or no SDP), 486 when the room has its maximum of
+// publishers, 503 without RTP ports. The caller's BYE takes it out of
+// the room ("unpublished", "leaving"); destroying the room, or the host
+// removing the participant (Room.RemoveRemotePublisher, the room's kick
+// refuses remote publishers), sends it a BYE. Its re-INVITEs are
+// answered with the call's codec (488 without it), its INFOs with 200.
+// Plugin.RoomCalls lists the callers: room, participant id, codec, whom
+// each hears, packet counts.
+//
 // # Not supported yet
 //
 // AEAD SRTP suites (RFC 7714), video, TCP/TLS transports (force_tcp,
@@ -163,7 +205,12 @@
 // incoming_header_prefixes (no "headers" in events), RTP forwarders,
 // symmetric RTP (media always goes to the address in the peer's SDP),
 // RTCP towards the SIP peer, and DNS SRV/NAPTR (RFC 3263): hosts resolve
-// by A record, port 5060 when absent.
+// by A record, port 5060 when absent. In rooms: dialling out from a room,
+// moving a handle's call into a room, mixing (a caller hears one
+// publisher), talking and active-speaker detection of callers (G.711
+// and Opus carry no RFC 6464 level from phones), DTMF (a PIN prompt),
+// and callers relayed to the other nodes of a cluster (they are remote
+// publishers, which a node does not announce).
 //
 // Where it differs from Janus: MESSAGEs outside a dialog reach only
 // handles registered with a REGISTER (Janus guests have a socket of
