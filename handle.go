@@ -41,6 +41,44 @@ type Handle struct {
 	gone     bool                      // detached and the plugin told: no more events
 	pending  []webrtc.ICECandidateInit // candidates that came before the SDP
 	bg       sync.WaitGroup            // hang-ups started from pion callbacks
+	// deferred is a renegotiation offer the plugin is deciding on
+	// (deferredOffer), during Message.
+	deferred *deferredOffer
+}
+
+// deferredOffer is a renegotiation offer applied only once the plugin
+// touches the PeerConnection (PeerConnection, Answer) or accepts the
+// message: pion cannot roll a remote offer back (SetRemoteDescription of a
+// rollback fails), so an offer applied and then refused would leave the
+// PeerConnection in have-remote-offer, refusing every later offer. A
+// plugin that refuses before touching it changes nothing.
+type deferredOffer struct {
+	j       *JSEP
+	once    sync.Once
+	applied bool
+	undo    func()
+	err     error
+}
+
+// apply applies the offer, once.
+func (d *deferredOffer) apply(h *Handle) error {
+	d.once.Do(func() {
+		d.undo, d.err = h.applyRemote(d.j)
+		d.applied = d.err == nil
+	})
+	return d.err
+}
+
+// applyDeferred applies a renegotiation offer the plugin is deciding on,
+// before it looks at the PeerConnection.
+func (h *Handle) applyDeferred() error {
+	h.mu.Lock()
+	d := h.deferred
+	h.mu.Unlock()
+	if d == nil {
+		return nil
+	}
+	return d.apply(h)
 }
 
 func newHandle(s *Session, id uint64, p Plugin) *Handle {
@@ -105,17 +143,54 @@ func (h *Handle) Message(ctx context.Context, msg Message) (Reply, error) {
 	h.s.touch()
 
 	var undo func()
+	var d *deferredOffer
 	if msg.JSEP != nil {
-		var err error
-		if undo, err = h.applyRemote(msg.JSEP); err != nil {
-			return Reply{}, err
+		if p := h.currentPeer(); p != nil && msg.JSEP.Type == "offer" && p.hasRemote() {
+			if err := h.checkOffer(p, msg.JSEP); err != nil {
+				return Reply{}, err
+			}
+			d = &deferredOffer{j: msg.JSEP}
+			h.mu.Lock()
+			h.deferred = d
+			h.mu.Unlock()
+		} else {
+			var err error
+			if undo, err = h.applyRemote(msg.JSEP); err != nil {
+				return Reply{}, err
+			}
 		}
 	}
 	reply, err := att.HandleMessage(ctx, msg)
+	if d != nil {
+		h.mu.Lock()
+		if h.deferred == d {
+			h.deferred = nil
+		}
+		h.mu.Unlock()
+		if err == nil {
+			// Accepted without a look at the PeerConnection: apply now.
+			if aerr := d.apply(h); aerr != nil {
+				return Reply{}, aerr
+			}
+		} else if d.applied {
+			undo = d.undo
+		}
+	}
 	if err != nil && undo != nil {
 		undo()
 	}
 	return reply, err
+}
+
+// checkOffer validates a renegotiation offer without applying it.
+func (h *Handle) checkOffer(p *peer, j *JSEP) error {
+	if _, err := sdpcheck.Check(j.SDP, h.s.r.supported); err != nil {
+		return sdpError(err)
+	}
+	if st := p.pc.SignalingState(); st != webrtc.SignalingStateStable && st != webrtc.SignalingStateHaveRemoteOffer {
+		return fmt.Errorf("%w: an offer arrived in signaling state %s", ErrWrongState, st)
+	}
+	return nil
 }
 
 // applyRemote validates and applies a remote description. The returned
@@ -266,6 +341,9 @@ func (h *Handle) HasPeerConnection() bool { return h.currentPeer() != nil }
 // PeerConnection returns the handle's PeerConnection, creating it if there
 // is none, so that a plugin can add tracks and transceivers before Offer.
 func (h *Handle) PeerConnection() (*webrtc.PeerConnection, error) {
+	if err := h.applyDeferred(); err != nil {
+		return nil, err
+	}
 	p, _, err := h.ensurePeer()
 	if err != nil {
 		return nil, err
@@ -277,6 +355,9 @@ func (h *Handle) PeerConnection() (*webrtc.PeerConnection, error) {
 // plugin to push. If the client said it does not trickle, Answer waits for
 // candidate gathering so that the SDP carries our candidates.
 func (h *Handle) Answer(ctx context.Context) (*JSEP, error) {
+	if err := h.applyDeferred(); err != nil {
+		return nil, err
+	}
 	p := h.currentPeer()
 	if p == nil {
 		return nil, ErrNoPeerConnection

@@ -126,6 +126,13 @@ func (p *peer) track() bool {
 	return true
 }
 
+// hasRemote says whether a remote description was applied.
+func (p *peer) hasRemote() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.remoteSet
+}
+
 func (p *peer) addChannel(dc *webrtc.DataChannel) {
 	p.mu.Lock()
 	if p.closed {
