@@ -221,8 +221,8 @@
 // transfer adds the referred event and a Referred-By header, and a
 // refer_id serves only handles of the account that got the REFER. An
 // update whose JSEP offer the plugin refuses (it drops the call's codec,
-// or adds a data channel) leaves the offer pending on the PeerConnection,
-// which then takes no other offer until the call ends: the core applies
-// it before the plugin reads the request, and pion v4.2 cannot roll a
-// remote offer back.
+// or adds a data channel) changes nothing: the core applies a
+// renegotiation offer only once the plugin takes it. One refused after
+// the re-INVITE went out (the SIP peer said no) is answered anyway, with
+// the error event (449).
 package sipgw
