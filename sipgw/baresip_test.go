@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ianua/ianua/internal/testpeer"
 )
 
 // baresip is a real SIP phone (Debian package baresip), installed by
@@ -36,44 +39,97 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func TestBaresipUAS(t *testing.T) {
-	for _, tc := range []struct{ name, srtp, mediaenc string }{
-		{"plain", "", ""},
-		{"sdes-srtp", "sdes_mandatory", ";mediaenc=srtp-mand"},
-	} {
-		t.Run(tc.name, func(t *testing.T) { testBaresip(t, tc.srtp, tc.mediaenc) })
-	}
+// baresipOptions configure a baresip: one account, user@127.0.0.1.
+type baresipOptions struct {
+	user     string
+	codecs   string // the account's audio_codecs
+	mediaenc string // the account's mediaenc ("srtp-mand"), if any
+	answer   bool   // answer calls by itself
+	ctrl     bool   // the ctrl_tcp control interface
 }
 
-func testBaresip(t *testing.T, srtp, mediaenc string) {
+// baresip is a running baresip.
+type baresip struct {
+	user string
+	port int // SIP, UDP
+	out  *lockedBuffer
+	ctrl string // ctrl_tcp's address, if any
+}
+
+func (b *baresip) uri() string { return fmt.Sprintf("sip:%s@127.0.0.1:%d", b.user, b.port) }
+
+// freeSIPPort returns a port of 127.0.0.1 that was free a moment ago
+// for both UDP and TCP (baresip listens on both).
+func freeSIPPort(t *testing.T) int {
+	t.Helper()
+	for range 50 {
+		port := freePort(t, false)
+		l, err := net.Listen("tcp4", "127.0.0.1:"+strconv.Itoa(port))
+		if err == nil {
+			_ = l.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+// freeTCPPort returns a TCP port of 127.0.0.1 that was free a moment ago.
+func freeTCPPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startBaresip runs baresip headless until the end of the test; it sends
+// a sine wave and writes what it hears to a file.
+func startBaresip(t *testing.T, opts baresipOptions) *baresip {
+	t.Helper()
 	path, err := exec.LookPath("baresip")
 	if err != nil {
 		t.Fatal("baresip not found: apt-get install baresip (scripts/test.sh does)")
 	}
-	e := newEnv(t)
-	port := freePort(t, false)
+	b := &baresip{user: opts.user, port: freeSIPPort(t), out: &lockedBuffer{}}
 	dir := t.TempDir()
+	// ausine makes 48 kHz stereo only: baresip resamples for G.711.
 	config := fmt.Sprintf(`poll_method epoll
 sip_listen 127.0.0.1:%d
 audio_player aufile,%s
 audio_source ausine,440
 audio_alert aufile,/dev/null
+ausrc_srate 48000
+ausrc_channels 2
 module_path /usr/lib/baresip/modules
+module g711.so
 module opus.so
 module srtp.so
 module ausine.so
 module aufile.so
 module_app account.so
-`, port, filepath.Join(dir, "heard.wav"))
-	account := fmt.Sprintf("<sip:bob@127.0.0.1:%d>;regint=0;answermode=auto;audio_codecs=opus/48000/2%s\n", port, mediaenc)
+`, b.port, filepath.Join(dir, "heard.wav"))
+	if opts.ctrl {
+		b.ctrl = "127.0.0.1:" + strconv.Itoa(freeTCPPort(t))
+		config += "module_app menu.so\nmodule_app ctrl_tcp.so\nctrl_tcp_listen " + b.ctrl + "\n"
+	}
+	account := fmt.Sprintf("<sip:%s@127.0.0.1:%d>;regint=0;audio_codecs=%s", opts.user, b.port, opts.codecs)
+	if opts.answer {
+		account += ";answermode=auto"
+	}
+	if opts.mediaenc != "" {
+		account += ";mediaenc=" + opts.mediaenc
+	}
 	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "accounts"), []byte(account), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "accounts"), []byte(account+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	args := []string{path, "-f", dir, "-n", "127.0.0.1", "-t", "30"}
+	args := []string{path, "-f", dir, "-n", "127.0.0.1", "-t", "60"}
 	if stdbuf, err := exec.LookPath("stdbuf"); err == nil {
 		// baresip's stdout is a pipe here: line-buffer it, so that the
 		// test reads its log as it goes.
@@ -84,8 +140,7 @@ module_app account.so
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 5 * time.Second
 	cmd.Dir = dir
-	var out lockedBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Stdout, cmd.Stderr = b.out, b.out
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Fatal(err)
@@ -99,32 +154,78 @@ module_app account.so
 		cancel()
 		<-exited
 	})
-	waitPackets(t, "baresip ready", func() bool { return strings.Contains(out.String(), "baresip is ready") })
+	waitPackets(t, "baresip ready", func() bool { return strings.Contains(b.out.String(), "baresip is ready") })
+	return b
+}
+
+// TestBaresipUAS calls baresip answering by itself, with Opus, plain and
+// with SDES-SRTP mandatory; holds (sendonly: baresip stops sending) and
+// unholds, and hangs up from the browser's side.
+func TestBaresipUAS(t *testing.T) {
+	for _, tc := range []struct{ name, srtp, mediaenc string }{
+		{"plain", "", ""},
+		{"sdes-srtp", "sdes_mandatory", "srtp-mand"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testBaresip(t, tc.srtp, tc.mediaenc) })
+	}
+}
+
+func testBaresip(t *testing.T, srtp, mediaenc string) {
+	e := newEnv(t)
+	peer := startBaresip(t, baresipOptions{user: "bob", codecs: "opus/48000/2", mediaenc: mediaenc, answer: true})
 
 	e.guest(e.h, e.log)
 	b := newBrowser(t, e.h, e.log, "opus")
-	e.must(e.h, map[string]any{"request": "call", "uri": "sip:bob@127.0.0.1:" + strconv.Itoa(port), "srtp": srtp}, b.offer())
+	e.must(e.h, map[string]any{"request": "call", "uri": peer.uri(), "srtp": srtp}, b.offer())
 	b.flush()
 	acc := e.wait(e.log, e.h, "accepted")
 	b.apply(acc.JSEP)
 	b.sendAudio()
-	waitPackets(t, "baresip's sine at the browser", func() bool { return b.received.Load() > 25 })
-	waitPackets(t, "browser audio to baresip", func() bool { return e.h.Attachment().(*Agent).Status().PacketsToPeer > 25 })
 	a := e.h.Attachment().(*Agent)
+	waitPackets(t, "baresip's sine at the browser", func() bool { return b.received.Load() > 25 })
+	waitPackets(t, "browser audio to baresip", func() bool { return a.Status().PacketsToPeer > 25 })
 	st := a.Status()
 	t.Logf("gateway: %d packets to baresip, %d from it; browser got %d", st.PacketsToPeer, st.PacketsFromPeer, b.received.Load())
 	if m := a.media.Load(); m == nil || (m.srtp.Load() != nil) != (srtp != "") {
 		t.Errorf("SRTP in use: want %v", srtp != "")
 	}
+	// baresip logs the first RTP it could use (decrypted, with SRTP).
+	waitPackets(t, "RTP at baresip", func() bool { return strings.Contains(peer.out.String(), "incoming rtp for 'audio' established") })
+
+	holdAndResume(t, e, b)
 
 	e.must(e.h, map[string]any{"request": "hangup"}, nil)
 	if r := resultOf(e.wait(e.log, e.h, "hangup")); r["code"] != float64(200) {
 		t.Errorf("hangup: %v", r)
 	}
 	// baresip reports a BYE as "session closed: Connection reset by peer".
-	waitPackets(t, "baresip sees the BYE", func() bool { return strings.Contains(out.String(), "session closed") })
-	// baresip logs the first RTP it could use (decrypted, with SRTP).
-	if !strings.Contains(out.String(), "incoming rtp for 'audio' established") {
-		t.Errorf("baresip got no usable RTP:\n%s", out.String())
+	waitPackets(t, "baresip sees the BYE", func() bool { return strings.Contains(peer.out.String(), "session closed") })
+	legsEnded(t, e, b, 0)
+}
+
+// holdAndResume holds a call with baresip (sendonly, the default: baresip
+// answers recvonly and stops sending, so the browser hears nothing while
+// its audio still goes out) and unholds it (both ways again).
+func holdAndResume(t *testing.T, e *env, b *browser) {
+	t.Helper()
+	a := e.h.Attachment().(*Agent)
+	toPeer := func() int64 { return int64(a.Status().PacketsToPeer) }
+	fromPeer := func() int64 { return int64(a.Status().PacketsFromPeer) }
+	e.must(e.h, map[string]any{"request": "hold"}, nil)
+	e.wait(e.log, e.h, "holding")
+	testpeer.WaitFor(t, 5*time.Second, "hold answered", func() bool { return a.currentCall().reinvitingDone() })
+	if !stalled(fromPeer) {
+		t.Error("baresip still sends while held")
 	}
+	if !stalled(b.received.Load) {
+		t.Error("browser still receiving while held")
+	}
+	if stalled(toPeer) {
+		t.Error("browser audio stopped going to baresip while held (sendonly)")
+	}
+	from, got := fromPeer(), b.received.Load()
+	e.must(e.h, map[string]any{"request": "unhold"}, nil)
+	e.wait(e.log, e.h, "resuming")
+	waitPackets(t, "baresip sends again", func() bool { return fromPeer() > from+25 })
+	waitPackets(t, "browser hears again", func() bool { return b.received.Load() > got+25 })
 }

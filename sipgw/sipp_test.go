@@ -1,14 +1,17 @@
 package sipgw
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/pion/webrtc/v4"
+
+	"github.com/ianua/ianua"
 	"github.com/ianua/ianua/internal/testpeer"
 )
 
@@ -51,54 +54,45 @@ func freePort(t *testing.T, pair bool) int {
 	return 0
 }
 
-// sipp runs SIPp with args until it exits (or the test ends) and returns
-// its exit error and output.
-func runSIPp(t *testing.T, args ...string) (done <-chan error, out *bytes.Buffer) {
+// runSIPp runs SIPp with args until it exits (or the test ends) and
+// returns its exit error and output.
+func runSIPp(t *testing.T, args ...string) (done <-chan error, out *lockedBuffer) {
+	t.Helper()
+	return runSIPpIn(t, t.TempDir(), args...)
+}
+
+// runSIPpIn is runSIPp in the working directory dir.
+func runSIPpIn(t *testing.T, dir string, args ...string) (done <-chan error, out *lockedBuffer) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	cmd := exec.CommandContext(ctx, sippPath(t), append(args, "-nostdin", "-timeout", "30s", "-timeout_error")...)
-	cmd.Dir = t.TempDir()
-	var buf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &buf, &buf
+	cmd.Dir = dir
+	cmd.WaitDelay = 5 * time.Second
+	out = &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Fatal(err)
 	}
 	ch := make(chan error, 1)
+	exited := make(chan struct{})
 	go func() {
 		ch <- cmd.Wait()
 		cancel()
+		close(exited)
 	}()
+	// The test may have taken the exit status from ch already.
 	t.Cleanup(func() {
 		cancel()
-		select {
-		case <-ch:
-		case <-time.After(5 * time.Second):
-		}
+		<-exited
 	})
-	return ch, &buf
+	return ch, out
 }
 
-func TestSIPpUAS(t *testing.T) {
-	e := newEnv(t)
-	port, media := freePort(t, false), freePort(t, true)
-	done, out := runSIPp(t, "-sn", "uas", "-rtp_echo", "-i", "127.0.0.1", "-mi", "127.0.0.1",
-		"-p", strconv.Itoa(port), "-mp", strconv.Itoa(media), "-m", "1")
-	time.Sleep(300 * time.Millisecond) // SIPp binds its socket
-
-	e.guest(e.h, e.log)
-	b := newBrowser(t, e.h, e.log, "pcmu")
-	e.must(e.h, map[string]any{"request": "call", "uri": "sip:echo@127.0.0.1:" + strconv.Itoa(port)}, b.offer())
-	b.flush()
-	acc := e.wait(e.log, e.h, "accepted")
-	b.apply(acc.JSEP)
-	b.sendAudio()
-	waitPackets(t, "RTP echoed by SIPp", func() bool { return b.received.Load() > 25 })
-	st := e.h.Attachment().(*Agent).Status()
-	t.Logf("browser sent %d, got %d back through SIPp; gateway: %d to SIPp, %d from it", b.sent.Load(), b.received.Load(), st.PacketsToPeer, st.PacketsFromPeer)
-
-	e.must(e.h, map[string]any{"request": "hangup"}, nil)
-	e.wait(e.log, e.h, "hangup")
+// sippPassed waits for SIPp to finish and fails the test unless every
+// call of its scenario passed (exit status 0).
+func sippPassed(t *testing.T, done <-chan error, out *lockedBuffer) {
+	t.Helper()
 	select {
 	case err := <-done:
 		if err != nil {
@@ -109,6 +103,96 @@ func TestSIPpUAS(t *testing.T) {
 	}
 }
 
+// scenario is the absolute path of a SIPp scenario of testdata (SIPp
+// runs in a directory of its own).
+func scenario(t *testing.T, name string) string {
+	t.Helper()
+	path, err := filepath.Abs(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// legsEnded waits until a call is over on both legs: the SIP call (the
+// agent is idle) and the WebRTC one, on the gateway's side (EventHangup
+// after the event log's mark, no PeerConnection) and on the browser's
+// (pion closes its PeerConnection on the gateway's DTLS close_notify, so
+// its audio stops).
+func legsEnded(t *testing.T, e *env, b *browser, mark int) {
+	t.Helper()
+	e.log.WaitFrom(t, mark, 10*time.Second, "WebRTC hangup", testpeer.Type(ianua.EventHangup, e.h.ID()))
+	testpeer.WaitFor(t, 10*time.Second, "SIP leg idle", func() bool { return e.h.Attachment().(*Agent).Status().CallStatus == "idle" })
+	if e.h.HasPeerConnection() {
+		t.Error("the handle still has a PeerConnection")
+	}
+	testpeer.WaitFor(t, 10*time.Second, "browser PeerConnection closed", func() bool {
+		return b.pc.ConnectionState() == webrtc.PeerConnectionStateClosed
+	})
+	n := b.received.Load()
+	time.Sleep(200 * time.Millisecond)
+	if m := b.received.Load(); m != n {
+		t.Errorf("browser still receiving after the hangup: %d -> %d", n, m)
+	}
+}
+
+// stalled says whether count stops growing: a settling pause for packets
+// in flight, then at most 2 more in 500 ms (50 at 20 ms a packet when
+// flowing).
+func stalled(count func() int64) bool {
+	time.Sleep(300 * time.Millisecond)
+	n := count()
+	time.Sleep(500 * time.Millisecond)
+	return count()-n <= 2
+}
+
+// TestSIPpUAS calls SIPp answering with PCMU and echoing RTP, holds
+// (inactive: nothing flows either way) and unholds, and hangs up from
+// the browser's side.
+func TestSIPpUAS(t *testing.T) {
+	e := newEnv(t)
+	port, media := freePort(t, false), freePort(t, true)
+	done, out := runSIPp(t, "-sf", scenario(t, "sipp-uas-hold.xml"), "-rtp_echo", "-i", "127.0.0.1", "-mi", "127.0.0.1",
+		"-p", strconv.Itoa(port), "-mp", strconv.Itoa(media), "-m", "1")
+	time.Sleep(300 * time.Millisecond) // SIPp binds its socket
+
+	e.guest(e.h, e.log)
+	b := newBrowser(t, e.h, e.log, "pcmu")
+	e.must(e.h, map[string]any{"request": "call", "uri": "sip:echo@127.0.0.1:" + strconv.Itoa(port)}, b.offer())
+	b.flush()
+	acc := e.wait(e.log, e.h, "accepted")
+	b.apply(acc.JSEP)
+	b.sendAudio()
+	a := e.h.Attachment().(*Agent)
+	waitPackets(t, "RTP echoed by SIPp", func() bool { return b.received.Load() > 25 })
+	st := a.Status()
+	t.Logf("browser sent %d, got %d back through SIPp; gateway: %d to SIPp, %d from it", b.sent.Load(), b.received.Load(), st.PacketsToPeer, st.PacketsFromPeer)
+
+	// Hold, inactive: the gateway stops sending, so the echo stops too.
+	e.must(e.h, map[string]any{"request": "hold", "direction": "inactive"}, nil)
+	e.wait(e.log, e.h, "holding")
+	testpeer.WaitFor(t, 5*time.Second, "hold answered", func() bool { return a.currentCall().reinvitingDone() })
+	if !stalled(func() int64 { return int64(a.Status().PacketsToPeer) }) {
+		t.Error("still sending to SIPp while held")
+	}
+	if !stalled(b.received.Load) {
+		t.Error("browser still receiving while held")
+	}
+	resumed := b.received.Load()
+	e.must(e.h, map[string]any{"request": "unhold"}, nil)
+	e.wait(e.log, e.h, "resuming")
+	waitPackets(t, "echo after unhold", func() bool { return b.received.Load() > resumed+25 })
+
+	e.must(e.h, map[string]any{"request": "hangup"}, nil)
+	if r := resultOf(e.wait(e.log, e.h, "hangup")); r["code"] != float64(200) {
+		t.Errorf("hangup: %v", r)
+	}
+	// The scenario fails unless it got the hold, the unhold and the BYE.
+	sippPassed(t, done, out)
+	legsEnded(t, e, b, 0)
+}
+
+// TestSIPpUAC takes a call from SIPp, which echoes RTP and hangs up.
 func TestSIPpUAC(t *testing.T) {
 	e := newEnv(t)
 	reg := newRegistrar(e, "alice", "pw", 60)
@@ -129,13 +213,33 @@ func TestSIPpUAC(t *testing.T) {
 	if r := resultOf(e.log.Wait(t, 15*time.Second, "hangup", sipEvent(e.h.ID(), "hangup"))); r["code"] != float64(200) {
 		t.Errorf("hangup: %v", r)
 	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("sipp: %v\n%s", err, out)
-		}
-	case <-time.After(10 * time.Second):
-		t.Errorf("sipp did not finish its call\n%s", out)
+	sippPassed(t, done, out)
+	legsEnded(t, e, b, 0)
+}
+
+// TestSIPpRegistrar registers with SIPp as the registrar: its scenario
+// challenges every REGISTER and checks the digest with <verifyauth>.
+func TestSIPpRegistrar(t *testing.T) {
+	e := newEnv(t)
+	port := freePort(t, false)
+	// Two calls: the wrong secret's REGISTERs, then the right one's
+	// REGISTERs and un-REGISTERs (one Call-ID each).
+	done, out := runSIPp(t, "-sf", scenario(t, "sipp-registrar.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-m", "2")
+	time.Sleep(300 * time.Millisecond) // SIPp binds its socket
+	proxy := "sip:127.0.0.1:" + strconv.Itoa(port)
+
+	_, h2, log2 := e.newHandle()
+	e.must(h2, map[string]any{"request": "register", "username": "sip:alice@127.0.0.1", "secret": "wrong", "proxy": proxy}, nil)
+	if r := resultOf(e.wait(log2, h2, "registration_failed")); r["code"] != float64(403) {
+		t.Errorf("registration_failed: %v", r)
 	}
-	testpeer.WaitFor(t, time.Second, "idle", func() bool { return e.h.Attachment().(*Agent).Status().CallStatus == "idle" })
+
+	e.must(e.h, map[string]any{"request": "register", "username": "sip:alice@127.0.0.1", "secret": "s3cret", "proxy": proxy}, nil)
+	if r := resultOf(e.wait(e.log, e.h, "registered")); r["username"] != "alice" || r["register_sent"] != true {
+		t.Errorf("registered: %v", r)
+	}
+	e.must(e.h, map[string]any{"request": "unregister"}, nil)
+	e.wait(e.log, e.h, "unregistered")
+	// The scenario fails unless the un-REGISTER's digest was right too.
+	sippPassed(t, done, out)
 }
