@@ -299,11 +299,16 @@ func (r *MediaRouter) newAPI(mon *monitor.Monitor, pc PeerConfig, onBWE func(cc.
 	if err := webrtc.ConfigureStatsInterceptorWithOptions(reg, stats.WithLoggerFactory(lf)); err != nil {
 		return nil, err
 	}
-	hdr, err := twcc.NewHeaderExtensionInterceptor()
-	if err != nil {
-		return nil, err
+	if pc.BandwidthEstimation || !pc.SendOnly {
+		// Transport-wide sequence numbers on what we send, for the
+		// feedback our estimator reads (a send-only PeerConnection
+		// without one has no use for them).
+		hdr, err := twcc.NewHeaderExtensionInterceptor()
+		if err != nil {
+			return nil, err
+		}
+		reg.Add(hdr)
 	}
-	reg.Add(hdr)
 	if !pc.SendOnly {
 		// Feedback on the packets we receive (the header extension
 		// interceptor above numbers the ones we send).

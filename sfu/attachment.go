@@ -19,6 +19,9 @@ type attachment struct {
 	mu  sync.Mutex
 	pub *Participant
 	sub *Subscriber
+	// bwe: the subscriber PeerConnection about to be made estimates its
+	// bandwidth (it subscribes to a simulcast stream).
+	bwe bool
 }
 
 func (a *attachment) roles() (*Participant, *Subscriber) {
@@ -199,6 +202,16 @@ func (a *attachment) joinSubscriber(ctx context.Context, room *Room, req request
 	if err != nil {
 		return err
 	}
+	// Bandwidth estimation only serves the automatic choice of a
+	// simulcast layer: without a simulcast stream to choose in, its
+	// per-packet bookkeeping and goroutines are spent for nothing.
+	sim := false
+	for _, it := range items {
+		sim = sim || it.ps.simulcast
+	}
+	a.mu.Lock()
+	a.bwe = sim
+	a.mu.Unlock()
 	s.negMu.Lock()
 	defer s.negMu.Unlock()
 	if err := s.add(items); err != nil {
@@ -221,7 +234,9 @@ func (a *attachment) joinSubscriber(ctx context.Context, room *Room, req request
 	a.mu.Lock()
 	a.sub = s
 	a.mu.Unlock()
-	s.startAllocator()
+	if sim {
+		s.startAllocator()
+	}
 	return a.h.PushEvent(msg.Transaction, map[string]any{"videoroom": "attached", "room": room.ID(), "streams": s.Streams()}, jsep)
 }
 
@@ -333,10 +348,13 @@ func (a *attachment) subscriberRequest(ctx context.Context, s *Subscriber, req r
 // PeerConfig implements ianua.PeerConfigurer: subscriptions answer NACKs
 // from their source's packet cache, so pion's per-stream copy is not kept.
 func (a *attachment) PeerConfig() ianua.PeerConfig {
-	pub, _ := a.roles()
-	// Subscribers' PeerConnections estimate their bandwidth, for the
-	// automatic simulcast layer choice; publishers' send no media.
-	return ianua.PeerConfig{NoNACKResponder: true, BandwidthEstimation: pub == nil, SendOnly: pub == nil}
+	a.mu.Lock()
+	pub, bwe := a.pub, a.bwe
+	a.mu.Unlock()
+	// Subscribers' PeerConnections estimate their bandwidth when they
+	// subscribe to simulcast, for the automatic layer choice;
+	// publishers' send no media.
+	return ianua.PeerConfig{NoNACKResponder: true, BandwidthEstimation: pub == nil && bwe, SendOnly: pub == nil}
 }
 
 // HandleTrack implements ianua.TrackHandler: a publisher's track feeds its
