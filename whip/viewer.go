@@ -68,9 +68,10 @@ type viewer struct {
 }
 
 // PeerConfig implements ianua.PeerConfigurer: NACKs are answered from the
-// sources' caches and the bandwidth is estimated, as for sfu subscribers.
+// sources' caches. No bandwidth estimate: a WHEP player gets the highest
+// layer (nothing here would read the estimate).
 func (*viewer) PeerConfig() ianua.PeerConfig {
-	return ianua.PeerConfig{NoNACKResponder: true, BandwidthEstimation: true, SendOnly: true}
+	return ianua.PeerConfig{NoNACKResponder: true, SendOnly: true}
 }
 
 // HandleMessage answers the client's recvonly offer with the feed's or the
