@@ -185,3 +185,26 @@ func TestCallBadInput(t *testing.T) {
 	}
 	_ = videoOnly.Close()
 }
+
+// The SIP peer starts a new stream mid-call (another SSRC, its numbers
+// 1000 back, as a PBX bridging the call elsewhere): the browser goes on
+// receiving, numbered on from the old stream (RFC 3550 section 8.2), not
+// as old packets its SRTP would drop as replays.
+func TestCallPeerNewStream(t *testing.T) {
+	e := newEnv(t)
+	u := newUAS(e, uasOptions{codec: "pcmu", newStreamAfter: 30})
+	e.guest(e.h, e.log)
+	b := newBrowser(t, e.h, e.log, "pcmu")
+	e.must(e.h, map[string]any{"request": "call", "uri": u.uri("echo")}, b.offer())
+	b.flush()
+	acc := e.wait(e.log, e.h, "accepted")
+	b.apply(acc.JSEP)
+	b.sendAudio()
+	waitPackets(t, "the echo's second stream", func() bool { return u.echoed.Load() > 90 && b.received.Load() > 80 })
+	t.Logf("browser sent %d, SIP peer echoed %d (a new stream after 30), browser got %d back", b.sent.Load(), u.echoed.Load(), b.received.Load())
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.backJumps != 0 {
+		t.Errorf("the browser's sequence numbers went back %d times", b.backJumps)
+	}
+}

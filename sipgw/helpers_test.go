@@ -165,6 +165,10 @@ type browser struct {
 	mu       sync.Mutex
 	mime     string // codec of the remote track
 	ssrcs    map[uint32]bool
+	// lastSeq and backJumps: received sequence numbers that went back
+	// more than a reordering would (a receiver drops those as old).
+	lastSeq   uint16
+	backJumps int
 	// Candidates wait until the description that needs them was sent:
 	// the core refuses them on a handle that hung up and has no
 	// PeerConnection yet.
@@ -201,6 +205,10 @@ func newBrowser(t *testing.T, h *ianua.Handle, log *testpeer.EventLog, codec str
 				b.ssrcs = map[uint32]bool{}
 			}
 			b.ssrcs[pkt.SSRC] = true
+			if b.received.Load() > 0 && int16(pkt.SequenceNumber-b.lastSeq) < -100 {
+				b.backJumps++
+			}
+			b.lastSeq = pkt.SequenceNumber
 			b.mu.Unlock()
 			b.received.Add(1)
 		}

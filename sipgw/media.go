@@ -7,8 +7,11 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/rtp"
+
+	"github.com/ianua/ianua/internal/rtpmunge"
 )
 
 // media is the RTP leg of one call towards the SIP peer: a socket pair on
@@ -101,6 +104,12 @@ func (m *media) readRTP() {
 	buf, plain := make([]byte, 1500), make([]byte, 1500)
 	var pkt rtp.Packet
 	var dtmfs dtmfDetector
+	// The browser's track is one stream; the peer may start new ones (a
+	// PBX bridging the call elsewhere, an announcement then the callee):
+	// numbering and timing go on across them (RFC 3550 section 8.2), or
+	// the browser would drop the new stream's packets as old.
+	var mung rtpmunge.Munger
+	var ssrc uint32
 	for {
 		n, _, err := m.rtp.ReadFromUDP(buf)
 		if err != nil {
@@ -143,6 +152,15 @@ func (m *media) readRTP() {
 			continue // comfort noise and others the browser did not negotiate
 		}
 		if !m.recv.Load() || m.track == nil {
+			continue
+		}
+		if pkt.SSRC != ssrc {
+			if ssrc != 0 {
+				mung.Switch(c.Clock)
+			}
+			ssrc = pkt.SSRC
+		}
+		if !mung.Process(&pkt.Header, time.Now()) {
 			continue
 		}
 		pkt.Extension = false

@@ -166,6 +166,10 @@ type uasOptions struct {
 	silent   bool   // no response at all
 	sendDTMF bool   // send an RFC 4733 key press ("7") once media flows
 	srtp     bool   // answer an offered a=crypto with SDES-SRTP
+	// newStreamAfter, if set, makes the echo a new stream after that
+	// many packets (another SSRC, numbers 1000 back), as a PBX does when
+	// it bridges the call elsewhere.
+	newStreamAfter int64
 }
 
 // uas is a callee that answers INVITEs with SDP and echoes the RTP it
@@ -264,6 +268,10 @@ func (u *uas) echo() {
 			if out, err = s.out.EncryptRTP(enc[:0], out, nil); err != nil {
 				continue
 			}
+		}
+		if a := u.opts.newStreamAfter; a > 0 && u.echoed.Load() >= a && len(out) >= 12 && u.srtp.Load() == nil {
+			binary.BigEndian.PutUint32(out[8:12], 0x0badcafe)
+			binary.BigEndian.PutUint16(out[2:4], binary.BigEndian.Uint16(out[2:4])-1000)
 		}
 		if _, err := u.rtp.WriteToUDP(out, from); err == nil {
 			u.echoed.Add(1)
