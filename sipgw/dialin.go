@@ -179,15 +179,11 @@ func (g *roomGateway) drop(rc *roomCall) {
 
 // callOf finds the room call of a request inside its dialog.
 func (g *roomGateway) callOf(req *sip.Request) *roomCall {
-	id, to := req.CallID(), req.To()
-	if id == nil || to == nil {
-		return nil
-	}
-	tag, ok := to.Params.Get("tag")
-	if !ok || tag == "" {
+	key, ok := requestKey(req)
+	if !ok {
 		return nil
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.calls[dialogKey(id.Value(), tag)]
+	return g.calls[key]
 }

@@ -315,21 +315,30 @@ func (p *Plugin) dropCall(c *call) {
 	p.mu.Unlock()
 }
 
-// callOf finds the call of a request inside one of our dialogs: its To
-// tag is ours (RFC 3261 section 12.2.2). A request without one starts a
-// dialog.
-func (p *Plugin) callOf(req *sip.Request) *call {
+// requestKey is the dialog key of a request inside one of our dialogs:
+// its To tag is ours (RFC 3261 section 12.2.2). A request without one
+// starts a dialog: false.
+func requestKey(req *sip.Request) (string, bool) {
 	id, to := req.CallID(), req.To()
 	if id == nil || to == nil {
-		return nil
+		return "", false
 	}
 	tag, ok := to.Params.Get("tag")
 	if !ok || tag == "" {
+		return "", false
+	}
+	return dialogKey(id.Value(), tag), true
+}
+
+// callOf finds the call of a request inside one of our dialogs.
+func (p *Plugin) callOf(req *sip.Request) *call {
+	key, ok := requestKey(req)
+	if !ok {
 		return nil
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.calls[dialogKey(id.Value(), tag)]
+	return p.calls[key]
 }
 
 // contact is our Contact for user.
