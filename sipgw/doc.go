@@ -51,7 +51,9 @@
 //     secret, authuser, display_name, user_agent,
 //     proxy (the registrar), outbound_proxy (every request goes there
 //     first), headers, register_ttl, refresh, type "guest" and
-//     send_register false (no REGISTER). Digest authentication (RFC 3261
+//     send_register false (no REGISTER; a guest is still called, and
+//     messaged, at the gateway's address by its user part, unless a
+//     handle that registered that user holds it). Digest authentication (RFC 3261
 //     section 22) on 401 and 407; the registration is refreshed at three
 //     quarters of the granted lifetime and withdrawn on unregister or
 //     detach. Events: registering, registered, registration_failed {code,
@@ -212,9 +214,10 @@
 // and callers relayed to the other nodes of a cluster (they are remote
 // publishers, which a node does not announce).
 //
-// Where it differs from Janus: MESSAGEs outside a dialog reach only
-// handles registered with a REGISTER (Janus guests have a socket of
-// their own), and a message in a dialog needs an established call (Janus
+// Where it differs from Janus: guests share the gateway's address
+// (Janus gives each a socket of its own), so two handles of one user
+// part cannot both be reached; a message in a dialog needs an
+// established call (Janus
 // also takes one while inviting); incoming message events carry the
 // MESSAGE's Call-ID; update does not look for the JSEP "update" flag;
 // updatingcall's offer does not show the peer's direction (see above);

@@ -243,3 +243,35 @@ func TestHandleToHandle(t *testing.T) {
 		t.Errorf("caller's hangup: %v", r)
 	}
 }
+
+// A guest (no REGISTER) is reached at the gateway's address by its user
+// part, as Janus guests are at their own; a handle that registers the
+// same user takes it over, and a guest does not take it back.
+func TestIncomingCallToGuest(t *testing.T) {
+	e := newEnv(t)
+	e.guest(e.h, e.log) // sip:alice@127.0.0.1
+	c := newUAC(e)
+	_, _, cancel := ring(t, e, c, c.offer())
+	ev := e.wait(e.log, e.h, "incomingcall")
+	if ev.JSEP == nil || ev.JSEP.Type != "offer" {
+		t.Fatalf("incomingcall to a guest: %+v", ev)
+	}
+	e.must(e.h, map[string]any{"request": "decline"}, nil)
+	cancel()
+
+	// Another handle registers alice for real: calls go there now, and a
+	// second guest named alice does not take them.
+	_, h2, log2 := e.newHandle()
+	reg := newRegistrar(e, "alice", "pw", 60)
+	e.register(h2, log2, reg, "alice")
+	_, h3, log3 := e.newHandle()
+	e.guest(h3, log3)
+	mark2, mark3 := log2.Len(), log3.Len()
+	_, _, cancel2 := ring(t, e, c, c.offer())
+	defer cancel2()
+	log2.WaitFrom(t, mark2, 5*time.Second, "incomingcall on the registered handle", sipEvent(h2.ID(), "incomingcall"))
+	time.Sleep(200 * time.Millisecond)
+	if n := log3.Count(sipEvent(h3.ID(), "incomingcall")); n != 0 || log3.Len() < mark3 {
+		t.Errorf("the second guest got %d incoming calls", n)
+	}
+}

@@ -95,6 +95,7 @@ func (a *Agent) register(transaction string, req Request) error {
 	}
 
 	if acct.guest {
+		a.p.setGuestUser(acct.uri.User, a)
 		a.push(transaction, "", map[string]any{"event": "registered", "username": acct.uri.User, "register_sent": false}, nil)
 		return nil
 	}

@@ -57,7 +57,10 @@ type Plugin struct {
 	mu     sync.Mutex
 	closed bool
 	users  map[string]*Agent // registered user part -> agent
-	calls  map[string]*call  // Call-ID -> call
+	// guests marks the users held by guest handles (a registered handle
+	// takes a user over from a guest, not the other way).
+	guests map[string]bool
+	calls  map[string]*call // Call-ID -> call
 	// transfers are the REFERs we accepted, by refer_id.
 	transfers map[uint32]*transfer
 
@@ -277,7 +280,24 @@ func (p *Plugin) respond(req *sip.Request, tx sip.ServerTransaction, code int, r
 func (p *Plugin) setUser(user string, a *Agent) {
 	p.mu.Lock()
 	p.users[user] = a
+	delete(p.guests, user)
 	p.mu.Unlock()
+}
+
+// setGuestUser routes new dialogs for user to a guest, unless a handle
+// that registered the user holds it: a guest is reached on the
+// gateway's own address (Janus gives each guest a socket of its own).
+func (p *Plugin) setGuestUser(user string, a *Agent) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if cur := p.users[user]; cur != nil && cur != a && !p.guests[user] {
+		return
+	}
+	p.users[user] = a
+	if p.guests == nil {
+		p.guests = map[string]bool{}
+	}
+	p.guests[user] = true
 }
 
 // dropUser stops routing user to a (if it still is a's).
@@ -285,6 +305,7 @@ func (p *Plugin) dropUser(user string, a *Agent) {
 	p.mu.Lock()
 	if p.users[user] == a {
 		delete(p.users, user)
+		delete(p.guests, user)
 	}
 	p.mu.Unlock()
 }
