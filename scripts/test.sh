@@ -14,12 +14,21 @@ command -v baresip >/dev/null 2>&1 || need+=(baresip)
 # ffmpeg: a real RTP sender and reader for the streaming tests (ffprobe
 # checks recordings).
 command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
+# npm: installs janus.js for examples/janus-server.
+if [ -f examples/janus-server/web/package.json ] && [ ! -d examples/janus-server/web/node_modules ]; then
+  command -v npm >/dev/null 2>&1 || need+=(npm)
+fi
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
 if [ ${#need[@]} -gt 0 ]; then
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "installing ${need[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+# SIPp plays recorded RTP (a PCMA call with RFC 2833 DTMF) through a raw
+# socket: as another user than root it needs the capability.
+if [ -n "$sudo" ] && command -v setcap >/dev/null 2>&1; then
+  $sudo setcap cap_net_raw,cap_net_admin+ep "$(command -v sipp)" || true
 fi
 
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
