@@ -41,7 +41,8 @@
 //
 // # Failure
 //
-// A node whose heartbeat has not been seen for Params.DeadAfter is dead:
+// A node whose heartbeat has not been seen for Params.DeadAfter, and that
+// does not answer a direct ping over NATS either, is dead:
 // every other node removes its remote publishers (subscribers get
 // "unpublished"), stops the relays towards it, and deletes its entries.
 // While this node itself cannot reach NATS it declares no one dead, and

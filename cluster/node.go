@@ -477,18 +477,39 @@ func (n *Node) reap() {
 		n.mu.Unlock()
 		return
 	}
-	var dead []string
+	var silent []string
 	for id, p := range n.peers {
 		if time.Since(p.lastSeen) > n.p.DeadAfter {
-			dead = append(dead, id)
-			delete(n.peers, id)
+			silent = append(silent, id)
 		}
 	}
 	n.mu.Unlock()
-	for _, id := range dead {
-		n.log.Warn("cluster: node is dead", "dead", id)
-		n.forgetNode(id, true)
+	for _, id := range silent {
+		// A node whose heartbeats are late (a starved machine, a slow
+		// server) but that answers is alive: taking it for dead would
+		// unpublish its feeds everywhere.
+		if n.ping(id) {
+			n.mu.Lock()
+			if p := n.peers[id]; p != nil {
+				p.lastSeen = time.Now()
+			}
+			n.mu.Unlock()
+			continue
+		}
+		n.mu.Lock()
+		_, still := n.peers[id]
+		delete(n.peers, id)
+		n.mu.Unlock()
+		if still {
+			n.log.Warn("cluster: node is dead", "dead", id)
+			n.forgetNode(id, true)
+		}
 	}
+}
+
+// ping asks a node directly whether it is alive.
+func (n *Node) ping(id string) bool {
+	return n.request(id, relayMsg{Op: "ping", From: n.p.ID}) == nil
 }
 
 // forgetNode removes what came from a node that left or died: its

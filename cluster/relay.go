@@ -32,7 +32,7 @@ const srtpSuite = 80
 // relayMsg is a request to the publisher's node, on subject
 // "<prefix>.relay.<node>".
 type relayMsg struct {
-	// Op is "start" (reply expected), "stop" or "keyframe".
+	// Op is "start" or "ping" (reply expected), "stop" or "keyframe".
 	Op   string `json:"op"`
 	From string `json:"from"`
 	// ID names the relay (start, stop).
@@ -291,9 +291,14 @@ func (n *Node) stopRelay(s *remoteStream) {
 // loop starts it again from another.
 func (n *Node) lostUpstream(s *remoteStream) {
 	s.mu.Lock()
+	id, up := s.relayID, s.upstream
 	s.relayID, s.upstream, s.depth = "", "", 0
 	s.mu.Unlock()
 	s.dec.Store(nil)
+	if id != "" {
+		// In case it is alive after all (cut off from us only).
+		n.publish(up, relayMsg{Op: "stop", From: n.p.ID, ID: id})
+	}
 	n.wake()
 }
 
@@ -376,6 +381,9 @@ func (n *Node) onRelayMsg(msg *nats.Msg) {
 		if o != nil {
 			o.fwd.Stop()
 		}
+	case "ping":
+		b, _ := json.Marshal(relayReply{})
+		_ = msg.Respond(b)
 	case "keyframe":
 		if src := n.localSource(m.Room, m.Feed, m.MID); src != nil {
 			src.RequestKeyframe(-1)
