@@ -7,7 +7,8 @@
 // watch, start, pause, stop, switch, configure, with Janus's events
 // ({"streaming":"event","result":{"status":"preparing"|"starting"|
 // "started"|"pausing"|"stopping"}}) and error codes (450–470). The plugin
-// offers, the viewer answers with "start"; a viewer switches mountpoints
+// offers, its m-lines named with the mountpoint's mids as in Janus, and
+// the viewer answers with "start"; a viewer switches mountpoints
 // without a new PeerConnection. ianua extra: {"status":"no-media"} and
 // {"status":"media"} events when a mountpoint's input stops and resumes.
 // Supported mountpoint type: "rtp" (plain RTP, one port per stream), with

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 
 	"github.com/pion/webrtc/v4"
@@ -172,6 +173,10 @@ func (v *viewer) watch(ctx context.Context, tx string, req request) error {
 			return fail(err)
 		}
 	}
+	// The offer's m-lines take the streams' mids, as in Janus: what the
+	// viewer sees in its SDP (janus.js's onremotetrack) is what
+	// "configure" and "info" name.
+	useMids := offerMids(mp)
 	for _, m := range mp.media {
 		if m.isData() {
 			continue
@@ -187,6 +192,11 @@ func (v *viewer) watch(ctx context.Context, tx string, req request) error {
 		tr, err := pc.AddTransceiverFromTrack(sub, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 		if err != nil {
 			return fail(fmt.Errorf("streaming: add transceiver: %w", err))
+		}
+		if useMids {
+			if err := tr.SetMid(m.params.MID); err != nil {
+				return fail(fmt.Errorf("streaming: mid %q: %w", m.params.MID, err))
+			}
 		}
 		sub.Start(tr.Sender())
 	}
@@ -205,6 +215,23 @@ func (v *viewer) watch(ctx context.Context, tx string, req request) error {
 	v.mp, v.subs = mp, subs
 	v.mu.Unlock()
 	return v.h.PushEvent(tx, status("preparing"), jsep)
+}
+
+// offerMids says whether the offer can use the mountpoint's mids: they
+// must differ from each other and from the data m-line's, which pion
+// numbers after the audio and video ones. Otherwise pion numbers them
+// all.
+func offerMids(mp *Mountpoint) bool {
+	seen := map[string]bool{}
+	for _, m := range mp.media {
+		if !m.isData() {
+			if seen[m.params.MID] {
+				return false
+			}
+			seen[m.params.MID] = true
+		}
+	}
+	return !mp.hasData() || !seen[strconv.Itoa(len(seen))]
 }
 
 func (v *viewer) start(msg ianua.Message) error {
