@@ -119,18 +119,34 @@
 //	list, info, create,
 //	destroy                      supported (synchronous); "create" of type
 //	                             "rtp" with "media" or the legacy audio/video/
-//	                             data fields, SRTP ingest (srtpsuite,
-//	                             srtpcrypto), simulcast over three ports,
-//	                             data ports (datatype, buffermsg), the kept
-//	                             keyframe (videobufferkf, on by default); not
-//	                             yet: rtsp, file, live types, edit,
-//	                             recording, enable/disable
+//	                             data fields (codec as audiortpmap/
+//	                             videortpmap; not yet audiocodec/videocodec),
+//	                             SRTP ingest (srtpsuite, srtpcrypto),
+//	                             simulcast over three ports, data ports
+//	                             (datatype, buffermsg), the kept keyframe
+//	                             (videobufferkf, on by default); with
+//	                             differences: list and info show the ports
+//	                             without the secret, info has no pt, rtpmap,
+//	                             fmtp, and age_ms is 0 or -1; not yet: rtsp,
+//	                             file, live types, edit, recording,
+//	                             enable/disable
 //	watch, start, pause, stop,
 //	switch, configure            supported (asynchronous; configure: send,
 //	                             substream, temporal), Janus's
 //	                             "preparing"/"starting"/"started"/"pausing"/
 //	                             "stopping"/"stopped" statuses; extra
-//	                             "no-media"/"media"
+//	                             "no-media"/"media"; the offer's mids are
+//	                             the mountpoint's. With differences: a
+//	                             second watch is refused (452; Janus
+//	                             renegotiates, "restart" for an ICE
+//	                             restart); stop when not watching says
+//	                             "stopping" (Janus "idle"); the hangup may
+//	                             reach the client before "stopping"
+//
+// janus.js drives Streaming in examples/janus-server's Streaming page,
+// tested with ffmpeg feeding two mountpoints: list, watch, start, info,
+// switch on the same PeerConnection, pause and start, stop, and watch
+// again on the same handle.
 //
 // SIP (janus.plugin.sip, package sipgw): register (digest, refresh,
 // guest, unregister), call, accept, decline, hangup, hold, unhold,

@@ -9,12 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ianua/ianua/internal/testbrowser"
+	"github.com/ianua/ianua/streaming"
 
 	"github.com/chromedp/chromedp"
 )
@@ -54,6 +56,35 @@ type sipStats struct {
 	PacketsReceived int     `json:"packetsReceived"`
 	AudioEnergy     float64 `json:"audioEnergy"`
 }
+
+// streamStats is what window.ianuaStats() of streaming.js returns.
+type streamStats struct {
+	State           string   `json:"state"`
+	Watching        *uint64  `json:"watching"`
+	Mountpoints     []uint64 `json:"mountpoints"`
+	PC              bool     `json:"pc"`              // janus.js has a PeerConnection
+	PeerConnections int      `json:"peerConnections"` // how many it made
+	Offers          int      `json:"offers"`          // plugin offers answered
+	MIDs            []string `json:"mids"`            // of the remote tracks
+	Info            *struct {
+		ID      uint64 `json:"id"`
+		Viewers int    `json:"viewers"`
+	} `json:"info"`
+	Error *struct {
+		Code   int    `json:"code"`
+		Reason string `json:"reason"`
+	} `json:"error"`
+	FramesDecoded int    `json:"framesDecoded"`
+	FrameWidth    int    `json:"frameWidth"`
+	FrameHeight   int    `json:"frameHeight"`
+	VideoSSRC     uint32 `json:"videoSSRC"`
+	AudioPackets  int    `json:"audioPackets"`
+	// Video has more inbound-rtp counters, to tell why video stalled.
+	Video map[string]any `json:"video"`
+}
+
+// watchingID says whether the page watches mountpoint id.
+func (s streamStats) watchingID(id uint64) bool { return s.Watching != nil && *s.Watching == id }
 
 // needJanusJS fails the test when npm ci has not been run.
 func needJanusJS(t *testing.T) {
@@ -371,4 +402,172 @@ func (p *sipp) check(t *testing.T, timeout time.Duration) {
 		msgs, _ := os.ReadFile(filepath.Join(p.dir, "messages.log"))
 		t.Errorf("sipp %s: %v\n%s\nmessages:\n%s", p.name, err, p.out.Bytes(), msgs)
 	}
+}
+
+// TestBrowserStreaming feeds two mountpoints with ffmpeg (VP8 and Opus over
+// plain RTP, as the README's command does; 320x240 into mountpoint 1,
+// 160x120 into mountpoint 2) and drives the janus.js Streaming page: it
+// watches mountpoint 1 (video decoded, audio received); "info" counts the
+// viewer; "switch" moves the same PeerConnection, with no new offer, to
+// mountpoint 2, whose picture size shows it is the other stream; "pause"
+// holds the media and "start" resumes it; "stop" ends the watching, the
+// PeerConnection goes and the viewer count drops; a new "watch" on the
+// same handle plays again, on a new PeerConnection.
+func TestBrowserStreaming(t *testing.T) {
+	chromium := testbrowser.Chromium(t)
+	needJanusJS(t)
+	ffmpeg, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Fatal("ffmpeg not found: apt-get install ffmpeg (scripts/test.sh does)")
+	}
+	ports := rtpPorts(t, 4)
+	at, _ := startServer(t, func(o *options) {
+		o.Streaming.Mountpoints = []streaming.MountpointParams{
+			rtpMountpoint(1, "test pattern 320x240, 440 Hz", ports[0], ports[1]),
+			rtpMountpoint(2, "test pattern 160x120, 660 Hz", ports[2], ports[3]),
+		}
+	})
+	feedMountpoint(t, ffmpeg, "320x240", 440, ports[0], ports[1])
+	feedMountpoint(t, ffmpeg, "160x120", 660, ports[2], ports[3])
+	page, cancel := context.WithTimeout(testbrowser.Start(t, chromium), 120*time.Second)
+	defer cancel()
+	click := func(sel string) {
+		t.Helper()
+		if err := chromedp.Do(page, chromedp.Click(chromedp.CSS(sel))); err != nil {
+			t.Fatalf("click %s: %v", sel, err)
+		}
+	}
+	choose := func(id uint64) {
+		t.Helper()
+		if err := chromedp.Do(page, chromedp.SetValue(chromedp.CSS("#mountpoints"), strconv.FormatUint(id, 10))); err != nil {
+			t.Fatalf("choose mountpoint %d: %v", id, err)
+		}
+	}
+	// flowing checks that video frames and audio packets keep coming: half
+	// a second's worth more than in s. A new viewer decodes the kept
+	// keyframe at once, then waits for the next one (a second at most
+	// from ffmpeg, longer on a loaded machine).
+	flowing := func(what string, s streamStats) streamStats {
+		t.Helper()
+		return waitFor(t, page, 10*time.Second, what+" flowing", func(n streamStats) bool {
+			return n.FramesDecoded >= s.FramesDecoded+15 && n.AudioPackets >= s.AudioPackets+25
+		})
+	}
+
+	navigate(t, page, fmt.Sprintf("http://%s/streaming.html?autowatch=1", at.Web))
+	s := waitFor(t, page, 30*time.Second, "mountpoint 1 plays", func(s streamStats) bool {
+		return s.State == "started" && s.watchingID(1) && s.FramesDecoded > 0 && s.FrameWidth == 320 && s.AudioPackets > 0
+	})
+	if len(s.Mountpoints) != 2 {
+		t.Errorf("list: mountpoints %v, want [1 2]", s.Mountpoints)
+	}
+	// The SDP's mids are the mountpoint's, as in Janus.
+	if !slices.Equal(s.MIDs, []string{"a", "v"}) {
+		t.Errorf("remote tracks' mids %q, want the mountpoint's [a v]", s.MIDs)
+	}
+	s = flowing("mountpoint 1", s)
+	t.Logf("mountpoint 1: %d frames of %dx%d, %d audio packets", s.FramesDecoded, s.FrameWidth, s.FrameHeight, s.AudioPackets)
+	choose(1)
+	click("#info")
+	waitFor(t, page, 5*time.Second, "info: one viewer of 1", func(s streamStats) bool { return s.Info != nil && s.Info.ID == 1 && s.Info.Viewers == 1 })
+
+	// Switch: the same PeerConnection, the same SSRC, another picture.
+	choose(2)
+	click("#switch")
+	sw := waitFor(t, page, 15*time.Second, "mountpoint 2 plays after the switch", func(n streamStats) bool {
+		return n.watchingID(2) && n.FrameWidth == 160 && n.FramesDecoded > s.FramesDecoded
+	})
+	if sw.PeerConnections != 1 || sw.Offers != 1 || !sw.PC {
+		t.Errorf("switch: %d PeerConnections, %d offers (PeerConnection open: %v); want the first one only", sw.PeerConnections, sw.Offers, sw.PC)
+	}
+	if sw.VideoSSRC != s.VideoSSRC {
+		t.Errorf("switch: video SSRC %d, was %d", sw.VideoSSRC, s.VideoSSRC)
+	}
+	sw = flowing("mountpoint 2", sw)
+	t.Logf("mountpoint 2: %d frames (%dx%d), %d audio packets", sw.FramesDecoded, sw.FrameWidth, sw.FrameHeight, sw.AudioPackets)
+
+	// Pause holds the media; start resumes it.
+	click("#pause")
+	waitFor(t, page, 5*time.Second, "paused", func(s streamStats) bool { return s.State == "paused" })
+	time.Sleep(time.Second) // what was on its way arrives
+	held := waitFor(t, page, 5*time.Second, "stats", func(streamStats) bool { return true })
+	time.Sleep(1500 * time.Millisecond)
+	still := waitFor(t, page, 5*time.Second, "stats", func(streamStats) bool { return true })
+	if still.FramesDecoded > held.FramesDecoded+1 || still.AudioPackets > held.AudioPackets+1 {
+		t.Errorf("paused, yet %d frames and %d audio packets came in 1.5 s",
+			still.FramesDecoded-held.FramesDecoded, still.AudioPackets-held.AudioPackets)
+	}
+	click("#pause") // now "Resume": a "start" without JSEP
+	resumed := waitFor(t, page, 10*time.Second, "resumed", func(s streamStats) bool {
+		return s.State == "started" && s.FramesDecoded > still.FramesDecoded && s.AudioPackets > still.AudioPackets
+	})
+	flowing("mountpoint 2 after the pause", resumed)
+
+	// Stop: the server hangs up, the viewer is gone.
+	click("#watch") // now "Stop"
+	waitFor(t, page, 10*time.Second, "stopped", func(s streamStats) bool { return s.State == "stopped" && !s.PC && s.Watching == nil })
+	click("#info")
+	waitFor(t, page, 5*time.Second, "info: no viewer of 2", func(s streamStats) bool { return s.Info != nil && s.Info.ID == 2 && s.Info.Viewers == 0 })
+
+	// Watch again on the same handle.
+	choose(1)
+	click("#watch")
+	again := waitFor(t, page, 30*time.Second, "mountpoint 1 plays again", func(s streamStats) bool {
+		return s.State == "started" && s.watchingID(1) && s.FramesDecoded > 0 && s.FrameWidth == 320 && s.AudioPackets > 0
+	})
+	if again.PeerConnections != 2 || again.Offers != 2 {
+		t.Errorf("watch after stop: %d PeerConnections, %d offers; want 2 and 2", again.PeerConnections, again.Offers)
+	}
+	flowing("mountpoint 1 watched again", again)
+	screenshot(t, page, "streaming")
+}
+
+// rtpPorts returns n distinct even UDP ports of 127.0.0.1, each with the
+// next one free too: ffmpeg sends its RTCP to port+1, which must not be
+// another stream's port.
+func rtpPorts(t *testing.T, n int) []int {
+	t.Helper()
+	var out []int
+	for len(out) < n {
+		p := freePort(t, true)
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// feedMountpoint runs ffmpeg until the test ends: a test pattern of size
+// (VP8, a keyframe a second) and a tone (Opus) over plain RTP to a
+// mountpoint's ports, the README's command. It fails the test if ffmpeg
+// ends before that.
+func feedMountpoint(t *testing.T, ffmpeg, size string, tone, audioPort, videoPort int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	// The inputs end after 5 minutes, so that an ffmpeg outliving a killed
+	// test stops by itself.
+	cmd := exec.CommandContext(ctx, ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
+		"-f", "lavfi", "-i", fmt.Sprintf("testsrc=size=%s:rate=30:duration=300", size),
+		"-f", "lavfi", "-i", fmt.Sprintf("sine=frequency=%d:sample_rate=48000:duration=300", tone),
+		"-map", "0:v", "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k", "-g", "30",
+		"-payload_type", "100", "-f", "rtp", fmt.Sprintf("rtp://127.0.0.1:%d?pkt_size=1200", videoPort),
+		"-map", "1:a", "-c:a", "libopus", "-payload_type", "111", "-f", "rtp", fmt.Sprintf("rtp://127.0.0.1:%d", audioPort))
+	var out bytes.Buffer // read once ffmpeg has exited
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatalf("ffmpeg: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		select {
+		case err := <-done:
+			t.Errorf("ffmpeg (%s) ended before the test: %v\n%s", size, err, out.Bytes())
+		default:
+			cancel()
+			<-done
+		}
+	})
 }

@@ -6,10 +6,12 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ianua/ianua/sfu"
+	"github.com/ianua/ianua/streaming"
 )
 
 // options are the settings of one run: defaults, then the -config file,
@@ -47,6 +49,17 @@ type options struct {
 		Rooms []sfu.RoomParams `json:"rooms"`
 	} `json:"videoroom"`
 
+	Streaming struct {
+		// AdminKey, if set, is required to create mountpoints.
+		AdminKey string `json:"admin_key"`
+		// Mountpoints are opened at start: plain RTP in on UDP ports of
+		// 127.0.0.1 (or "host"), with the fields of a Streaming "create"
+		// request's "media" form. Default (nil): mountpoint 1 of
+		// rtpMountpoint, as Janus's sample configuration has it; [] opens
+		// none.
+		Mountpoints []streaming.MountpointParams `json:"mountpoints"`
+	} `json:"streaming"`
+
 	// WebDir is the directory holding node_modules (janus.js and
 	// webrtc-adapter); default: web/ or examples/janus-server/web/.
 	WebDir string `json:"web_dir"`
@@ -64,6 +77,52 @@ func defaultOptions() options {
 		ICEUDP:    "127.0.0.1:0",
 		SIP:       "127.0.0.1:5060",
 	}
+}
+
+// Janus's sample mountpoint: id 1, Opus on port 5002 (payload type 111),
+// VP8 on port 5004 (payload type 100), which the README's ffmpeg command
+// feeds.
+const (
+	sampleMountpoint = 1
+	sampleAudioPort  = 5002
+	sampleVideoPort  = 5004
+	sampleDesc       = "Opus/VP8 over RTP (see the README)"
+)
+
+// rtpMountpoint is a Streaming mountpoint with one Opus and one VP8 stream
+// of plain RTP on 127.0.0.1 (port 0 picks one). Payload types and mids are
+// Janus's for its legacy audio/video mountpoints.
+func rtpMountpoint(id uint64, description string, audioPort, videoPort int) streaming.MountpointParams {
+	return streaming.MountpointParams{
+		ID:          id,
+		Description: description,
+		LocalIP:     "127.0.0.1",
+		Media: []streaming.MediaParams{
+			{Type: "audio", MID: "a", Port: audioPort, PT: 111, Codec: "opus"},
+			{Type: "video", MID: "v", Port: videoPort, PT: 100, Codec: "vp8"},
+		},
+	}
+}
+
+// mountpointsFromPorts reads -mountpoint-ports, "audio,video": mountpoint 1
+// on those ports, or none for "".
+func mountpointsFromPorts(s string) ([]streaming.MountpointParams, error) {
+	if strings.TrimSpace(s) == "" {
+		return []streaming.MountpointParams{}, nil
+	}
+	a, v, ok := strings.Cut(s, ",")
+	if !ok {
+		return nil, fmt.Errorf("%q: want audio,video ports (e.g. %d,%d)", s, sampleAudioPort, sampleVideoPort)
+	}
+	var ports [2]int
+	for i, p := range []string{a, v} {
+		n, err := strconv.ParseUint(strings.TrimSpace(p), 10, 16)
+		if err != nil {
+			return nil, fmt.Errorf("%q: %q is not a port", s, p)
+		}
+		ports[i] = int(n)
+	}
+	return []streaming.MountpointParams{rtpMountpoint(sampleMountpoint, sampleDesc, ports[0], ports[1])}, nil
 }
 
 // loadConfig reads a JSON config file over o: the fields it has replace

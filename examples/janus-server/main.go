@@ -27,7 +27,7 @@ func main() {
 	// Flags fill f; after the config file (if any) is read into o, the
 	// flags given on the command line are copied over it.
 	o, f := defaultOptions(), defaultOptions()
-	var configFile, nat1to1, stun, origins string
+	var configFile, nat1to1, stun, origins, mountpointPorts string
 	flag.StringVar(&configFile, "config", "", "JSON config file with the same settings and the videoroom rooms (flags given on the command line win); see README.md")
 	flag.StringVar(&f.HTTP, "http", f.HTTP, "address of the REST API (/janus); empty disables it")
 	flag.StringVar(&f.WebSocket, "ws", f.WebSocket, "address of the WebSocket API (subprotocol janus-protocol); empty disables it")
@@ -35,6 +35,8 @@ func main() {
 	flag.StringVar(&f.Web, "web", f.Web, "address of the demo pages; empty disables them")
 	flag.StringVar(&f.WebDir, "web-dir", "", "directory whose node_modules hold janus.js (default web/ or examples/janus-server/web/)")
 	flag.StringVar(&f.SIP, "sip", f.SIP, "UDP address of the SIP user agents (janus.plugin.sip); empty leaves the plugin out")
+	flag.StringVar(&mountpointPorts, "mountpoint-ports", fmt.Sprintf("%d,%d", sampleAudioPort, sampleVideoPort),
+		"UDP ports on 127.0.0.1 of Streaming mountpoint 1, audio (Opus) and video (VP8), for RTP from ffmpeg or GStreamer; empty: no mountpoint. Given, it replaces the config file's mountpoints")
 	flag.StringVar(&f.ICEUDP, "ice-udp", f.ICEUDP, "address of the one UDP socket that carries all media; a loopback address offers loopback candidates only")
 	flag.StringVar(&nat1to1, "nat1to1", "", "comma-separated public IPs to advertise in place of the local ones (server behind 1:1 NAT)")
 	flag.StringVar(&stun, "stun", "", "comma-separated STUN URLs (stun:host:port) for server-reflexive candidates; the pages use them too")
@@ -81,6 +83,13 @@ func main() {
 			o.STUN = splitList(stun)
 		case "allow-origin":
 			o.AllowedOrigins = splitList(origins)
+		case "mountpoint-ports":
+			mps, err := mountpointsFromPorts(mountpointPorts)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "janus-server: -mountpoint-ports:", err)
+				os.Exit(2)
+			}
+			o.Streaming.Mountpoints = mps
 		}
 	})
 	o.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))

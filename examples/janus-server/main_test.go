@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ianua/ianua/internal/testpeer"
+	"github.com/ianua/ianua/streaming"
 
 	"go.uber.org/goleak"
 )
@@ -28,6 +29,8 @@ func startServer(t *testing.T, mod func(*options)) (at listening, stop func() er
 	done := make(chan error, 1)
 	o := defaultOptions()
 	o.HTTP, o.WebSocket, o.Admin, o.Web, o.SIP = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	// The sample mountpoint, on ports of its own choosing.
+	o.Streaming.Mountpoints = []streaming.MountpointParams{rtpMountpoint(sampleMountpoint, sampleDesc, 0, 0)}
 	o.Logger = slog.New(slog.NewTextHandler(testpeer.Output(t), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if mod != nil {
 		mod(&o)

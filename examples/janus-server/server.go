@@ -1,11 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -37,12 +40,16 @@ func plugins(o options) ([]ianua.Plugin, error) {
 	if err != nil {
 		return nil, err
 	}
+	mountpoints := o.Streaming.Mountpoints
+	if mountpoints == nil {
+		mountpoints = []streaming.MountpointParams{rtpMountpoint(sampleMountpoint, sampleDesc, sampleAudioPort, sampleVideoPort)}
+	}
 	out := []ianua.Plugin{
 		echotest.New(), // janus.plugin.echotest
 		videoroom,      // janus.plugin.videoroom
-		// janus.plugin.streaming: mountpoints are created with the
-		// "create" request (plain RTP in on 127.0.0.1 ports).
-		streaming.New(streaming.Params{Logger: o.Logger}),
+		// janus.plugin.streaming: the configured mountpoints (run opens
+		// them), and more with the "create" request.
+		streaming.New(streaming.Params{Mountpoints: mountpoints, AdminKey: o.Streaming.AdminKey, Logger: o.Logger}),
 	}
 	if o.SIP != "" {
 		// janus.plugin.sip: one SIP user agent per handle; the router
@@ -85,6 +92,22 @@ func run(ctx context.Context, o options, ready func(listening)) error {
 		return err
 	}
 	o.Logger.Info("janus-server: media", "ice-udp", router.UDPAddr())
+	// Open the mountpoints now rather than at the first attach, so that a
+	// taken port is reported at start and RTP is taken before anyone
+	// watches.
+	for _, p := range ps {
+		if sp, ok := p.(*streaming.Plugin); ok {
+			if err := sp.Start(router); err != nil {
+				return errors.Join(fmt.Errorf("streaming: %w", err), router.Close(context.WithoutCancel(ctx)))
+			}
+			for _, mp := range sp.Mountpoints() {
+				for _, m := range mp.Params().Media {
+					o.Logger.Info("janus-server: mountpoint", "id", mp.ID(), "type", m.Type, "codec", cmp.Or(m.Codec, m.Rtpmap, m.DataType), "pt", m.PT,
+						"rtp", net.JoinHostPort(mp.Params().LocalIP, strconv.Itoa(m.Port)))
+				}
+			}
+		}
+	}
 
 	// Listen on everything first, so that a taken port is reported before
 	// anything is served.

@@ -66,7 +66,7 @@ func TestServers(t *testing.T) {
 		t.Errorf("WebSocket info: %s", b)
 	}
 
-	for _, p := range []string{"/", "/echotest.html", "/videoroom.html", "/janus.js", "/adapter.js", "/config.js"} {
+	for _, p := range []string{"/", "/echotest.html", "/videoroom.html", "/streaming.html", "/streaming.js", "/janus.js", "/adapter.js", "/config.js"} {
 		resp, err := http.Get("http://" + at.Web + p)
 		if err != nil {
 			t.Fatal(err)
@@ -102,7 +102,8 @@ func TestConfigFile(t *testing.T) {
 	cfg := `{
 		"http": "127.0.0.1:0", "websocket": "127.0.0.1:0", "admin": "", "web": "",
 		"api_secret": "s", "session_timeout": "30s",
-		"videoroom": {"rooms": [{"room": 42, "description": "Answer", "publishers": 2}]}
+		"videoroom": {"rooms": [{"room": 42, "description": "Answer", "publishers": 2}]},
+		"streaming": {"mountpoints": [{"id": 7, "description": "Seven", "media": [{"type": "audio", "mid": "a", "port": 0, "pt": 111, "codec": "opus"}]}]}
 	}`
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -112,7 +113,8 @@ func TestConfigFile(t *testing.T) {
 	if err := loadConfig(path, &o); err != nil {
 		t.Fatal(err)
 	}
-	if o.APISecret != "s" || o.Admin != "" || len(o.VideoRoom.Rooms) != 1 || o.VideoRoom.Rooms[0].ID != 42 || o.SessionTimeout.String() != "30s" {
+	if o.APISecret != "s" || o.Admin != "" || len(o.VideoRoom.Rooms) != 1 || o.VideoRoom.Rooms[0].ID != 42 || o.SessionTimeout.String() != "30s" ||
+		len(o.Streaming.Mountpoints) != 1 || o.Streaming.Mountpoints[0].ID != 7 {
 		t.Fatalf("options %+v", o)
 	}
 	at, _ := startServer(t, func(x *options) { *x = o })
@@ -147,9 +149,52 @@ func TestConfigFile(t *testing.T) {
 			t.Errorf("room %d exists: %v, want %v", room, m, want)
 		}
 	}
+	// Mountpoint 7 is listed, the sample mountpoint 1 is not.
+	hid = post(spath, `{"janus":"attach","transaction":"a","apisecret":"s","plugin":"janus.plugin.streaming"}`)["data"].(map[string]any)["id"]
+	m := post(fmt.Sprintf("%s/%.0f", spath, hid), `{"janus":"message","transaction":"l","apisecret":"s","body":{"request":"list"}}`)
+	list, _ := m["plugindata"].(map[string]any)["data"].(map[string]any)["list"].([]any)
+	if len(list) != 1 || list[0].(map[string]any)["id"] != 7.0 {
+		t.Errorf("streaming list: %v, want mountpoint 7 only", m)
+	}
 	bad := filepath.Join(t.TempDir(), "bad.json")
 	_ = os.WriteFile(bad, []byte(`{"htp": "x"}`), 0o644)
 	if err := loadConfig(bad, &o); err == nil {
 		t.Error("a misspelt setting was accepted")
+	}
+}
+
+// TestMountpointPorts reads -mountpoint-ports.
+func TestMountpointPorts(t *testing.T) {
+	testCases := []struct {
+		flag         string
+		audio, video int // of mountpoint 1; 0, 0: no mountpoint
+		bad          bool
+	}{
+		{flag: "5002,5004", audio: 5002, video: 5004},
+		{flag: " 6000 , 6002 ", audio: 6000, video: 6002},
+		{flag: "0,0"}, // ports of its choosing
+		{flag: ""},
+		{flag: "5002", bad: true},
+		{flag: "5002,x", bad: true},
+		{flag: "5002,70000", bad: true},
+	}
+	for _, tc := range testCases {
+		mps, err := mountpointsFromPorts(tc.flag)
+		switch {
+		case tc.bad:
+			if err == nil {
+				t.Errorf("%q: accepted", tc.flag)
+			}
+		case err != nil:
+			t.Errorf("%q: %v", tc.flag, err)
+		case tc.flag == "":
+			if mps == nil || len(mps) != 0 {
+				t.Errorf("%q: %+v, want an empty list (no mountpoint)", tc.flag, mps)
+			}
+		case len(mps) != 1 || mps[0].ID != 1 || mps[0].LocalIP != "127.0.0.1" ||
+			mps[0].Media[0].Type != "audio" || mps[0].Media[0].Port != tc.audio ||
+			mps[0].Media[1].Type != "video" || mps[0].Media[1].Port != tc.video:
+			t.Errorf("%q: %+v", tc.flag, mps)
+		}
 	}
 }
