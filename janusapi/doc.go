@@ -119,8 +119,8 @@
 //	list, info, create,
 //	destroy                      supported (synchronous); "create" of type
 //	                             "rtp" with "media" or the legacy audio/video/
-//	                             data fields (codec as audiortpmap/
-//	                             videortpmap; not yet audiocodec/videocodec),
+//	                             data fields (codec as audiocodec/videocodec
+//	                             or audiortpmap/videortpmap),
 //	                             SRTP ingest (srtpsuite, srtpcrypto),
 //	                             simulcast over three ports, data ports
 //	                             (datatype, buffermsg), the kept keyframe

@@ -283,3 +283,29 @@ func TestFFmpegSRTPIngest(t *testing.T) {
 		t.Errorf("wrong key: %d dropped, receiving %v", bad.Dropped(), bad.Sources()[0].Receiving(time.Minute))
 	}
 }
+
+// "create" with Janus 1.x's legacy fields (audiocodec, videocodec).
+func TestCreateLegacyCodecNames(t *testing.T) {
+	p, r := newPlugin(t)
+	s, err := r.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	testpeer.Watch(s)
+	h, err := s.Attach(streaming.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := send(t, h, map[string]any{"request": "create", "id": 71, "type": "rtp",
+		"audio": true, "audiopt": 111, "audiocodec": "opus", "video": true, "videopt": 100, "videocodec": "vp8"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	m, err := p.Mountpoint(71)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcs := m.Sources()
+	if len(srcs) != 2 || srcs[0].Codec().MimeType != "audio/opus" || srcs[1].Codec().MimeType != "video/VP8" {
+		t.Errorf("sources: %d, %v", len(srcs), srcs)
+	}
+}

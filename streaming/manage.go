@@ -30,10 +30,10 @@ func (p *Plugin) manage(req request) (map[string]any, error) {
 		}
 		if len(mp.Media) == 0 {
 			if req.Audio {
-				mp.Media = append(mp.Media, MediaParams{Type: "audio", MID: "a", Port: req.AudioPort, PT: req.AudioPT, Rtpmap: req.AudioCodec})
+				mp.Media = append(mp.Media, MediaParams{Type: "audio", MID: "a", Port: req.AudioPort, PT: req.AudioPT, Rtpmap: req.AudioCodec, Codec: req.AudioCodecName})
 			}
 			if req.Video {
-				mp.Media = append(mp.Media, MediaParams{Type: "video", MID: "v", Port: req.VideoPort, PT: req.VideoPT, Rtpmap: req.VideoCodec, Fmtp: req.VideoFmtp,
+				mp.Media = append(mp.Media, MediaParams{Type: "video", MID: "v", Port: req.VideoPort, PT: req.VideoPT, Rtpmap: req.VideoCodec, Codec: req.VideoCodecName, Fmtp: req.VideoFmtp,
 					Simulcast: req.VideoSimulcast, Port2: req.VideoPort2, Port3: req.VideoPort3, BufferKeyframe: req.VideoBufferKF})
 			}
 			if req.Data {

@@ -30,6 +30,8 @@ type request struct {
 	AudioPort      int    `json:"audioport,omitempty"`
 	AudioPT        uint8  `json:"audiopt,omitempty"`
 	AudioCodec     string `json:"audiortpmap,omitempty"`
+	AudioCodecName string `json:"audiocodec,omitempty"` // Janus 1.x: "opus"
+	VideoCodecName string `json:"videocodec,omitempty"` // Janus 1.x: "vp8"
 	Video          bool   `json:"video,omitempty"`
 	VideoPort      int    `json:"videoport,omitempty"`
 	VideoPT        uint8  `json:"videopt,omitempty"`
