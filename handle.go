@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/rtcp"
@@ -55,7 +56,7 @@ type Handle struct {
 type deferredOffer struct {
 	j       *JSEP
 	once    sync.Once
-	applied bool
+	applied atomic.Bool
 	undo    func()
 	err     error
 }
@@ -64,7 +65,7 @@ type deferredOffer struct {
 func (d *deferredOffer) apply(h *Handle) error {
 	d.once.Do(func() {
 		d.undo, d.err = h.applyRemote(d.j)
-		d.applied = d.err == nil
+		d.applied.Store(d.err == nil)
 	})
 	return d.err
 }
@@ -162,17 +163,23 @@ func (h *Handle) Message(ctx context.Context, msg Message) (Reply, error) {
 	}
 	reply, err := att.HandleMessage(ctx, msg)
 	if d != nil {
+		var aerr error
+		if err == nil {
+			// Accepted without a look at the PeerConnection: apply now,
+			// while a goroutine the plugin started (to answer later)
+			// still finds the offer pending and waits for it.
+			aerr = d.apply(h)
+		}
 		h.mu.Lock()
 		if h.deferred == d {
 			h.deferred = nil
 		}
 		h.mu.Unlock()
-		if err == nil {
-			// Accepted without a look at the PeerConnection: apply now.
-			if aerr := d.apply(h); aerr != nil {
-				return Reply{}, aerr
-			}
-		} else if d.applied {
+		if aerr != nil {
+			return Reply{}, aerr
+		}
+		if err != nil && d.applied.Load() {
+			d.once.Do(func() {}) // wait for an apply in flight; undo is set by then
 			undo = d.undo
 		}
 	}
