@@ -59,6 +59,9 @@ type SourceParams struct {
 	Kind              webrtc.RTPCodecType
 	Codec             webrtc.RTPCodecParameters
 	OnKeyframeRequest func(src *Source)
+	// (Publish takes Codec too, when set: the codec the plugin's answer
+	// chose, known before the first packet says it; subscribers bound
+	// earlier need it.)
 	// KeepKeyframe keeps a copy of each video layer's latest keyframe and
 	// sends it first to a subscriber that starts between keyframes: a
 	// picture at once, then the live stream from the next keyframe. For
@@ -144,6 +147,7 @@ func (r *MediaRouter) Publish(p SourceParams) (*Source, error) {
 		kind:     p.Transceiver.Kind(),
 		mid:      mid,
 		params:   p,
+		codec:    p.Codec,
 		keyframe: throttle.Throttle{Interval: keyframeInterval},
 		done:     make(chan struct{}),
 	}

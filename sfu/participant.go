@@ -55,6 +55,7 @@ type pubStream struct {
 	codec       string
 	description string
 	tr          *webrtc.RTPTransceiver
+	negotiated  webrtc.RTPCodecParameters // the answer's codec, for subscribers bound before the first packet
 	src         *ianua.Source
 	simulcast   bool
 	moderated   bool
@@ -275,6 +276,7 @@ func (pt *Participant) updateStreams(pc *webrtc.PeerConnection, answer string, d
 		s := &pubStream{mid: mid, mindex: idx, kind: kind.String(), tr: tr, simulcast: hasSimulcast(answer, mid), level: audiolevel.Silence}
 		if codecs := tr.Receiver().GetParameters().Codecs; len(codecs) > 0 {
 			s.codec = codecName(codecs[0].MimeType)
+			s.negotiated = codecs[0]
 		}
 		next = append(next, s)
 	}
@@ -307,6 +309,7 @@ func (pt *Participant) updateStreams(pc *webrtc.PeerConnection, answer string, d
 		sp := ianua.SourceParams{
 			Handle:      pt.h,
 			Transceiver: s.tr,
+			Codec:       s.negotiated,
 			ID:          fmt.Sprintf("%d/%s", pt.id, s.mid),
 			Talking:     audiolevel.Params{ActivePackets: params.AudioActivePackets, TalkingLevel: params.AudioLevelAverage},
 		}
