@@ -1,15 +1,19 @@
 // Command load measures a VideoRoom server under load: one publisher
 // sending synthetic VP8 and Opus, N subscribers, all over the Janus API on
-// WebSocket, on loopback. It reports the setup time, the packets
-// forwarded, the server's CPU per forwarded packet (read from /proc), its
-// memory and goroutines per PeerConnection and the loss; it measures the
-// floor (one SRTP encryption and one UDP send per packet, bench/floor) at
-// the same rate and prints ianua's CPU per packet divided by the floor's.
+// WebSocket, on loopback. With -mode streaming the source is a Streaming
+// mountpoint instead, created with the plugin's "create" request and fed
+// with the same media as plain RTP, and the N subscribers are its
+// viewers. It reports the setup time, the packets forwarded, the server's
+// CPU per forwarded packet (read from /proc), its memory and goroutines
+// per PeerConnection and the loss; it measures the floor (one SRTP
+// encryption and one UDP send per packet, bench/floor) at the same rate
+// and prints ianua's CPU per packet divided by the floor's.
 // With -janus it drives Debian's Janus the same way and divides ianua's
 // figures by Janus's.
 //
 //	go run ./bench/load -n 200 -duration 20s
 //	go run ./bench/load -n 200 -duration 20s -janus
+//	go run ./bench/load -n 200 -duration 20s -mode streaming
 //
 // The server (bench/server, or janus) and the floor run in processes of
 // their own, built with go build into a temporary directory; this process
@@ -34,6 +38,7 @@ import (
 )
 
 type options struct {
+	mode            string // modeVideoRoom or modeStreaming
 	n               int
 	duration        time.Duration
 	warmup          time.Duration
@@ -57,6 +62,7 @@ type options struct {
 
 func main() {
 	var o options
+	flag.StringVar(&o.mode, "mode", modeVideoRoom, `the source: "videoroom" (a VideoRoom publisher, subscribers join its feed) or "streaming" (a Streaming mountpoint fed with plain RTP, viewers watch it)`)
 	flag.IntVar(&o.n, "n", 50, "subscribers")
 	flag.DurationVar(&o.duration, "duration", 20*time.Second, "measurement window, after the ramp and the warm-up")
 	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "wait between the end of the ramp and the window")
@@ -76,8 +82,13 @@ func main() {
 	flag.StringVar(&o.floorBin, "floor-bin", "", "prebuilt bench/floor binary (default: go build it)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (server and Janus logs, configuration)")
 	flag.Parse()
-	if o.n < 1 || o.rampConcurrency < 1 || o.duration < time.Second || (o.client != "pion" && o.client != "raw") {
-		fmt.Fprintln(os.Stderr, "load: -n and -ramp-concurrency must be ≥ 1, -duration ≥ 1s, -client pion or raw")
+	if o.n < 1 || o.rampConcurrency < 1 || o.duration < time.Second || (o.client != "pion" && o.client != "raw") ||
+		(o.mode != modeVideoRoom && o.mode != modeStreaming) {
+		fmt.Fprintln(os.Stderr, "load: -n and -ramp-concurrency must be ≥ 1, -duration ≥ 1s, -client pion or raw, -mode videoroom or streaming")
+		os.Exit(2)
+	}
+	if o.mode == modeStreaming && (o.simulcast || o.janus) {
+		fmt.Fprintln(os.Stderr, "load: -mode streaming has neither -simulcast (a mountpoint has one port per stream) nor -janus (not yet)")
 		os.Exit(2)
 	}
 
@@ -164,7 +175,7 @@ func run(ctx context.Context, o options, log io.Writer) (*report, error) {
 		}
 	}
 	tck := clockTicks()
-	rep := &report{N: o.n, Duration: o.duration.Seconds(), Simulcast: o.simulcast, NumCPU: runtime.NumCPU(), Load1: loadAverage()}
+	rep := &report{Mode: o.mode, N: o.n, Duration: o.duration.Seconds(), Simulcast: o.simulcast, NumCPU: runtime.NumCPU(), Load1: loadAverage()}
 
 	// ianua.
 	serverLog, err := os.Create(filepath.Join(dir, "ianua-server.log"))

@@ -37,12 +37,14 @@ func percentiles(ds []time.Duration) latency {
 // result is one server's figures for one run.
 type result struct {
 	Server       string  `json:"server"`
+	Mode         string  `json:"mode"` // videoroom or streaming
 	N            int     `json:"n"`
 	Connected    int     `json:"connected"`
 	ConnectedPct float64 `json:"connected_pct"`
 	RampSeconds  float64 `json:"ramp_s"`
-	// Setup runs from the subscriber's "join" request to its first RTP
-	// packet; FirstVideo to its first video packet (after a keyframe).
+	// Setup runs from the subscriber's "join" (or "watch") request to its
+	// first RTP packet; FirstVideo to its first video packet (after a
+	// keyframe).
 	Setup      latency `json:"setup_ms"`
 	FirstVideo latency `json:"first_video_ms"`
 	WithVideo  int     `json:"with_video"` // subscribers that had video by the window's start
@@ -75,6 +77,10 @@ type result struct {
 	// readings of the server's count.
 	CountSeconds float64 `json:"count_s,omitempty"`
 	LossPct      float64 `json:"loss_pct"`
+	// IngestDropped is what the kernel dropped on the mountpoint's
+	// ingest sockets in the window (streaming mode): packets the
+	// server never read, which its subscribers then miss.
+	IngestDropped *float64 `json:"ingest_dropped,omitempty"`
 
 	CPUSeconds  float64 `json:"cpu_s"`
 	CPUUsPerPkt float64 `json:"cpu_us_per_pkt"`
@@ -136,24 +142,26 @@ func diff(before, after [][2]counts) window {
 	return w
 }
 
-// measure runs the workload against t: the publisher, the ramp of o.n
-// subscribers, the window, the idle check; then it tears all down.
+// measure runs the workload against t: the source (publisher or
+// mountpoint), the ramp of o.n subscribers, the window, the idle check;
+// then it tears all down.
 func measure(ctx context.Context, t target, o options, c *clients, tck float64, log io.Writer) (*result, error) {
-	r := &result{Server: t.name(), N: o.n, Client: o.client}
+	r := &result{Server: t.name(), Mode: o.mode, N: o.n, Client: o.client}
 	pid := t.pid()
 	logf := func(format string, args ...any) { fmt.Fprintf(log, t.name()+": "+format+"\n", args...) }
 
-	pub, err := newPublisher(ctx, c.pub, t.url(), room, o.simulcast)
+	src, err := newSource(ctx, o, c, t)
 	if err != nil {
 		return nil, err
 	}
-	defer pub.close()
-	logf("publisher %d up; media flowing", pub.id)
+	defer src.close()
+	logf("%v up; media flowing", src)
 	if err := sleep(ctx, time.Second); err != nil {
 		return nil, err
 	}
 	base, hasStats := t.stats(ctx, true)
 	baseRSS, _ := rssKiB(pid)
+	dropper, _ := src.(ingestDropper)
 
 	// The ramp: at most o.rampConcurrency joins in flight, each until
 	// its first media packet.
@@ -173,7 +181,7 @@ func measure(ctx context.Context, t target, o options, c *clients, tck float64, 
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			errs[i] = subs[i].join(ctx, c, t.url(), room, pub.id, o.setupTimeout)
+			errs[i] = subs[i].join(ctx, c, t.url(), src.watch(), o.setupTimeout)
 		})
 	}
 	wg.Wait()
@@ -221,8 +229,13 @@ func measure(ctx context.Context, t target, o options, c *clients, tck float64, 
 	fwdBefore, fwdAt0, serverCount := forwardedAt(ctx, t)
 	before := snapshot(live)
 	clientAt0 := time.Now()
-	pubBefore := pub.videoSent.Load() + pub.audioSent.Load()
-	wantBefore := pub.topSent.Load() + pub.audioSent.Load()
+	pubBefore, wantBefore := src.sent()
+	var dropsBefore uint64
+	if dropper != nil {
+		if dropsBefore, err = dropper.ingestDrops(); err != nil {
+			return nil, err
+		}
+	}
 	machine := startMachineCPU()
 	client, err := startCPU(os.Getpid(), tck)
 	if err != nil {
@@ -253,8 +266,14 @@ func measure(ctx context.Context, t target, o options, c *clients, tck float64, 
 	r.MachineBusyPct = machine.stop()
 	w := diff(before, snapshot(live))
 	clientWall := time.Since(clientAt0).Seconds()
-	pubAfter := pub.videoSent.Load() + pub.audioSent.Load()
-	wantAfter := pub.topSent.Load() + pub.audioSent.Load()
+	pubAfter, wantAfter := src.sent()
+	if dropper != nil {
+		dropsAfter, err := dropper.ingestDrops()
+		if err != nil {
+			return nil, err
+		}
+		r.IngestDropped = ptr(float64(dropsAfter - dropsBefore))
+	}
 	fwdAfter, fwdAt1, ok := forwardedAt(ctx, t)
 	serverCount = serverCount && ok
 	rss, _ := rssKiB(pid)
@@ -300,9 +319,9 @@ func measure(ctx context.Context, t target, o options, c *clients, tck float64, 
 		}
 	}
 
-	// Idle: the publisher goes silent; what is left per subscriber is
+	// Idle: the source goes silent; what is left per subscriber is
 	// the cost of a connected, idle PeerConnection.
-	pub.stopMedia()
+	src.stopMedia()
 	if err := sleep(ctx, o.idle); err != nil {
 		return nil, err
 	}

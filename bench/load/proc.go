@@ -3,7 +3,10 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -142,4 +145,48 @@ func (m machineCPU) stop() float64 {
 		return 0
 	}
 	return float64(now.busy-m.busy) / float64(now.total-m.total) * 100
+}
+
+// udpSocket is a UDP socket of this network namespace, from /proc/net/udp
+// or /proc/net/udp6: its local address and the datagrams the kernel
+// dropped on it (its receive buffer was full).
+type udpSocket struct {
+	addr  net.IP
+	drops uint64
+}
+
+// udpSockets lists the namespace's UDP sockets by local port (proc(5):
+// local_address is the address in hex, in the kernel's byte order, and the
+// port; drops is the last field).
+func udpSockets() (map[int][]udpSocket, error) {
+	out := map[int][]udpSocket{}
+	for _, file := range []string{"/proc/net/udp", "/proc/net/udp6"} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			if file == "/proc/net/udp6" {
+				continue // no IPv6
+			}
+			return nil, err
+		}
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		for _, line := range lines[1:] {
+			f := strings.Fields(line)
+			if len(f) < 13 {
+				continue
+			}
+			hexIP, hexPort, ok := strings.Cut(f[1], ":")
+			port, err1 := strconv.ParseUint(hexPort, 16, 16)
+			raw, err2 := hex.DecodeString(hexIP)
+			drops, err3 := strconv.ParseUint(f[len(f)-1], 10, 64)
+			if !ok || err1 != nil || err2 != nil || err3 != nil || len(raw)%4 != 0 {
+				continue
+			}
+			// The address is in 32-bit words of host byte order.
+			for i := 0; i < len(raw); i += 4 {
+				binary.BigEndian.PutUint32(raw[i:], binary.NativeEndian.Uint32(raw[i:]))
+			}
+			out[int(port)] = append(out[int(port)], udpSocket{addr: net.IP(raw), drops: drops})
+		}
+	}
+	return out, nil
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -12,32 +10,11 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
-// The synthetic media, as a browser sends a 30 fps VP8 camera at about
-// 1.2 Mbit/s and Opus: 5 packets of 1100 bytes per frame (150 packets/s),
-// a keyframe every 2 s or when a receiver asks (PLI/FIR, at most every
-// keyframeMinGap), and a 160-byte Opus packet every 20 ms.
-const (
-	frameRate      = 30
-	videoPayload   = 1100
-	audioPayload   = 160
-	audioInterval  = 20 * time.Millisecond
-	keyframeEvery  = 2 * time.Second
-	keyframeMinGap = 300 * time.Millisecond
-)
-
-// layerSpec is one simulcast layer (or the only video stream): packets per
-// frame and payload bytes. Without simulcast only the top one is sent.
-type layerSpec struct {
-	rid     string
-	packets int
-	size    int
-}
-
-var simulcastLayers = []layerSpec{{"q", 1, 600}, {"h", 2, 900}, {"f", 5, videoPayload}}
-
 // publisher is the one VideoRoom publisher: a Janus API session, a pion
-// PeerConnection sending synthetic VP8 and Opus.
+// PeerConnection sending the synthetic VP8 and Opus.
 type publisher struct {
+	*synthetic
+	room     uint64
 	jc       *janusConn
 	sid, hid uint64
 	id       uint64 // participant id, the feed subscribers ask for
@@ -45,18 +22,9 @@ type publisher struct {
 
 	audio  *webrtc.TrackLocalStaticRTP
 	layers []*webrtc.TrackLocalStaticRTP
-	specs  []layerSpec
 	simTr  *webrtc.RTPTransceiver
 	midID  uint8 // simulcast: the mid and rid header extension ids
 	ridID  uint8
-
-	sending    bool // send runs (until stop)
-	wantKey    atomic.Bool
-	videoSent  atomic.Uint64
-	topSent    atomic.Uint64 // video packets of the top layer (the only one without simulcast)
-	audioSent  atomic.Uint64
-	stopOnce   sync.Once
-	stop, done chan struct{}
 }
 
 // newPublisher joins room as a publisher, publishes audio and video and
@@ -66,14 +34,35 @@ func newPublisher(ctx context.Context, api *webrtc.API, url string, room uint64,
 	if err != nil {
 		return nil, fmt.Errorf("publisher: %w", err)
 	}
-	p := &publisher{jc: jc, stop: make(chan struct{}), done: make(chan struct{})}
+	specs := simulcastLayers[2:]
+	if simulcast {
+		specs = simulcastLayers
+	}
+	p := &publisher{synthetic: newSynthetic(specs), room: room, jc: jc}
 	if err := p.publish(ctx, api, room, simulcast); err != nil {
 		p.close()
 		return nil, fmt.Errorf("publisher: %w", err)
 	}
-	p.sending = true
-	go p.send()
+	p.writeAudio = p.audio.WriteRTP
+	p.writeVideo = func(i int, pkt *rtp.Packet) error { return p.layers[i].WriteRTP(pkt) }
+	if simulcast {
+		p.initVideo = func(i int, pkt *rtp.Packet) {
+			_ = pkt.SetExtension(p.midID, []byte(p.simTr.Mid()))
+			_ = pkt.SetExtension(p.ridID, []byte(p.specs[i].rid))
+		}
+	}
+	p.start()
 	return p, nil
+}
+
+// watch implements source: a VideoRoom subscriber joins with the feed and
+// starts with the answer.
+func (p *publisher) watch() watchSpec {
+	return watchSpec{
+		plugin: "janus.plugin.videoroom",
+		join:   map[string]any{"request": "join", "ptype": "subscriber", "room": p.room, "streams": []map[string]any{{"feed": p.id}}},
+		start:  map[string]any{"request": "start", "room": p.room},
+	}
 }
 
 func (p *publisher) publish(ctx context.Context, api *webrtc.API, room uint64, simulcast bool) error {
@@ -167,7 +156,6 @@ func (p *publisher) addTracks(simulcast bool) error {
 
 	vp8 := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
 	if !simulcast {
-		p.specs = simulcastLayers[2:]
 		track, err := webrtc.NewTrackLocalStaticRTP(vp8, "video", "bench")
 		if err != nil {
 			return err
@@ -181,7 +169,6 @@ func (p *publisher) addTracks(simulcast bool) error {
 		return nil
 	}
 	// Simulcast (RFC 8853): one transceiver, three encodings by rid.
-	p.specs = simulcastLayers
 	for _, l := range p.specs {
 		track, err := webrtc.NewTrackLocalStaticRTP(vp8, "video", "bench", webrtc.WithRTPStreamID(l.rid))
 		if err != nil {
@@ -216,128 +203,19 @@ func (p *publisher) readRTCP(read func() ([]rtcp.Packet, error)) {
 		for _, pk := range pkts {
 			switch pk.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				p.wantKey.Store(true)
+				p.requestKeyframe()
 			}
 		}
 	}
 }
 
-// send writes the media until stop: a video frame every 1/30 s on each
-// layer, an audio packet every 20 ms.
-func (p *publisher) send() {
-	defer close(p.done)
-	type layerState struct {
-		pkt rtp.Packet
-		buf []byte
-	}
-	ls := make([]layerState, len(p.layers))
-	for i, spec := range p.specs {
-		ls[i].buf = make([]byte, spec.size)
-		for j := range ls[i].buf {
-			ls[i].buf[j] = byte(j * 7)
-		}
-		ls[i].pkt.Header = rtp.Header{Version: 2, PayloadType: vp8PT}
-		if p.simTr != nil {
-			_ = ls[i].pkt.SetExtension(p.midID, []byte(p.simTr.Mid()))
-			_ = ls[i].pkt.SetExtension(p.ridID, []byte(spec.rid))
-		}
-	}
-	audio := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: opusPT}, Payload: make([]byte, audioPayload)}
-	audio.Payload[0] = 0x78 // Opus TOC: SILK+CELT hybrid, 20 ms; the rest is filler
-
-	frameInterval := time.Second / frameRate
-	start := time.Now()
-	nextFrame, nextAudio := start, start
-	var lastKey time.Time
-	var frame uint32
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-p.stop:
-			return
-		case <-timer.C:
-		}
-		now := time.Now()
-		for !now.Before(nextAudio) {
-			audio.SequenceNumber++
-			audio.Timestamp += 960
-			if p.audio.WriteRTP(&audio) == nil {
-				p.audioSent.Add(1)
-			}
-			nextAudio = nextAudio.Add(audioInterval)
-		}
-		for !now.Before(nextFrame) {
-			key := now.Sub(lastKey) >= keyframeEvery || (p.wantKey.Load() && now.Sub(lastKey) >= keyframeMinGap)
-			if key {
-				lastKey = now
-				p.wantKey.Store(false)
-			}
-			for i, spec := range p.specs {
-				l := &ls[i]
-				for k := range spec.packets {
-					vp8Descriptor(l.buf, k == 0, key, uint16(frame))
-					l.pkt.Payload = l.buf
-					l.pkt.SequenceNumber++
-					l.pkt.Timestamp = frame * (90000 / frameRate)
-					l.pkt.Marker = k == spec.packets-1
-					if p.layers[i].WriteRTP(&l.pkt) == nil {
-						p.videoSent.Add(1)
-						if i == len(p.specs)-1 {
-							p.topSent.Add(1)
-						}
-					}
-				}
-			}
-			frame++
-			nextFrame = nextFrame.Add(frameInterval)
-		}
-		next := nextAudio
-		if nextFrame.Before(next) {
-			next = nextFrame
-		}
-		timer.Reset(time.Until(next))
-	}
-}
-
-// vp8Descriptor writes the VP8 payload descriptor (RFC 7741 section 4.2)
-// with a 15-bit picture id and, at the start of a frame, the first bytes
-// of the VP8 frame header (RFC 6386 section 9.1): the P bit clear for a
-// keyframe, then the start code and a 640x360 size.
-func vp8Descriptor(b []byte, start, key bool, pictureID uint16) {
-	b[0] = 0x80 // X
-	if start {
-		b[0] |= 0x10 // S, partition 0
-	}
-	b[1] = 0x80 // I
-	b[2] = 0x80 | byte(pictureID>>8)&0x7f
-	b[3] = byte(pictureID)
-	if !start {
-		return
-	}
-	h := b[4:]
-	if key {
-		h[0] = 0x10 // show_frame, version 0, P=0
-		h[3], h[4], h[5] = 0x9d, 0x01, 0x2a
-		h[6], h[7], h[8], h[9] = 0x80, 0x02, 0x68, 0x01
-	} else {
-		h[0] = 0x11 // P=1: interframe
-	}
-	h[1], h[2] = 0x40, 0x02
-}
-
-// stopMedia stops sending; the session stays up.
-func (p *publisher) stopMedia() {
-	p.stopOnce.Do(func() { close(p.stop) })
-	<-p.done
-}
-
+// close stops the media and leaves (the session is destroyed).
 func (p *publisher) close() {
-	if p.sending {
-		p.stopMedia()
-	}
+	p.stopMedia()
 	if p.pc != nil {
 		_ = p.pc.Close()
 	}
 	p.jc.close()
 }
+
+func (p *publisher) String() string { return fmt.Sprintf("publisher %d in room %d", p.id, p.room) }

@@ -10,6 +10,7 @@ import (
 
 // report is the whole run, printed as a table and as one JSON line.
 type report struct {
+	Mode      string  `json:"mode"` // videoroom or streaming
 	N         int     `json:"n"`
 	Duration  float64 `json:"duration_s"`
 	Simulcast bool    `json:"simulcast"`
@@ -69,7 +70,7 @@ func (rep *report) print(w io.Writer) {
 		cols = append(cols, rep.Janus)
 		header += "\tjanus\tianua÷janus"
 	}
-	fmt.Fprintf(w, "N=%d, %.0f s window, simulcast %v, %d CPUs, load average %.2f at start\n", rep.N, rep.Duration, rep.Simulcast, rep.NumCPU, rep.Load1)
+	fmt.Fprintf(w, "%s, N=%d, %.0f s window, simulcast %v, %d CPUs, load average %.2f at start\n", rep.Mode, rep.N, rep.Duration, rep.Simulcast, rep.NumCPU, rep.Load1)
 	fmt.Fprintln(tw, header+"\t")
 	row := func(name string, f func(*result) float64, format string) {
 		var b strings.Builder
@@ -114,6 +115,9 @@ func (rep *report) print(w io.Writer) {
 	opt("idle goroutines per PC", func(r *result) *float64 { return r.IdleGoroutinesPerPC }, "%.1f")
 	opt("idle heap per PC (KiB)", func(r *result) *float64 { return r.IdleHeapKiBPerPC }, "%.0f")
 	row("loss %", func(r *result) float64 { return r.LossPct }, "%.3f")
+	if rep.Mode == modeStreaming {
+		opt("ingest socket drops", func(r *result) *float64 { return r.IngestDropped }, "%.0f")
+	}
 	row("client CPU % of one core", func(r *result) float64 { return r.ClientCPUPct }, "%.1f")
 	row("machine CPU busy %", func(r *result) float64 { return r.MachineBusyPct }, "%.1f")
 	_ = tw.Flush()

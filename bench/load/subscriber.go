@@ -47,9 +47,10 @@ func (c *streamCount) snapshot() counts {
 	return counts{received: int64(c.received.Load()), highest: c.highest.Load()}
 }
 
-// subscriber is one lean VideoRoom subscriber: its own WebSocket and
-// session, as a browser page has, and a receive-only pion PeerConnection
-// that counts packets and gaps and does nothing else with them.
+// subscriber is one lean VideoRoom subscriber or Streaming viewer: its own
+// WebSocket and session, as a browser page has, and a receive-only pion
+// PeerConnection that counts packets and gaps and does nothing else with
+// them.
 //
 // In raw mode (see rawnet.go) the packets are counted from their clear-text
 // RTP header as they leave the socket and never reach pion: no SRTP
@@ -78,10 +79,12 @@ func newSubscriber(raw bool) *subscriber {
 	return s
 }
 
-// join subscribes to feed in room and waits for the first media packet.
-// The setup time runs from the "join" request to that packet. In raw mode
-// the subscriber builds its own API, whose sockets count RTP.
-func (s *subscriber) join(ctx context.Context, c *clients, url string, room, feed uint64, timeout time.Duration) error {
+// join attaches to w's plugin, sends w's join request (VideoRoom "join",
+// Streaming "watch"), answers the server's offer with w's start request,
+// and waits for the first media packet. The setup time runs from the join
+// request to that packet. In raw mode the subscriber builds its own API,
+// whose sockets count RTP.
+func (s *subscriber) join(ctx context.Context, c *clients, url string, w watchSpec, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var err error
@@ -91,7 +94,7 @@ func (s *subscriber) join(ctx context.Context, c *clients, url string, room, fee
 	if s.sid, err = s.jc.create(ctx); err != nil {
 		return err
 	}
-	hid, events, err := s.jc.attach(ctx, s.sid, "janus.plugin.videoroom")
+	hid, events, err := s.jc.attach(ctx, s.sid, w.plugin)
 	if err != nil {
 		return err
 	}
@@ -108,12 +111,11 @@ func (s *subscriber) join(ctx context.Context, c *clients, url string, room, fee
 	s.pc.OnTrack(s.onTrack)
 
 	s.joinAt = time.Now()
-	body := map[string]any{"request": "join", "ptype": "subscriber", "room": room, "streams": []map[string]any{{"feed": feed}}}
-	if _, err := s.jc.message(ctx, s.sid, hid, body, nil); err != nil {
+	if _, err := s.jc.message(ctx, s.sid, hid, w.join, nil); err != nil {
 		return err
 	}
 	var early []*jcandidate
-	offer, err := waitEvent(ctx, events, func(c *jcandidate) { early = append(early, c) }, "attached",
+	offer, err := waitEvent(ctx, events, func(c *jcandidate) { early = append(early, c) }, "the offer",
 		func(m *jmsg) bool { return m.JSEP != nil && m.JSEP.Type == webrtc.SDPTypeOffer })
 	if err != nil {
 		return err
@@ -137,7 +139,7 @@ func (s *subscriber) join(ctx context.Context, c *clients, url string, room, fee
 		return err
 	}
 	<-gathered
-	if _, err := s.jc.message(ctx, s.sid, hid, map[string]any{"request": "start", "room": room}, s.pc.LocalDescription()); err != nil {
+	if _, err := s.jc.message(ctx, s.sid, hid, w.start, s.pc.LocalDescription()); err != nil {
 		return err
 	}
 	_ = s.jc.trickleCompleted(ctx, s.sid, hid)

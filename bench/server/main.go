@@ -1,6 +1,8 @@
 // Command server is the ianua side of the load tool (bench/load): the Janus
-// API over WebSocket with the VideoRoom plugin (package sfu) and room 1234,
-// as examples/janus-server serves it, plus a debug listener with the
+// API over WebSocket with the VideoRoom plugin (package sfu) and room 1234
+// and the Streaming plugin (package streaming: mountpoints created with
+// its "create" request, ingest ports on 127.0.0.1), as examples/janus-server
+// serves them, plus a debug listener with the
 // figures janus-server cannot give — goroutines and heap (/stats) and
 // pprof profiles (/debug/pprof/). It runs in a process of its own so that
 // its CPU time can be read alone from /proc.
@@ -31,6 +33,7 @@ import (
 	"github.com/ianua/ianua"
 	"github.com/ianua/ianua/janusapi"
 	"github.com/ianua/ianua/sfu"
+	"github.com/ianua/ianua/streaming"
 )
 
 // Room is the room the load tool joins: Janus's demo room number, no
@@ -56,8 +59,13 @@ type Stats struct {
 	NumGC      uint32 `json:"num_gc"`
 	Sessions   int    `json:"sessions"`
 	// Forwarded is the packets sent to subscribers so far (forwarded and
-	// retransmitted), summed over the subscriptions of every room.
+	// retransmitted), summed over the subscriptions of every room and of
+	// every mountpoint.
 	Forwarded uint64 `json:"forwarded"`
+	// Mountpoints and Viewers count the Streaming plugin's mountpoints
+	// and their viewers.
+	Mountpoints int `json:"mountpoints"`
+	Viewers     int `json:"viewers"`
 }
 
 func main() {
@@ -90,7 +98,10 @@ func run(ctx context.Context, log *slog.Logger, wsAddr, debugAddr, iceUDP string
 	if err != nil {
 		return err
 	}
-	router, err := ianua.NewMediaRouter(ianua.Config{Logger: log, ICE: ianua.ICEConfig{UDPAddr: iceUDP}}, videoroom)
+	// Mountpoints bind their ingest ports on 127.0.0.1 (the plugin's
+	// default; "create" cannot change it).
+	broadcast := streaming.New(streaming.Params{Logger: log})
+	router, err := ianua.NewMediaRouter(ianua.Config{Logger: log, ICE: ianua.ICEConfig{UDPAddr: iceUDP}}, videoroom, broadcast)
 	if err != nil {
 		return err
 	}
@@ -111,7 +122,7 @@ func run(ctx context.Context, log *slog.Logger, wsAddr, debugAddr, iceUDP string
 	dbg := http.NewServeMux()
 	dbg.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(stats(router, videoroom, r.URL.Query().Get("gc") == "1"))
+		_ = json.NewEncoder(w).Encode(stats(router, videoroom, broadcast, r.URL.Query().Get("gc") == "1"))
 	})
 	dbg.HandleFunc("/debug/pprof/", pprof.Index)
 	dbg.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -154,7 +165,7 @@ func run(ctx context.Context, log *slog.Logger, wsAddr, debugAddr, iceUDP string
 	return errors.Join(errs...)
 }
 
-func stats(router *ianua.MediaRouter, videoroom *sfu.Plugin, gc bool) Stats {
+func stats(router *ianua.MediaRouter, videoroom *sfu.Plugin, broadcast *streaming.Plugin, gc bool) Stats {
 	if gc {
 		runtime.GC()
 	}
@@ -174,6 +185,15 @@ func stats(router *ianua.MediaRouter, videoroom *sfu.Plugin, gc bool) Stats {
 				for _, sub := range src.Subscribers() {
 					st.Forwarded += sub.Packets() + sub.Retransmitted()
 				}
+			}
+		}
+	}
+	for _, mp := range broadcast.Mountpoints() {
+		st.Mountpoints++
+		st.Viewers += mp.Viewers()
+		for _, src := range mp.Sources() {
+			for _, sub := range src.Subscribers() {
+				st.Forwarded += sub.Packets() + sub.Retransmitted()
 			}
 		}
 	}
