@@ -131,7 +131,10 @@ func (rep *report) print(w io.Writer) {
 			fmt.Fprintf(w, "; join errors: %s", strings.Join(r.Errors, "; "))
 		}
 		fmt.Fprintln(w)
-		if r.KeptUpPct > 0 && r.KeptUpPct < 95 {
+		switch {
+		case r.IngestDropped != nil && *r.IngestDropped > 0:
+			fmt.Fprintf(w, "%s fell behind reading the mountpoint: its ingest sockets dropped %.0f packets, each lost to every viewer\n", r.Server, *r.IngestDropped)
+		case r.KeptUpPct > 0 && r.KeptUpPct < 95:
 			fmt.Fprintf(w, "%s fell behind: it forwarded %.0f %% of what it received; a server that queues shows the loss only in a longer window\n", r.Server, r.KeptUpPct)
 		}
 		if r.MachineBusyPct > 95 {
