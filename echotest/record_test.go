@@ -3,7 +3,6 @@ package echotest_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -26,45 +25,12 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// tool returns the path of a program the README's test command installs;
-// a missing one fails the test rather than skipping it.
-func tool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s not found: run the README's test command (scripts/test.sh), which installs it", name)
-	}
-	return p
-}
-
-// probe returns a file's first stream's codec and its duration in seconds.
-func probe(t *testing.T, file string) (string, float64) {
-	t.Helper()
-	out, err := exec.Command(tool(t, "ffprobe"), "-v", "error", "-show_entries", "stream=codec_name:format=duration", "-of", "json", file).Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v", file, err)
-	}
-	var r struct {
-		Streams []struct {
-			CodecName string `json:"codec_name"`
-		} `json:"streams"`
-		Format struct {
-			Duration string `json:"duration"`
-		} `json:"format"`
-	}
-	if err := json.Unmarshal(out, &r); err != nil || len(r.Streams) == 0 {
-		t.Fatalf("ffprobe output %s", out)
-	}
-	d, _ := strconv.ParseFloat(r.Format.Duration, 64)
-	return r.Streams[0].CodecName, d
-}
-
 // "record": true writes what the client sends — here real VP8 and Opus
 // made by ffmpeg — to files ffprobe reads with the right codec and
 // duration; "record": false closes them.
 func TestRecord(t *testing.T) {
 	const seconds = 3
-	ffmpeg := tool(t, "ffmpeg")
+	ffmpeg := testpeer.Tool(t, "ffmpeg")
 	dir := t.TempDir()
 	ivfPath, oggPath := filepath.Join(dir, "in.ivf"), filepath.Join(dir, "in.ogg")
 	gen := exec.Command(ffmpeg, "-v", "error",
@@ -153,7 +119,7 @@ func TestRecord(t *testing.T) {
 		var codec string
 		var d float64
 		deadline := time.Now().Add(5 * time.Second)
-		for codec, d = probe(t, files[0]); d < seconds*0.9 && time.Now().Before(deadline); codec, d = probe(t, files[0]) {
+		for codec, d = testpeer.Probe(t, files[0]); d < seconds*0.9 && time.Now().Before(deadline); codec, d = testpeer.Probe(t, files[0]) {
 			time.Sleep(100 * time.Millisecond) // until the file is closed
 		}
 		t.Logf("%s: %s, %.2f s", filepath.Base(files[0]), codec, d)

@@ -233,7 +233,7 @@ func TestSimulcastPorts(t *testing.T) {
 // set with the same key: viewers receive it; a mountpoint with another key
 // drops every packet.
 func TestFFmpegSRTPIngest(t *testing.T) {
-	ffmpeg := need(t, "ffmpeg")
+	ffmpeg := testpeer.Tool(t, "ffmpeg")
 	p, r := newPlugin(t)
 	key := make([]byte, 30)
 	for i := range key {

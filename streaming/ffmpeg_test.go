@@ -2,13 +2,11 @@ package streaming_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -18,44 +16,11 @@ import (
 	"github.com/ianua/ianua/streaming"
 )
 
-// need returns the path of a tool the README's test command installs; a
-// missing tool fails the test rather than skipping it.
-func need(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s not found: run the README's test command (scripts/test.sh), which installs it", name)
-	}
-	return p
-}
-
-// ffprobe returns a file's first stream's codec and duration.
-func ffprobe(t *testing.T, file string) (string, float64) {
-	t.Helper()
-	out, err := exec.Command(need(t, "ffprobe"), "-v", "error", "-show_entries", "stream=codec_name:format=duration", "-of", "json", file).Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v", file, err)
-	}
-	var r struct {
-		Streams []struct {
-			CodecName string `json:"codec_name"`
-		} `json:"streams"`
-		Format struct {
-			Duration string `json:"duration"`
-		} `json:"format"`
-	}
-	if err := json.Unmarshal(out, &r); err != nil || len(r.Streams) == 0 {
-		t.Fatalf("ffprobe output %s", out)
-	}
-	d, _ := strconv.ParseFloat(r.Format.Duration, 64)
-	return r.Streams[0].CodecName, d
-}
-
 // ffmpeg sends VP8 and Opus over plain RTP into a mountpoint: 20 pion
 // viewers receive it, recordings of it pass ffprobe with the right codecs
 // and duration, and an RTP forwarder of it is decoded by ffmpeg.
 func TestFFmpegIngest(t *testing.T) {
-	ffmpeg := need(t, "ffmpeg")
+	ffmpeg := testpeer.Tool(t, "ffmpeg")
 	p := streaming.New(streaming.Params{Logger: testpeer.QuietLogger()})
 	r := testpeer.NewRouter(t, nil, p)
 	if err := p.Start(r); err != nil {
@@ -132,10 +97,10 @@ func TestFFmpegIngest(t *testing.T) {
 	}
 	vrec.Stop()
 	arec.Stop()
-	if c, d := ffprobe(t, vrec.Path()); c != "vp8" || d < seconds*0.9-1 || d > seconds*1.1 {
+	if c, d := testpeer.Probe(t, vrec.Path()); c != "vp8" || d < seconds*0.9-1 || d > seconds*1.1 {
 		t.Errorf("video recording: codec %q duration %.2f s", c, d)
 	}
-	if c, d := ffprobe(t, arec.Path()); c != "opus" || d < seconds*0.9-1 || d > seconds*1.1 {
+	if c, d := testpeer.Probe(t, arec.Path()); c != "opus" || d < seconds*0.9-1 || d > seconds*1.1 {
 		t.Errorf("audio recording: codec %q duration %.2f s", c, d)
 	}
 	rwg.Wait()
