@@ -79,6 +79,9 @@ func TestExternalSourceFromUDP(t *testing.T) {
 	if res.err != nil || res.dropped != 1 {
 		t.Errorf("ReadPackets: dropped %d, err %v; want 1 dropped", res.dropped, res.err)
 	}
+	if got := src.Packets(); got != 50 {
+		t.Errorf("Packets() = %d, want 50 (the garbage is not a packet)", got)
+	}
 	src.Close()
 	if _, err := src.ReadPackets(1, conn.Read); err == nil {
 		t.Error("a closed source accepted a reader")

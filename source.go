@@ -119,7 +119,9 @@ type layer struct {
 	// lastPacket is when the layer last received a packet (unix ns), to
 	// tell which layers are live.
 	lastPacket atomic.Int64
-	// bitrate estimate, bits per second, updated once a second.
+	// packets received; bitrate estimate, bits per second, updated once
+	// a second.
+	packets atomic.Uint64
 	bytes   atomic.Uint64
 	bitrate atomic.Uint64
 	// kf is the latest keyframe (SourceParams.KeepKeyframe), or nil.
@@ -451,6 +453,7 @@ func (rd *reader) ingest(raw []byte) bool {
 	}
 	now := time.Now()
 	l.lastPacket.Store(now.UnixNano())
+	l.packets.Add(1)
 	total := l.bytes.Add(uint64(len(raw)))
 	if d := now.Sub(rd.rateStart); d >= time.Second {
 		l.bitrate.Store((total - rd.rateBytes) * 8 * uint64(time.Second) / uint64(d))
@@ -656,6 +659,21 @@ func (s *Source) Muted() bool { return s.muted.Load() }
 
 // Dropped is the number of packets given to ReadPackets that were not RTP.
 func (s *Source) Dropped() uint64 { return s.dropped.Load() }
+
+// Packets is the number of RTP packets the source received, over all its
+// layers (what the publisher sent and the network delivered; not counted:
+// what Dropped counts).
+func (s *Source) Packets() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n uint64
+	for _, l := range s.layers {
+		if l != nil {
+			n += l.packets.Load()
+		}
+	}
+	return n
+}
 
 // Receiving says whether any layer got a packet within d.
 func (s *Source) Receiving(d time.Duration) bool {

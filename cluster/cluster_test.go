@@ -62,6 +62,12 @@ func TestThreeNodes(t *testing.T) {
 	if got := a.node.RelaysOut(); got["b"] != 2 || got["c"] != 2 || len(got) != 2 {
 		t.Errorf("relays out of A: %v, want 2 to b and 2 to c", got)
 	}
+	if st := a.node.RelayStats(); st.RelaysOut != 4 || st.RelaysIn != 0 || st.PacketsOut == 0 || st.PacketsIn != 0 {
+		t.Errorf("A's relay stats %+v: want 4 relays out that sent packets, nothing in", st)
+	}
+	if st := b.node.RelayStats(); st.RelaysIn != 2 || st.RelaysOut != 0 || st.PacketsIn == 0 || st.PacketsOut != 0 {
+		t.Errorf("B's relay stats %+v: want 2 relays in that brought packets, nothing out", st)
+	}
 
 	// The publisher of B is seen on A and C.
 	for _, n := range []*testNode{a, c} {
