@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/ianua/ianua/cluster"
 )
 
 // target is a server under test: a process speaking the Janus API over
@@ -40,6 +42,9 @@ type serverStats struct {
 	HeapInuse  uint64 `json:"heap_inuse"`
 	Sessions   int    `json:"sessions"`
 	Forwarded  uint64 `json:"forwarded"`
+	// Publishers and Relay: see bench/server's Stats.
+	Publishers int                 `json:"publishers"`
+	Relay      *cluster.RelayStats `json:"relay"`
 }
 
 // buildBinaries builds bench/server and bench/floor into dir, so that each
@@ -68,6 +73,8 @@ type ianuaTarget struct {
 	ws    string
 	debug string
 	exit  chan error
+	// closers run after the process exited (its log file).
+	closers []func() error
 }
 
 // startIanua starts bench/server on loopback ports and waits for its ready
@@ -174,7 +181,11 @@ func (t *ianuaTarget) fetch(ctx context.Context, u, path string) error {
 
 // close stops the server gracefully (SIGTERM), or kills it after 15 s.
 func (t *ianuaTarget) close() error {
-	return stopProcess(t.cmd.Process, t.exit, 15*time.Second)
+	errs := []error{stopProcess(t.cmd.Process, t.exit, 15*time.Second)}
+	for _, c := range t.closers {
+		errs = append(errs, c())
+	}
+	return errors.Join(errs...)
 }
 
 // stopProcess sends SIGTERM and waits for exit (which the process's

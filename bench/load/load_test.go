@@ -23,6 +23,7 @@ func TestSmoke(t *testing.T) {
 	}{
 		{modeVideoRoom},
 		{modeStreaming},
+		{modeCluster},
 	}
 	for _, tc := range testCases {
 		t.Run(tc.mode, func(t *testing.T) { smoke(t, tc.mode) })
@@ -43,6 +44,7 @@ func smoke(t *testing.T, mode string) {
 		setupTimeout:    20 * time.Second,
 		client:          "pion",
 		floor:           true,
+		nodes:           3,
 		// A race-enabled test builds race-enabled servers: they share the
 		// build cache with the rest of the suite.
 		buildFlags: raceFlags,
@@ -60,12 +62,18 @@ func smoke(t *testing.T, mode string) {
 		Mode  string `json:"mode"`
 		N     int    `json:"n"`
 		Ianua *struct {
-			Connected     int      `json:"connected"`
-			ForwardedPPS  float64  `json:"forwarded_pps"`
-			VideoPPS      float64  `json:"video_pps"`
-			CPUUsPerPkt   float64  `json:"cpu_us_per_pkt"`
-			IngestDropped *float64 `json:"ingest_dropped"`
+			Connected     int          `json:"connected"`
+			ForwardedPPS  float64      `json:"forwarded_pps"`
+			VideoPPS      float64      `json:"video_pps"`
+			CPUUsPerPkt   float64      `json:"cpu_us_per_pkt"`
+			IngestDropped *float64     `json:"ingest_dropped"`
+			Nodes         []nodeResult `json:"nodes"`
 		} `json:"ianua"`
+		Single *struct {
+			Connected    int     `json:"connected"`
+			ForwardedPPS float64 `json:"forwarded_pps"`
+		} `json:"single_node"`
+		Hop   *hopCost `json:"hop"`
 		Floor *struct {
 			Packets uint64 `json:"packets"`
 		} `json:"floor"`
@@ -82,10 +90,46 @@ func smoke(t *testing.T, mode string) {
 	if got.Ianua.ForwardedPPS <= 0 || got.Ianua.VideoPPS <= 0 {
 		t.Errorf("nothing forwarded (%.0f packets/s, %.0f video packets/s received)", got.Ianua.ForwardedPPS, got.Ianua.VideoPPS)
 	}
+	if mode == modeCluster {
+		checkCluster(t, got.Ianua.Nodes, got.Single != nil && got.Single.Connected == n && got.Single.ForwardedPPS > 0, got.Hop)
+		return
+	}
 	if got.Floor == nil || got.Floor.Packets == 0 {
 		t.Errorf("no floor, or nothing sent by it: %s", lines[len(lines)-1])
 	}
 	if streaming := mode == modeStreaming; streaming != (got.Ianua.IngestDropped != nil) {
 		t.Errorf("ingest drops reported: %v, want only in streaming mode", got.Ianua.IngestDropped != nil)
+	}
+}
+
+// checkCluster checks a cluster run's per-node figures: the publisher's
+// node sends one relay per stream (audio, video) to each other node, which
+// receives them and forwards to its own subscribers; the one-node run
+// went through too, and the hop cost was derived.
+func checkCluster(t *testing.T, nodes []nodeResult, single bool, hop *hopCost) {
+	t.Helper()
+	if len(nodes) != 3 {
+		t.Fatalf("%d nodes in the report, want 3", len(nodes))
+	}
+	for i, nr := range nodes {
+		if nr.Subscribers == 0 || nr.ForwardedPPS <= 0 {
+			t.Errorf("node %s: %d subscribers, %.0f packets/s forwarded", nr.ID, nr.Subscribers, nr.ForwardedPPS)
+		}
+		wantOut, wantIn := 0, 2
+		if i == 0 {
+			wantOut, wantIn = 4, 0
+		}
+		if nr.RelaysOut != wantOut || nr.RelaysIn != wantIn {
+			t.Errorf("node %s: relays out/in %d/%d, want %d/%d", nr.ID, nr.RelaysOut, nr.RelaysIn, wantOut, wantIn)
+		}
+		if (i == 0) != (nr.RelayOutPPS > 0) || (i != 0) != (nr.RelayInPPS > 0) {
+			t.Errorf("node %s: relay packets out %.0f/s, in %.0f/s", nr.ID, nr.RelayOutPPS, nr.RelayInPPS)
+		}
+	}
+	if !single {
+		t.Error("the one-node run is missing or forwarded nothing")
+	}
+	if hop == nil || hop.RelayedPPS <= 0 {
+		t.Errorf("no hop cost: %+v", hop)
 	}
 }

@@ -24,6 +24,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -38,7 +39,8 @@ import (
 )
 
 type options struct {
-	mode            string // modeVideoRoom or modeStreaming
+	mode            string // modeVideoRoom, modeStreaming or modeCluster
+	nodes           int    // modeCluster
 	n               int
 	duration        time.Duration
 	warmup          time.Duration
@@ -62,7 +64,8 @@ type options struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.mode, "mode", modeVideoRoom, `the source: "videoroom" (a VideoRoom publisher, subscribers join its feed) or "streaming" (a Streaming mountpoint fed with plain RTP, viewers watch it)`)
+	flag.StringVar(&o.mode, "mode", modeVideoRoom, `the source: "videoroom" (a VideoRoom publisher, subscribers join its feed), "streaming" (a Streaming mountpoint fed with plain RTP, viewers watch it) or "cluster" (a VideoRoom publisher on the first of -nodes nodes of a cluster, the subscribers spread over them; then the same on one node, to tell the relay's cost)`)
+	flag.IntVar(&o.nodes, "nodes", 3, "nodes in -mode cluster")
 	flag.IntVar(&o.n, "n", 50, "subscribers")
 	flag.DurationVar(&o.duration, "duration", 20*time.Second, "measurement window, after the ramp and the warm-up")
 	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "wait between the end of the ramp and the window")
@@ -83,12 +86,16 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (server and Janus logs, configuration)")
 	flag.Parse()
 	if o.n < 1 || o.rampConcurrency < 1 || o.duration < time.Second || (o.client != "pion" && o.client != "raw") ||
-		(o.mode != modeVideoRoom && o.mode != modeStreaming) {
-		fmt.Fprintln(os.Stderr, "load: -n and -ramp-concurrency must be ≥ 1, -duration ≥ 1s, -client pion or raw, -mode videoroom or streaming")
+		(o.mode != modeVideoRoom && o.mode != modeStreaming && o.mode != modeCluster) || o.nodes < 2 {
+		fmt.Fprintln(os.Stderr, "load: -n and -ramp-concurrency must be ≥ 1, -duration ≥ 1s, -client pion or raw, -mode videoroom, streaming or cluster, -nodes ≥ 2")
 		os.Exit(2)
 	}
 	if o.mode == modeStreaming && (o.simulcast || o.janus) {
 		fmt.Fprintln(os.Stderr, "load: -mode streaming has neither -simulcast (a mountpoint has one port per stream) nor -janus (not yet)")
+		os.Exit(2)
+	}
+	if o.mode == modeCluster && (o.simulcast || o.janus || o.heapProfile != "") {
+		fmt.Fprintln(os.Stderr, "load: -mode cluster has no -simulcast (relays carry one layer), -janus or -heapprofile")
 		os.Exit(2)
 	}
 
@@ -177,6 +184,15 @@ func run(ctx context.Context, o options, log io.Writer) (*report, error) {
 	tck := clockTicks()
 	rep := &report{Mode: o.mode, N: o.n, Duration: o.duration.Seconds(), Simulcast: o.simulcast, NumCPU: runtime.NumCPU(), Load1: loadAverage()}
 
+	if o.mode == modeCluster {
+		if err := measureCluster(ctx, rep, o, dir, serverBin, tck, log); err != nil {
+			return rep, err
+		}
+		rep.finish()
+		failed = false
+		return rep, nil
+	}
+
 	// ianua.
 	serverLog, err := os.Create(filepath.Join(dir, "ianua-server.log"))
 	if err != nil {
@@ -225,6 +241,52 @@ func run(ctx context.Context, o options, log io.Writer) (*report, error) {
 	rep.finish()
 	failed = false
 	return rep, nil
+}
+
+// measureCluster measures the workload on a cluster of o.nodes nodes, then
+// on one node alone: the difference is what the relays cost.
+func measureCluster(ctx context.Context, rep *report, o options, dir, serverBin string, tck float64, log io.Writer) error {
+	ct, err := startCluster(ctx, serverBin, strings.Fields(o.serverFlags), o.nodes, dir, log)
+	if err != nil {
+		return err
+	}
+	ic, err := newClients(net.IPv4(127, 0, 0, 1))
+	if err != nil {
+		return errors.Join(err, ct.close())
+	}
+	rep.Ianua, err = measure(ctx, ct, o, ic, tck, log)
+	if cerr := ct.close(); cerr != nil {
+		fmt.Fprintln(log, "load: cluster shutdown:", cerr)
+	}
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+
+	// The same on one node: what it costs without relays.
+	serverLog, err := os.Create(filepath.Join(dir, "ianua-single.log"))
+	if err != nil {
+		return err
+	}
+	defer serverLog.Close()
+	srv, err := startIanua(ctx, serverBin, strings.Fields(o.serverFlags), serverLog)
+	if err != nil {
+		return err
+	}
+	sc, err := newClients(net.IPv4(127, 0, 0, 1))
+	if err != nil {
+		return errors.Join(err, srv.close())
+	}
+	os1 := o
+	os1.mode, os1.cpuProfile = modeVideoRoom, ""
+	rep.Single, err = measure(ctx, srv, os1, sc, tck, log)
+	if cerr := srv.close(); cerr != nil {
+		fmt.Fprintln(log, "load: ianua server shutdown:", cerr)
+	}
+	if err != nil {
+		return fmt.Errorf("one node: %w", err)
+	}
+	rep.Hop = computeHop(rep.Ianua.Nodes, rep.Single.CPUUsPerPkt)
+	return nil
 }
 
 func measureJanus(ctx context.Context, rep *report, o options, dir string, tck float64, log io.Writer) error {

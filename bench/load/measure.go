@@ -81,6 +81,9 @@ type result struct {
 	// ingest sockets in the window (streaming mode): packets the
 	// server never read, which its subscribers then miss.
 	IngestDropped *float64 `json:"ingest_dropped,omitempty"`
+	// Nodes: each node's share in cluster mode (the figures above are
+	// the cluster's, summed).
+	Nodes []nodeResult `json:"nodes,omitempty"`
 
 	CPUSeconds  float64 `json:"cpu_s"`
 	CPUUsPerPkt float64 `json:"cpu_us_per_pkt"`
@@ -147,7 +150,14 @@ func diff(before, after [][2]counts) window {
 // then it tears all down.
 func measure(ctx context.Context, t target, o options, c *clients, tck float64, log io.Writer) (*result, error) {
 	r := &result{Server: t.name(), Mode: o.mode, N: o.n, Client: o.client}
-	pid := t.pid()
+	pids := []int{t.pid()}
+	mt, multi := t.(multiTarget)
+	if multi {
+		pids = pids[:0]
+		for _, m := range mt.members() {
+			pids = append(pids, m.pid())
+		}
+	}
 	logf := func(format string, args ...any) { fmt.Fprintf(log, t.name()+": "+format+"\n", args...) }
 
 	src, err := newSource(ctx, o, c, t)
@@ -156,11 +166,16 @@ func measure(ctx context.Context, t target, o options, c *clients, tck float64, 
 	}
 	defer src.close()
 	logf("%v up; media flowing", src)
+	if multi {
+		if err := mt.ready(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if err := sleep(ctx, time.Second); err != nil {
 		return nil, err
 	}
 	base, hasStats := t.stats(ctx, true)
-	baseRSS, _ := rssKiB(pid)
+	baseRSS := sumRSS(pids)
 	dropper, _ := src.(ingestDropper)
 
 	// The ramp: at most o.rampConcurrency joins in flight, each until
@@ -179,9 +194,13 @@ func measure(ctx context.Context, t target, o options, c *clients, tck float64, 
 			errs[i] = ctx.Err()
 			continue
 		}
+		url := t.url()
+		if multi {
+			url = mt.urlFor(i)
+		}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			errs[i] = subs[i].join(ctx, c, t.url(), src.watch(), o.setupTimeout)
+			errs[i] = subs[i].join(ctx, c, url, src.watch(), o.setupTimeout)
 		})
 	}
 	wg.Wait()
@@ -241,9 +260,15 @@ func measure(ctx context.Context, t target, o options, c *clients, tck float64, 
 	if err != nil {
 		return nil, err
 	}
-	cpu, err := startCPU(pid, tck)
-	if err != nil {
-		return nil, err
+	var nodesBefore []nodeReading
+	if multi {
+		nodesBefore = readNodes(ctx, mt)
+	}
+	cpus := make([]*cpuMeter, len(pids))
+	for i, pid := range pids {
+		if cpus[i], err = startCPU(pid, tck); err != nil {
+			return nil, err
+		}
 	}
 	var profErr chan error
 	if o.cpuProfile != "" {
@@ -258,9 +283,22 @@ func measure(ctx context.Context, t target, o options, c *clients, tck float64, 
 		return nil, err
 	}
 	stopClientProfile()
-	cpuSec, wall, err := cpu.stop()
-	if err != nil {
-		return nil, err
+	var cpuSec, wall float64
+	nodeCPU := make([]float64, len(cpus))
+	for i, m := range cpus {
+		sec, w, err := m.stop()
+		if err != nil {
+			return nil, err
+		}
+		cpuSec += sec
+		nodeCPU[i] = sec
+		if i == 0 {
+			wall = w
+		}
+	}
+	var nodesAfter []nodeReading
+	if multi {
+		nodesAfter = readNodes(ctx, mt)
 	}
 	clientSec, _, _ := client.stop()
 	r.MachineBusyPct = machine.stop()
@@ -276,7 +314,7 @@ func measure(ctx context.Context, t target, o options, c *clients, tck float64, 
 	}
 	fwdAfter, fwdAt1, ok := forwardedAt(ctx, t)
 	serverCount = serverCount && ok
-	rss, _ := rssKiB(pid)
+	rss := sumRSS(pids)
 	loaded, _ := t.stats(ctx, true)
 	if profErr != nil {
 		if err := <-profErr; err != nil {
@@ -310,6 +348,9 @@ func measure(ctx context.Context, t target, o options, c *clients, tck float64, 
 		r.CPUUsPerPkt = r.CPUPct / 100 * 1e6 / r.ForwardedPPS
 	}
 	r.RSSMiB = float64(rss) / 1024
+	if multi {
+		r.Nodes = nodeResults(mt, nodesBefore, nodesAfter, nodeCPU, wall, o.n)
+	}
 	if r.Connected > 0 {
 		n := float64(r.Connected)
 		r.RSSKiBPerPC = (float64(rss) - float64(baseRSS)) / n

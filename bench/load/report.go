@@ -27,6 +27,10 @@ type report struct {
 	// IanuaOverJanus divides ianua's figures by Janus's.
 	IanuaOverJanus map[string]float64 `json:"ianua_over_janus,omitempty"`
 	JanusError     string             `json:"janus_error,omitempty"`
+	// Single is the same workload on one node (cluster mode), and Hop
+	// what the relays cost, from the difference.
+	Single *result  `json:"single_node,omitempty"`
+	Hop    *hopCost `json:"hop,omitempty"`
 
 	OK bool `json:"ok"`
 }
@@ -58,7 +62,7 @@ func (rep *report) finish() {
 			"forwarded_pps":  ratio(i.ForwardedPPS, j.ForwardedPPS),
 		}
 	}
-	rep.OK = rep.Ianua != nil && rep.Ianua.ok()
+	rep.OK = rep.Ianua != nil && rep.Ianua.ok() && (rep.Mode != modeCluster || (rep.Single != nil && rep.Single.ok()))
 }
 
 // print writes the table, then the JSON line.
@@ -66,6 +70,10 @@ func (rep *report) print(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	cols := []*result{rep.Ianua}
 	header := "\tianua"
+	if rep.Single != nil {
+		cols = append(cols, rep.Single)
+		header = fmt.Sprintf("\t%d nodes\tone node", len(rep.Ianua.Nodes))
+	}
 	if rep.Janus != nil {
 		cols = append(cols, rep.Janus)
 		header += "\tjanus\tianua÷janus"
@@ -121,6 +129,18 @@ func (rep *report) print(w io.Writer) {
 	row("client CPU % of one core", func(r *result) float64 { return r.ClientCPUPct }, "%.1f")
 	row("machine CPU busy %", func(r *result) float64 { return r.MachineBusyPct }, "%.1f")
 	_ = tw.Flush()
+	if rep.Ianua != nil && len(rep.Ianua.Nodes) > 0 {
+		fmt.Fprintln(tw, "node\tsubscribers\tCPU %\tforwarded/s\trelay out/s\trelay in/s\trelays out/in\tCPU µs per packet sent\tRSS MiB\t")
+		for _, n := range rep.Ianua.Nodes {
+			fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.0f\t%.0f\t%.0f\t%d/%d\t%.2f\t%.1f\t\n", n.ID, n.Subscribers, n.CPUPct, n.ForwardedPPS,
+				n.RelayOutPPS, n.RelayInPPS, n.RelaysOut, n.RelaysIn, n.CPUUsPerPkt, n.RSSMiB)
+		}
+		_ = tw.Flush()
+	}
+	if h := rep.Hop; h != nil {
+		fmt.Fprintf(w, "relay hop: the cluster spent %.1f %% of a core more than one node at its CPU per packet; %.0f relayed packets/s: %.2f µs per relayed packet (send side %.2f, receive side %.2f)\n",
+			h.ExtraCPUPct, h.RelayedPPS, h.UsPerRelayedPkt, h.SendUs, h.ReceiveUs)
+	}
 	for _, r := range cols {
 		count := "the server's count"
 		if !r.ServerCount {

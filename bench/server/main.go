@@ -9,6 +9,10 @@
 //
 //	go run ./bench/server -ws 127.0.0.1:8188 -debug 127.0.0.1:7090
 //
+// With -nats and -node it joins a cluster (package cluster) as that node:
+// room 1234's publishers on the other nodes become remote publishers here,
+// relayed on demand (bench/load -mode cluster runs three).
+//
 // Once it listens it prints one JSON line on stdout with the addresses
 // (ports of ":0" resolved), which is how bench/load learns them. SIGINT
 // and SIGTERM shut it down gracefully.
@@ -30,7 +34,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/ianua/ianua"
+	"github.com/ianua/ianua/cluster"
 	"github.com/ianua/ianua/janusapi"
 	"github.com/ianua/ianua/sfu"
 	"github.com/ianua/ianua/streaming"
@@ -66,6 +73,18 @@ type Stats struct {
 	// and their viewers.
 	Mountpoints int `json:"mountpoints"`
 	Viewers     int `json:"viewers"`
+	// Publishers are room 1234's publishers this node knows, local and
+	// (in a cluster) remote.
+	Publishers int `json:"publishers"`
+	// Relay is the cluster node's relays and their packets (with
+	// -nats). Forwarded includes the packets relayed out.
+	Relay *cluster.RelayStats `json:"relay,omitempty"`
+}
+
+// clusterOpts say which cluster to join, if any.
+type clusterOpts struct {
+	natsURL string
+	node    string
 }
 
 func main() {
@@ -73,8 +92,15 @@ func main() {
 	debug := flag.String("debug", "127.0.0.1:7090", "address of /stats and /debug/pprof/ (keep it on loopback)")
 	iceUDP := flag.String("ice-udp", "127.0.0.1:0", "the one UDP socket that carries all media")
 	verbose := flag.Bool("v", false, "log at info level (default: warnings)")
+	var co clusterOpts
+	flag.StringVar(&co.natsURL, "nats", "", "join a cluster through this NATS server (with JetStream), e.g. nats://127.0.0.1:4222")
+	flag.StringVar(&co.node, "node", "", "this node's id in the cluster (with -nats)")
 	memRate := flag.Int("memprofilerate", 0, "runtime.MemProfileRate: 1 records every allocation in /debug/pprof/heap (default: Go's, one per 512 KiB)")
 	flag.Parse()
+	if (co.natsURL == "") != (co.node == "") {
+		fmt.Fprintln(os.Stderr, "server: -nats and -node go together")
+		os.Exit(2)
+	}
 	if *memRate > 0 {
 		runtime.MemProfileRate = *memRate
 	}
@@ -86,13 +112,13 @@ func main() {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, log, *ws, *debug, *iceUDP); err != nil {
+	if err := run(ctx, log, *ws, *debug, *iceUDP, co); err != nil {
 		fmt.Fprintln(os.Stderr, "server:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, log *slog.Logger, wsAddr, debugAddr, iceUDP string) error {
+func run(ctx context.Context, log *slog.Logger, wsAddr, debugAddr, iceUDP string, co clusterOpts) error {
 	room := sfu.RoomParams{ID: Room, Description: "bench", Publishers: 10}
 	videoroom, err := sfu.New(sfu.Params{Rooms: []sfu.RoomParams{room}, Logger: log})
 	if err != nil {
@@ -104,6 +130,23 @@ func run(ctx context.Context, log *slog.Logger, wsAddr, debugAddr, iceUDP string
 	router, err := ianua.NewMediaRouter(ianua.Config{Logger: log, ICE: ianua.ICEConfig{UDPAddr: iceUDP}}, videoroom, broadcast)
 	if err != nil {
 		return err
+	}
+	var node *cluster.Node
+	if co.natsURL != "" {
+		nc, err := nats.Connect(co.natsURL, nats.Name("ianua bench "+co.node), nats.MaxReconnects(-1))
+		if err != nil {
+			return errors.Join(fmt.Errorf("NATS %s: %w", co.natsURL, err), router.Close(context.Background()))
+		}
+		defer nc.Close()
+		jctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		node, err = cluster.Join(jctx, cluster.Params{ID: co.node, Conn: nc, Router: router, SFU: videoroom, RelayIP: "127.0.0.1", Logger: log})
+		cancel()
+		if err != nil {
+			return errors.Join(fmt.Errorf("join the cluster: %w", err), router.Close(context.Background()))
+		}
+		// Leave before the router closes: in the shutdown below, or
+		// here on an early return (before nc.Close, deferred earlier).
+		defer func() { _ = node.Close() }()
 	}
 	api, err := janusapi.New(janusapi.Params{Router: router, Logger: log})
 	if err != nil {
@@ -122,7 +165,7 @@ func run(ctx context.Context, log *slog.Logger, wsAddr, debugAddr, iceUDP string
 	dbg := http.NewServeMux()
 	dbg.HandleFunc("/stats", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(stats(router, videoroom, broadcast, r.URL.Query().Get("gc") == "1"))
+		_ = json.NewEncoder(w).Encode(stats(router, videoroom, broadcast, node, r.URL.Query().Get("gc") == "1"))
 	})
 	dbg.HandleFunc("/debug/pprof/", pprof.Index)
 	dbg.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -156,7 +199,11 @@ func run(ctx context.Context, log *slog.Logger, wsAddr, debugAddr, iceUDP string
 	for _, hs := range servers {
 		errs = append(errs, hs.Shutdown(sctx))
 	}
-	errs = append(errs, api.Close(sctx), router.Close(sctx))
+	errs = append(errs, api.Close(sctx))
+	if node != nil {
+		errs = append(errs, node.Close())
+	}
+	errs = append(errs, router.Close(sctx))
 	for ; pending > 0; pending-- {
 		if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 			errs = append(errs, err)
@@ -165,7 +212,7 @@ func run(ctx context.Context, log *slog.Logger, wsAddr, debugAddr, iceUDP string
 	return errors.Join(errs...)
 }
 
-func stats(router *ianua.MediaRouter, videoroom *sfu.Plugin, broadcast *streaming.Plugin, gc bool) Stats {
+func stats(router *ianua.MediaRouter, videoroom *sfu.Plugin, broadcast *streaming.Plugin, node *cluster.Node, gc bool) Stats {
 	if gc {
 		runtime.GC()
 	}
@@ -181,6 +228,9 @@ func stats(router *ianua.MediaRouter, videoroom *sfu.Plugin, broadcast *streamin
 	st.Sessions = len(router.Sessions())
 	for _, room := range videoroom.Rooms() {
 		for _, pt := range room.Participants() {
+			if pt.Publishing() && room.ID() == Room {
+				st.Publishers++
+			}
 			for _, src := range pt.Sources() {
 				for _, sub := range src.Subscribers() {
 					st.Forwarded += sub.Packets() + sub.Retransmitted()
@@ -196,6 +246,10 @@ func stats(router *ianua.MediaRouter, videoroom *sfu.Plugin, broadcast *streamin
 				st.Forwarded += sub.Packets() + sub.Retransmitted()
 			}
 		}
+	}
+	if node != nil {
+		rs := node.RelayStats()
+		st.Relay = &rs
 	}
 	return st
 }
