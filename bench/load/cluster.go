@@ -247,9 +247,17 @@ func nodeResults(mt multiTarget, before, after []nodeReading, cpu []float64, wal
 		b, a := before[i], after[i]
 		if b.ok && a.ok {
 			d := a.at.Sub(b.at).Seconds()
-			nr.ForwardedPPS = float64(a.forwarded-b.forwarded) / d
-			nr.RelayOutPPS = float64(a.relay.PacketsOut-b.relay.PacketsOut) / d
-			nr.RelayInPPS = float64(a.relay.PacketsIn-b.relay.PacketsIn) / d
+			// A relay that stopped in the window takes its count with
+			// it: a count that went down is no rate.
+			rate := func(after, before uint64) float64 {
+				if after < before {
+					return 0
+				}
+				return float64(after-before) / d
+			}
+			nr.ForwardedPPS = rate(a.forwarded, b.forwarded)
+			nr.RelayOutPPS = rate(a.relay.PacketsOut, b.relay.PacketsOut)
+			nr.RelayInPPS = rate(a.relay.PacketsIn, b.relay.PacketsIn)
 			nr.RelaysOut, nr.RelaysIn = a.relay.RelaysOut, a.relay.RelaysIn
 			nr.CPUUsPerPkt = ratio(nr.CPUPct/100*1e6, nr.ForwardedPPS+nr.RelayOutPPS)
 		}
