@@ -74,29 +74,11 @@ func (p *Plugin) manage(req request) (map[string]any, error) {
 	}
 	switch req.Request {
 	case "edit":
-		r.mu.Lock()
-		if req.NewDescription != nil {
-			r.params.Description = *req.NewDescription
+		err := p.EditRoom(id, RoomEdit{Description: req.NewDescription, Secret: req.NewSecret, PIN: req.NewPIN,
+			IsPrivate: req.NewIsPrivate, RequirePvtID: req.NewRequirePvt, Bitrate: req.NewBitrate, Publishers: req.NewPublishers})
+		if err != nil {
+			return nil, err
 		}
-		if req.NewSecret != nil {
-			r.params.Secret = *req.NewSecret
-		}
-		if req.NewPIN != nil {
-			r.params.PIN = *req.NewPIN
-		}
-		if req.NewIsPrivate != nil {
-			r.params.IsPrivate = *req.NewIsPrivate
-		}
-		if req.NewRequirePvt != nil {
-			r.params.RequirePvtID = *req.NewRequirePvt
-		}
-		if req.NewBitrate != nil {
-			r.params.Bitrate = *req.NewBitrate
-		}
-		if req.NewPublishers != nil && *req.NewPublishers > 0 {
-			r.params.Publishers = *req.NewPublishers
-		}
-		r.mu.Unlock()
 		return map[string]any{"videoroom": "edited", "room": id}, nil
 	case "destroy":
 		if err := p.DestroyRoom(id); err != nil {

@@ -76,6 +76,9 @@ type Plugin struct {
 	// observers are told of local publishers (Params.OnPublisher and
 	// AddPublisherObserver).
 	observers []*func(PublisherEvent)
+	// roomObservers are told of rooms created, edited, destroyed
+	// (AddRoomObserver).
+	roomObservers []*func(RoomEvent)
 }
 
 // New returns the plugin with the rooms of p created.
@@ -135,17 +138,19 @@ func (p *Plugin) Attach(h *ianua.Handle) (ianua.Attachment, error) {
 func (p *Plugin) CreateRoom(rp RoomParams) (*Room, error) {
 	rp = rp.withDefaults()
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if rp.ID == 0 {
 		for rp.ID == 0 || p.rooms[rp.ID] != nil {
 			rp.ID = randomID()
 		}
 	}
 	if _, ok := p.rooms[rp.ID]; ok {
+		p.mu.Unlock()
 		return nil, perr(ErrorRoomExists, ErrRoomExists, "Room %d already exists", rp.ID)
 	}
 	r := &Room{p: p, params: rp, participants: map[uint64]*Participant{}, subscribers: map[*Subscriber]struct{}{}, forwarders: map[uint64]*forwarder{}}
 	p.rooms[rp.ID] = r
+	p.mu.Unlock()
+	p.notifyRoom(RoomEvent{Params: rp})
 	return r, nil
 }
 
@@ -192,6 +197,7 @@ func (p *Plugin) DestroyRoom(id uint64) error {
 	}
 	r.mu.Lock()
 	r.destroyed = true
+	params := r.params
 	parts := make([]*Participant, 0, len(r.participants))
 	for _, x := range r.participants {
 		parts = append(parts, x)
@@ -213,6 +219,7 @@ func (p *Plugin) DestroyRoom(id uint64) error {
 		_ = x.h.PushEvent("", ev, nil)
 		x.leave("destroyed")
 	}
+	p.notifyRoom(RoomEvent{Params: params, Destroyed: true})
 	return nil
 }
 
