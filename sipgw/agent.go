@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
@@ -34,6 +35,10 @@ type Agent struct {
 	// media is the RTP leg of the current call once negotiated; the
 	// browser's packets go to it from HandleTrack without a lock.
 	media atomic.Pointer[media]
+	// vmedia is the video leg of the current call, once negotiated, and
+	// videoSSRC the SSRC of the browser's video, for keyframe requests.
+	vmedia    atomic.Pointer[media]
+	videoSSRC atomic.Uint32
 
 	mu       sync.Mutex
 	acct     *account
@@ -58,6 +63,9 @@ type Status struct {
 	// current call.
 	PacketsToPeer   uint64 `json:"packets_to_peer"`
 	PacketsFromPeer uint64 `json:"packets_from_peer"`
+	// VideoPacketsToPeer and VideoPacketsFromPeer count video RTP.
+	VideoPacketsToPeer   uint64 `json:"video_packets_to_peer,omitempty"`
+	VideoPacketsFromPeer uint64 `json:"video_packets_from_peer,omitempty"`
 }
 
 // Status returns the registration and call state.
@@ -74,6 +82,9 @@ func (a *Agent) Status() Status {
 	}
 	if m := a.media.Load(); m != nil {
 		st.PacketsToPeer, st.PacketsFromPeer = m.toPeer.Load(), m.fromPeer.Load()
+	}
+	if m := a.vmedia.Load(); m != nil {
+		st.VideoPacketsToPeer, st.VideoPacketsFromPeer = m.toPeer.Load(), m.fromPeer.Load()
 	}
 	return st
 }
@@ -165,26 +176,43 @@ func (a *Agent) currentCall() *call {
 	return a.call
 }
 
-// HandleTrack implements ianua.TrackHandler: the browser's audio goes to
-// the SIP peer of the current call, with the peer's payload types.
+// HandleTrack implements ianua.TrackHandler: the browser's audio and
+// video go to the SIP peer of the current call, with the peer's payload
+// types. Other tracks (a second video) are read and dropped.
 func (a *Agent) HandleTrack(t *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
 	buf := make([]byte, 1500)
-	if t.Kind() != webrtc.RTPCodecTypeAudio {
+	leg := &a.media
+	switch t.Kind() {
+	case webrtc.RTPCodecTypeAudio:
+	case webrtc.RTPCodecTypeVideo:
+		// The first video m-line's only; the SIP side has one.
+		if ssrc := uint32(t.SSRC()); a.videoSSRC.CompareAndSwap(0, ssrc) {
+			leg = &a.vmedia
+			defer a.videoSSRC.CompareAndSwap(ssrc, 0)
+		} else {
+			leg = nil
+		}
+	default:
+		leg = nil
+	}
+	if leg == nil {
 		for {
 			if _, _, err := t.Read(buf); err != nil {
 				return
 			}
 		}
 	}
+	video := t.Kind() == webrtc.RTPCodecTypeVideo
 	out, enc := make([]byte, 1500), make([]byte, 1500+16)
 	var pkt rtp.Packet
 	pts := map[uint8]codecKey{}
+	sending := false
 	for {
 		n, _, err := t.Read(buf)
 		if err != nil {
 			return
 		}
-		m := a.media.Load()
+		m := leg.Load()
 		if m == nil {
 			continue
 		}
@@ -202,7 +230,45 @@ func (a *Agent) HandleTrack(t *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
 				continue
 			}
 		}
-		m.sendToPeer(&pkt, key, out, enc)
+		sent := m.sendToPeer(&pkt, key, out, enc)
+		if video && sent && !sending {
+			// Video starts (or resumes) at the SIP peer: it needs a
+			// keyframe to decode anything.
+			a.requestKeyframe()
+		}
+		sending = sent
+	}
+}
+
+// requestKeyframe asks the browser for a keyframe of its video (PLI).
+func (a *Agent) requestKeyframe() {
+	if ssrc := a.videoSSRC.Load(); ssrc != 0 {
+		if err := a.h.RequestKeyframe(ssrc); err != nil {
+			a.log.Debug("sipgw: keyframe request to the browser", "err", err)
+		}
+	}
+}
+
+// onVideoFeedback relays the SIP peer's feedback about the browser's
+// video: a keyframe request (PLI, FIR) becomes a PLI to the browser, and
+// a NACK goes as it is (the browser's packets cross with their SSRC and
+// sequence numbers).
+func (a *Agent) onVideoFeedback(pkts []rtcp.Packet) {
+	ssrc := a.videoSSRC.Load()
+	if ssrc == 0 {
+		return
+	}
+	for _, p := range pkts {
+		switch p := p.(type) {
+		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+			a.requestKeyframe()
+		case *rtcp.TransportLayerNack:
+			if p.MediaSSRC == ssrc {
+				if err := a.h.WriteRTCP([]rtcp.Packet{p}); err != nil {
+					a.log.Debug("sipgw: NACK to the browser", "err", err)
+				}
+			}
+		}
 	}
 }
 

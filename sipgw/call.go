@@ -44,11 +44,16 @@ type dialog interface {
 
 // decision is the browser's answer to an incoming call.
 type decision struct {
-	accept  bool
-	code    int
-	reason  string
-	neg     negotiated
-	headers []sip.Header
+	accept bool
+	code   int
+	reason string
+	neg    negotiated
+	// vneg is the peer's video format the browser took, nil when it
+	// took none; vBrowser that format as the browser numbers it.
+	vneg     *negotiated
+	vBrowser codec
+	vDir     direction // the browser's video direction
+	headers  []sip.Header
 	// transaction is the accept's, for its "accepted" event.
 	transaction string
 }
@@ -72,16 +77,27 @@ type call struct {
 
 	media    *media
 	decision chan decision
+	// video is the call's video leg, nil without video; vm below tells
+	// whether it is in use.
+	video *media
 
-	mu          sync.Mutex
-	state       callState
-	dlg         dialog
-	target      sip.Uri // remote target of in-dialog requests
-	local       localSDP
-	offered     []codec    // outgoing: the codecs we offered
-	offer       audioDesc  // incoming: the peer's offer
-	neg         negotiated // what the SIP side agreed on
-	answered    bool       // the browser has its answer
+	mu       sync.Mutex
+	state    callState
+	dlg      dialog
+	target   sip.Uri // remote target of in-dialog requests
+	local    localSDP
+	offered  []codec    // outgoing: the codecs we offered
+	offer    mediaDesc  // incoming: the peer's offer
+	neg      negotiated // what the SIP side agreed on
+	vOffered []codec    // outgoing: the video codecs we offered
+	vOffer   *mediaDesc // incoming: the peer's video offer, if any
+	// vneg is the video codec in use on the SIP side (the peer's payload
+	// type), nil while video does not flow; vBrowser is the same format
+	// as the browser numbers it.
+	vneg        *negotiated
+	vBrowser    codec
+	vtrack      *relayTrack
+	answered    bool // the browser has its answer
 	ended       bool
 	endedRemote bool
 	code        int
@@ -221,7 +237,10 @@ func (c *call) finish(defaultCode int, defaultReason string) {
 	c.cancel()
 	a := c.a
 	a.media.CompareAndSwap(c.media, nil)
-	c.media.close()
+	if c.video != nil {
+		a.vmedia.CompareAndSwap(c.video, nil)
+	}
+	c.closeMedia()
 	a.h.Hangup("SIP call ended")
 	a.mu.Lock()
 	if a.call == c {
@@ -235,6 +254,14 @@ func (c *call) finish(defaultCode int, defaultReason string) {
 	}
 	c.push(map[string]any{"event": "hangup", "code": code, "reason": reason}, nil)
 	close(c.finished)
+}
+
+// closeMedia closes the call's RTP legs.
+func (c *call) closeMedia() {
+	c.media.close()
+	if c.video != nil {
+		c.video.close()
+	}
 }
 
 // defaultEnd is the code a call ends with when our side ends it in state s.
@@ -255,7 +282,7 @@ var errNoCrypto = errors.New("sipgw: no usable a=crypto from the peer")
 // (we sent a=crypto), and rekeys the inbound context if it changed. For an
 // optional offer of ours that the peer answered without a key, the call
 // falls back to plain RTP.
-func (c *call) applyCrypto(d audioDesc) error {
+func (c *call) applyCrypto(d mediaDesc) error {
 	c.mu.Lock()
 	local, remote, mode := c.local.Crypto, c.remoteKey, c.srtp
 	c.mu.Unlock()
@@ -292,7 +319,7 @@ func (c *call) applyCrypto(d audioDesc) error {
 }
 
 // startMedia points the media at the negotiated peer and starts relaying.
-func (c *call) startMedia(d audioDesc, n negotiated, track *relayTrack) {
+func (c *call) startMedia(d mediaDesc, n negotiated, track *relayTrack) {
 	c.mu.Lock()
 	c.neg = n
 	// Our re-offers carry the call's codec only: packets cross
@@ -302,8 +329,55 @@ func (c *call) startMedia(d audioDesc, n negotiated, track *relayTrack) {
 	dir := c.wantDir()
 	c.mu.Unlock()
 	c.media.setPeer(d, n, dir)
-	c.media.start(track, c.onDTMF)
+	c.media.start(track, c.onDTMF, nil)
 	c.a.media.Store(c.media)
+}
+
+// startVideo points the video leg at the peer's m=video section d, with
+// codec n (browser its browser format), and starts relaying.
+func (c *call) startVideo(d mediaDesc, n negotiated, browser codec, track *relayTrack) {
+	c.mu.Lock()
+	c.vneg, c.vBrowser, c.vtrack = &n, browser, track
+	if c.local.Video != nil {
+		c.local.Video.Codecs = []codec{n.Media}
+	}
+	dir := c.wantDir()
+	c.mu.Unlock()
+	c.video.setPeer(d, n, dir)
+	c.video.start(track, nil, c.a.onVideoFeedback)
+	c.a.vmedia.Store(c.video)
+}
+
+// applyVideoAnswer reads the video of the peer's SDP answer to an offer
+// of ours: its address and direction, or the end of the stream (port 0).
+func (c *call) applyVideoAnswer(body []byte) {
+	c.mu.Lock()
+	vneg, dir := c.vneg, c.wantDir()
+	c.mu.Unlock()
+	if vneg == nil {
+		return
+	}
+	vd, err := parseVideo(body)
+	if err != nil || vd.Port == 0 {
+		c.mu.Lock()
+		c.stopVideo()
+		c.mu.Unlock()
+		return
+	}
+	c.video.setPeer(vd, *vneg, dir)
+}
+
+// stopVideo ends the video stream for good: the peer rejected or removed
+// it (port 0), and our later SDPs keep its m= line with port 0 (RFC 3264
+// section 8.2). c.mu must be held.
+func (c *call) stopVideo() {
+	c.vneg = nil
+	if c.local.Video != nil {
+		c.local.Video.Port = 0
+	}
+	if c.video != nil {
+		c.video.setDirection(dirInactive)
+	}
 }
 
 // onDTMF reports an RFC 4733 key press from the SIP peer (Janus "dtmf").

@@ -86,18 +86,35 @@ func (a *Agent) incoming(req *sip.Request, tx sip.ServerTransaction) {
 		a.push("", callID, ev, nil)
 		return
 	}
+	// The caller's video, if it offers a format we carry, is offered to
+	// the browser too; else its m=video line is answered with port 0.
+	var vOffer *mediaDesc
+	var vcodecs []codec
+	if vd, err := parseVideo(req.Body()); err == nil {
+		vOffer, vcodecs = &vd, pickVideoOffer(vd)
+	}
 	m, err := newMedia(a.log, &a.p.ports, a.p.p.LocalIP)
 	if err != nil {
 		a.log.Warn("sipgw: no RTP ports for an incoming call", "err", err)
 		a.p.respond(req, tx, sip.StatusServiceUnavailable, "Service Unavailable")
 		return
 	}
+	var vm *media
+	if len(vcodecs) > 0 {
+		if vm, err = newMedia(a.log, &a.p.ports, a.p.p.LocalIP); err != nil {
+			m.close()
+			a.log.Warn("sipgw: no RTP ports for an incoming call", "err", err)
+			a.p.respond(req, tx, sip.StatusServiceUnavailable, "Service Unavailable")
+			return
+		}
+	}
 	c := newCall(a, callID, false, caller, "", acct, m)
 	c.offer = offer
+	c.video, c.vOffer = vm, vOffer
 	dlg, err := a.p.dua.ReadInvite(req, tx)
 	if err != nil {
 		c.cancel()
-		m.close()
+		c.closeMedia()
 		a.p.respond(req, tx, sip.StatusBadRequest, "Bad Request")
 		return
 	}
@@ -111,7 +128,7 @@ func (a *Agent) incoming(req *sip.Request, tx sip.ServerTransaction) {
 	if a.call != nil || a.detached {
 		a.mu.Unlock()
 		c.cancel()
-		m.close()
+		c.closeMedia()
 		_ = dlg.Respond(sip.StatusBusyHere, "Busy Here", nil)
 		return
 	}
@@ -123,7 +140,7 @@ func (a *Agent) incoming(req *sip.Request, tx sip.ServerTransaction) {
 
 	_ = dlg.Respond(sip.StatusRinging, "Ringing", nil, a.p.contact(acct.uri.User))
 
-	jsep, track, err := a.offerBrowser(c.ctx, codecs)
+	jsep, leg, err := a.offerBrowser(c.ctx, codecs, vcodecs, vm)
 	if err != nil {
 		a.log.Info("sipgw: cannot offer an incoming call to the browser", "call", callID, "err", err)
 		code, reason = sip.StatusNotAcceptableHere, "Not Acceptable Here"
@@ -193,10 +210,23 @@ func (a *Agent) incoming(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c.mu.Lock()
 	c.local.Codecs = d.neg.codecs()
+	if vOffer != nil {
+		// Our answer has an m=video line for the caller's, rejected
+		// (port 0) unless the browser took one of its formats.
+		c.local.Video = rejectedVideo(*vOffer, offer.Index)
+		if d.vneg != nil && vm != nil {
+			rtpPort, rtcpPort := vm.localPorts()
+			c.local.Video.Port, c.local.Video.RTCPPort = rtpPort, rtcpPort
+			c.local.Video.Dir = d.vDir & vOffer.Dir.reverse()
+		}
+	}
 	c.answered = true
 	body := c.local.marshal()
 	c.mu.Unlock()
-	c.startMedia(offer, d.neg, track)
+	c.startMedia(offer, d.neg, leg.audio)
+	if d.vneg != nil && vm != nil && leg.video != nil {
+		c.startVideo(*vOffer, *d.vneg, d.vBrowser, leg.video)
+	}
 	c.setState(callInCall)
 	// "accepted" once in the call, so that the client may act on it at
 	// once (hold, update, transfer).
@@ -265,13 +295,32 @@ func (a *Agent) accept(msg ianua.Message, req Request) error {
 	if err != nil {
 		return perr(ErrorMissingSDP, ErrMissingSDP, "The answer has none of the caller's codecs")
 	}
+	dec := decision{accept: true, neg: neg, headers: headers, transaction: msg.Transaction}
+	c.mu.Lock()
+	vOffer := c.vOffer
+	c.mu.Unlock()
+	if vOffer != nil && c.video != nil {
+		// The browser's video: the first format it took, unless it
+		// rejected the stream (or did not receive, send, anything).
+		if vd, err := parseVideo([]byte(msg.JSEP.SDP)); err == nil && vd.Port != 0 && vd.Dir != dirInactive {
+			for _, co := range vd.Codecs {
+				if !supportedVideo(co) {
+					continue
+				}
+				if peer, err := answerVideoFor(*vOffer, co); err == nil {
+					dec.vneg, dec.vBrowser, dec.vDir = &negotiated{Media: peer}, co, vd.Dir
+					break
+				}
+			}
+		}
+	}
 	if req.AutoacceptReinvites != nil {
 		c.mu.Lock()
 		c.autoaccept = *req.AutoacceptReinvites
 		c.mu.Unlock()
 	}
 	select {
-	case c.decision <- decision{accept: true, neg: neg, headers: headers, transaction: msg.Transaction}:
+	case c.decision <- dec:
 	default:
 		return perr(ErrorWrongState, ErrCallState, "Wrong state (already answered)")
 	}

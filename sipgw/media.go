@@ -1,6 +1,7 @@
 package sipgw
 
 import (
+	"encoding/binary"
 	"errors"
 	"log/slog"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 
 	"github.com/ianua/ianua/internal/rtpmunge"
@@ -36,10 +38,26 @@ type media struct {
 
 	track  *relayTrack
 	onDTMF func(signal string, ms int)
+	// onFeedback, when set (video), gets the peer's RTCP feedback (RFC
+	// 4585): keyframe requests and NACKs for the browser's stream. Without
+	// it the peer's RTCP is read and dropped.
+	onFeedback func(pkts []rtcp.Packet)
+
+	// rtcpRemote is where RTCP to the peer goes: its a=rtcp port, or its
+	// RTP address with rtcp-mux (RFC 5761).
+	rtcpRemote atomic.Pointer[net.UDPAddr]
+	rtcpMux    atomic.Bool
+	// peerSSRC is the SSRC of the peer's stream, ourSSRC that of ours
+	// (the browser's, which crosses unchanged), for RTCP feedback.
+	peerSSRC atomic.Uint32
+	ourSSRC  atomic.Uint32
 
 	// Packet counters, for status and tests.
 	toPeer   atomic.Uint64
 	fromPeer atomic.Uint64
+	// Keyframe requests (PLI, FIR) from the peer and to it.
+	keyframesAsked atomic.Uint64
+	plisSent       atomic.Uint64
 
 	startOnce sync.Once
 	closeOnce sync.Once
@@ -59,9 +77,15 @@ func (m *media) localPorts() (rtpPort, rtcpPort int) {
 }
 
 // setPeer points the leg at the peer's m=audio section and codecs.
-func (m *media) setPeer(d audioDesc, n negotiated, local direction) {
+func (m *media) setPeer(d mediaDesc, n negotiated, local direction) {
 	addr := net.UDPAddrFromAddrPort(netip.AddrPortFrom(d.IP.Unmap(), uint16(d.Port)))
 	m.remote.Store(addr)
+	rtcpPort := d.RTCPPort
+	if d.RTCPMux {
+		rtcpPort = d.Port
+	}
+	m.rtcpRemote.Store(net.UDPAddrFromAddrPort(netip.AddrPortFrom(d.IP.Unmap(), uint16(rtcpPort))))
+	m.rtcpMux.Store(d.RTCPMux)
 	m.neg.Store(&n)
 	m.setDirection(local & d.Dir.reverse())
 }
@@ -78,10 +102,11 @@ func (m *media) setDirection(d direction) {
 	m.recv.Store(d&dirRecv != 0)
 }
 
-// start runs the readers. The track, if set, gets the peer's packets.
-func (m *media) start(track *relayTrack, onDTMF func(string, int)) {
+// start runs the readers. The track, if set, gets the peer's packets;
+// onDTMF its key presses, onFeedback its RTCP feedback.
+func (m *media) start(track *relayTrack, onDTMF func(string, int), onFeedback func([]rtcp.Packet)) {
 	m.startOnce.Do(func() {
-		m.track, m.onDTMF = track, onDTMF
+		m.track, m.onDTMF, m.onFeedback = track, onDTMF, onFeedback
 		m.wg.Add(2)
 		go m.readRTP()
 		go m.drainRTCP()
@@ -118,9 +143,12 @@ func (m *media) readRTP() {
 			}
 			return
 		}
-		if n < 12 || buf[0]>>6 != 2 || isRTCP(buf[:n]) {
-			// RTCP of a peer using rtcp-mux (RFC 5761 section 4), or
-			// not RTP at all.
+		if n < 12 || buf[0]>>6 != 2 {
+			continue // not RTP
+		}
+		if isRTCP(buf[:n]) {
+			// RTCP of a peer using rtcp-mux (RFC 5761 section 4).
+			m.feedback(buf[:n])
 			continue
 		}
 		raw := buf[:n]
@@ -135,6 +163,7 @@ func (m *media) readRTP() {
 			continue
 		}
 		m.fromPeer.Add(1)
+		m.peerSSRC.Store(pkt.SSRC)
 		neg := m.neg.Load()
 		if neg == nil {
 			continue
@@ -169,29 +198,80 @@ func (m *media) readRTP() {
 	}
 }
 
-// drainRTCP reads the peer's RTCP on the port after the RTP one and drops
-// it: the WebRTC leg has its own RTCP, and a closed port would draw ICMP
-// errors to the peer.
+// drainRTCP reads the peer's RTCP on the port after the RTP one: the
+// WebRTC leg has its own reports, so only feedback is used (video), and a
+// closed port would draw ICMP errors to the peer.
 func (m *media) drainRTCP() {
 	defer m.wg.Done()
 	buf := make([]byte, 1500)
 	for {
-		if _, _, err := m.rtcp.ReadFromUDP(buf); err != nil {
+		n, _, err := m.rtcp.ReadFromUDP(buf)
+		if err != nil {
 			return
 		}
+		m.feedback(buf[:n])
+	}
+}
+
+// feedback hands the peer's RTCP feedback to onFeedback. SRTCP is not
+// read (video, the only user, is plain RTP).
+func (m *media) feedback(b []byte) {
+	if m.onFeedback == nil || m.srtp.Load() != nil || !m.recv.Load() && !m.send.Load() {
+		return
+	}
+	pkts, err := rtcp.Unmarshal(b)
+	if err != nil {
+		return
+	}
+	for _, p := range pkts {
+		switch p.(type) {
+		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+			m.keyframesAsked.Add(1)
+		}
+	}
+	m.onFeedback(pkts)
+}
+
+// requestKeyframe asks the peer for a keyframe of its stream: a PLI (RFC
+// 4585 section 6.3.1) in a compound packet behind an empty receiver
+// report (RFC 3550 section 6.1), on its RTCP address. Not with SRTP.
+func (m *media) requestKeyframe() {
+	addr, media := m.rtcpRemote.Load(), m.peerSSRC.Load()
+	if addr == nil || media == 0 || m.srtp.Load() != nil || !m.recv.Load() {
+		return
+	}
+	ours := m.ourSSRC.Load()
+	if ours == 0 {
+		ours = 1
+	}
+	var b [20]byte
+	// RR: V=2, RC=0, PT=201, length 1 (words - 1), sender SSRC.
+	b[0], b[1], b[3] = 0x80, 201, 1
+	binary.BigEndian.PutUint32(b[4:8], ours)
+	// PLI: V=2, FMT=1, PT=206, length 2, sender and media SSRC.
+	b[8], b[9], b[11] = 0x81, 206, 2
+	binary.BigEndian.PutUint32(b[12:16], ours)
+	binary.BigEndian.PutUint32(b[16:20], media)
+	conn := m.rtcp
+	if m.rtcpMux.Load() {
+		conn = m.rtp
+	}
+	if _, err := conn.WriteToUDP(b[:], addr); err == nil {
+		m.plisSent.Add(1)
 	}
 }
 
 // sendToPeer relays one browser packet of codec c to the peer, with the
 // peer's payload type for c; buf and enc are the caller's reused buffers
-// for the packet and its SRTP form.
-func (m *media) sendToPeer(pkt *rtp.Packet, c codecKey, buf, enc []byte) {
+// for the packet and its SRTP form. It reports whether the leg sends
+// (whether or not this packet went).
+func (m *media) sendToPeer(pkt *rtp.Packet, c codecKey, buf, enc []byte) bool {
 	if !m.send.Load() {
-		return
+		return false
 	}
 	neg, addr := m.neg.Load(), m.remote.Load()
 	if neg == nil || addr == nil {
-		return
+		return false
 	}
 	switch {
 	case keyOf(neg.Media) == c:
@@ -199,23 +279,25 @@ func (m *media) sendToPeer(pkt *rtp.Packet, c codecKey, buf, enc []byte) {
 	case neg.DTMF != nil && keyOf(*neg.DTMF) == c:
 		pkt.PayloadType = neg.DTMF.PT
 	default:
-		return
+		return true
 	}
 	pkt.Extension = false
 	pkt.Extensions = pkt.Extensions[:0]
 	n, err := pkt.MarshalTo(buf)
 	if err != nil {
-		return
+		return true
 	}
 	out := buf[:n]
 	if s := m.srtp.Load(); s != nil {
 		if out, err = s.out.EncryptRTP(enc[:0], out, nil); err != nil {
-			return
+			return true
 		}
 	}
 	if _, err := m.rtp.WriteToUDP(out, addr); err == nil {
 		m.toPeer.Add(1)
+		m.ourSSRC.Store(pkt.SSRC)
 	}
+	return true
 }
 
 // isRTCP tells RTCP from RTP on one port (RFC 5761 section 4): RTCP packet

@@ -68,13 +68,31 @@ func (a *Agent) startCall(ctx context.Context, msg ianua.Message, req Request) e
 	if err != nil {
 		return perr(ErrorMissingSDP, ErrMissingSDP, "No audio codec the SIP side can carry (Opus, G.722, PCMU, PCMA)")
 	}
+	// Video goes to the SIP side when the browser offers a format of it
+	// we carry, on plain RTP (SDES covers audio only).
+	var vOffered []codec
+	if vd, err := parseVideo([]byte(msg.JSEP.SDP)); err == nil && vd.Port != 0 && mode == srtpOff {
+		vOffered = offerVideoCodecs(vd.Codecs)
+	}
 	m, err := newMedia(a.log, &a.p.ports, a.p.p.LocalIP)
 	if err != nil {
 		return perr(ErrorIO, ErrNoPorts, "Could not allocate RTP/RTCP ports: %v", err)
 	}
+	var vm *media
+	if len(vOffered) > 0 {
+		if vm, err = newMedia(a.log, &a.p.ports, a.p.p.LocalIP); err != nil {
+			m.close()
+			return perr(ErrorIO, ErrNoPorts, "Could not allocate RTP/RTCP ports: %v", err)
+		}
+	}
 	c := newCall(a, callID, true, req.URI, msg.Transaction, acct, m)
 	c.offered = offered
 	c.local.Codecs = offered
+	if vm != nil {
+		c.video, c.vOffered = vm, vOffered
+		rtpPort, rtcpPort := vm.localPorts()
+		c.local.Video = &localVideo{Port: rtpPort, RTCPPort: rtcpPort, Codecs: vOffered, Dir: dirSendRecv}
+	}
 	c.target = target
 	c.refer = refer
 	if req.AutoacceptReinvites != nil {
@@ -86,7 +104,7 @@ func (a *Agent) startCall(ctx context.Context, msg ianua.Message, req Request) e
 		key, err := newKey(1, suite)
 		if err != nil {
 			c.cancel()
-			m.close()
+			c.closeMedia()
 			return perr(ErrorUnknown, err, "SRTP key: %v", err)
 		}
 		c.srtp, c.local.Crypto = mode, &key
@@ -101,13 +119,13 @@ func (a *Agent) startCall(ctx context.Context, msg ianua.Message, req Request) e
 	if a.call != nil || a.detached {
 		a.mu.Unlock()
 		c.cancel()
-		m.close()
+		c.closeMedia()
 		return perr(ErrorWrongState, ErrCallState, "Wrong state (already in a call?)")
 	}
 	if !a.p.track() {
 		a.mu.Unlock()
 		c.cancel()
-		m.close()
+		c.closeMedia()
 		return perr(ErrorSIPStack, ErrClosed, "Plugin closed")
 	}
 	a.call = c
@@ -304,6 +322,7 @@ func (c *call) answered200(res *sip.Response) error {
 					return err
 				}
 				c.media.setPeer(d, neg, dir)
+				c.applyVideoAnswer(res.Body())
 			}
 		}
 		c.push(map[string]any{"event": "accepted", "username": c.peer}, nil)
@@ -337,14 +356,38 @@ func (c *call) negotiate(body []byte) (*ianua.JSEP, error) {
 	if err := c.applyCrypto(d); err != nil {
 		return nil, err
 	}
-	jsep, track, err := c.a.answerBrowser(c.ctx, n)
+	// The peer's video, if it took some: a format we offered, else the
+	// stream is rejected on both legs and the call goes on with audio.
+	var vd mediaDesc
+	var vneg *negotiated
+	var vBrowser *codec
+	if c.video != nil {
+		var verr error
+		vd, verr = parseVideo(body)
+		var peer, browser codec
+		if verr == nil {
+			peer, browser, verr = pickVideoAnswer(c.vOffered, vd)
+		}
+		if verr == nil {
+			vneg, vBrowser = &negotiated{Media: peer}, &browser
+		} else {
+			c.a.log.Debug("sipgw: no video from the SIP peer", "call", c.id, "err", verr)
+			c.mu.Lock()
+			c.stopVideo()
+			c.mu.Unlock()
+		}
+	}
+	jsep, leg, err := c.a.answerBrowser(c.ctx, n, vBrowser, c.video)
 	if err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
 	c.answered = true
 	c.mu.Unlock()
-	c.startMedia(d, n, track)
+	c.startMedia(d, n, leg.audio)
+	if vneg != nil && leg.video != nil {
+		c.startVideo(vd, *vneg, *vBrowser, leg.video)
+	}
 	return jsep, nil
 }
 

@@ -106,7 +106,7 @@ func (c *call) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 		c.relayReinvite(req, tx, offer, n)
 		return
 	}
-	body, err := c.acceptOffer(offer, n)
+	body, err := c.acceptOffer(offer, n, req.Body())
 	if err != nil {
 		p.respond(req, tx, sip.StatusNotAcceptableHere, "Not Acceptable Here")
 		return
@@ -114,22 +114,43 @@ func (c *call) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	c.respondUntilAck(req, tx, body)
 }
 
-// acceptOffer takes the peer's re-offer with codecs n: the media goes to
-// its new address, with its new key if it rekeyed, and our answer mirrors
-// its direction (RFC 3264 section 6.1). It returns our answer.
-func (c *call) acceptOffer(offer audioDesc, n negotiated) ([]byte, error) {
+// acceptOffer takes the peer's re-offer (raw, its audio offer with codecs
+// n): the media goes to its new address, with its new key if it rekeyed,
+// and our answer mirrors its direction (RFC 3264 section 6.1). Video goes
+// on with the call's format if the offer keeps it, else ends; a video
+// stream the call did not have is refused. It returns our answer.
+func (c *call) acceptOffer(offer mediaDesc, n negotiated, raw []byte) ([]byte, error) {
 	if err := c.applyCrypto(offer); err != nil {
 		return nil, err
 	}
+	vd, verr := parseVideo(raw)
 	c.mu.Lock()
 	c.neg = n
 	c.local.Codecs = n.codecs()
 	want := c.wantDir()
 	c.local.Dir = want & offer.Dir.reverse()
+	var vneg *negotiated
+	if verr == nil {
+		if c.vneg != nil {
+			if vc, err := answerVideoFor(vd, c.vneg.Media); err == nil && vd.Port != 0 {
+				vneg = &negotiated{Media: vc}
+				c.vneg = vneg
+				c.local.Video.Codecs = []codec{vc}
+				c.local.Video.Dir = want & vd.Dir.reverse()
+			} else {
+				c.stopVideo()
+			}
+		} else if c.local.Video == nil {
+			c.local.Video = rejectedVideo(vd, offer.Index)
+		}
+	}
 	c.local.Version++
 	body := c.local.marshal()
 	c.mu.Unlock()
 	c.media.setPeer(offer, n, want)
+	if vneg != nil {
+		c.video.setPeer(vd, *vneg, want)
+	}
 	return body, nil
 }
 
@@ -211,6 +232,7 @@ func (c *call) applyAnswer(body []byte) {
 	n, dir := c.neg, c.wantDir()
 	c.mu.Unlock()
 	c.media.setPeer(d, n, dir)
+	c.applyVideoAnswer(body)
 }
 
 // hold handles {"request":"hold"} and {"request":"unhold"}: a re-INVITE
@@ -274,7 +296,8 @@ func (c *call) reinviteLoop(headers []sip.Header) {
 		c.mu.Unlock()
 		res, err := c.sendOffer(func() []byte {
 			want := c.wantDir()
-			c.sentDir, c.local.Dir = want, want
+			c.sentDir = want
+			c.local.setDir(want)
 			c.local.Version++
 			return c.local.marshal()
 		}, headers)

@@ -9,13 +9,15 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
-// relayTrack is the local audio track that carries the SIP peer's packets
-// to the browser. Unlike webrtc.TrackLocalStaticRTP, which stamps every
-// packet with its one codec's payload type, it keeps the codec of each
-// packet: the media codec and telephone-event share the stream (RFC 4733
-// section 2.1) and each needs its own negotiated payload type.
+// relayTrack is the local track that carries the SIP peer's packets to the
+// browser, one for audio and one for video. Unlike
+// webrtc.TrackLocalStaticRTP, which stamps every packet with its one
+// codec's payload type, it keeps the codec of each packet: the media codec
+// and telephone-event share the audio stream (RFC 4733 section 2.1) and
+// each needs its own negotiated payload type.
 type relayTrack struct {
 	id, streamID string
+	kind         webrtc.RTPCodecType
 	// want is the codecs the track may carry; Bind takes the first
 	// negotiated one of them as the track's codec.
 	want []codec
@@ -40,8 +42,8 @@ type codecKey struct {
 
 func keyOf(c codec) codecKey { return codecKey{c.Name, c.Clock} }
 
-func newRelayTrack(want []codec, id, streamID string) *relayTrack {
-	return &relayTrack{id: id, streamID: streamID, want: want}
+func newRelayTrack(kind webrtc.RTPCodecType, want []codec, id, streamID string) *relayTrack {
+	return &relayTrack{id: id, streamID: streamID, kind: kind, want: want}
 }
 
 // Bind implements webrtc.TrackLocal.
@@ -50,7 +52,9 @@ func (t *relayTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParamete
 	pts := map[codecKey]uint8{}
 	for _, p := range ctx.CodecParameters() {
 		c := codecOf(p)
-		pts[keyOf(c)] = uint8(p.PayloadType)
+		if _, ok := pts[keyOf(c)]; !ok {
+			pts[keyOf(c)] = uint8(p.PayloadType)
+		}
 		if chosen == nil && !c.isDTMF() {
 			if _, ok := findCodec(t.want, c); ok {
 				chosen = &p
@@ -60,6 +64,9 @@ func (t *relayTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParamete
 	if chosen == nil {
 		return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
 	}
+	// The chosen format's payload type, should several share its name
+	// (H.264 profiles).
+	pts[keyOf(codecOf(*chosen))] = uint8(chosen.PayloadType)
 	t.mu.Lock()
 	next := append(t.current(), relayBinding{id: ctx.ID(), ssrc: ctx.SSRC(), pts: pts, stream: ctx.WriteStream()})
 	t.bindings.Store(&next)
@@ -100,7 +107,7 @@ func (t *relayTrack) RID() string { return "" }
 func (t *relayTrack) StreamID() string { return t.streamID }
 
 // Kind implements webrtc.TrackLocal.
-func (t *relayTrack) Kind() webrtc.RTPCodecType { return webrtc.RTPCodecTypeAudio }
+func (t *relayTrack) Kind() webrtc.RTPCodecType { return t.kind }
 
 // write sends pkt, a packet of codec c, with the payload type the browser
 // negotiated for c; packets of a codec it did not negotiate are dropped.

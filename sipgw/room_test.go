@@ -610,7 +610,7 @@ func TestChooseHeard(t *testing.T) {
 
 // The codec of a room call is the room's first that the caller offers.
 func TestRoomCodec(t *testing.T) {
-	offer := audioDesc{Codecs: []codec{{Name: "pcmu", PT: 0, Clock: 8000}, {Name: "opus", PT: 107, Clock: 48000, Channels: 2},
+	offer := mediaDesc{Codecs: []codec{{Name: "pcmu", PT: 0, Clock: 8000}, {Name: "opus", PT: 107, Clock: 48000, Channels: 2},
 		{Name: dtmf, PT: 101, Clock: 8000}, {Name: dtmf, PT: 102, Clock: 48000}}}
 	for _, tc := range []struct {
 		room string

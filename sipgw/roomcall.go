@@ -188,7 +188,7 @@ func (p *Plugin) dialIn(req *sip.Request, tx sip.ServerTransaction, t dialInTarg
 // roomCodec is the first of the room's audio codecs (in the room's order
 // of preference, the one browsers publish with) that the caller offers and
 // that crosses untranscoded, with telephone-event at its clock if offered.
-func roomCodec(offer audioDesc, roomCodecs string) (negotiated, bool) {
+func roomCodec(offer mediaDesc, roomCodecs string) (negotiated, bool) {
 	for _, name := range strings.Split(roomCodecs, ",") {
 		name = strings.ToLower(strings.TrimSpace(name))
 		for _, c := range offer.Codecs {
@@ -540,7 +540,7 @@ func (rc *roomCall) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 
 // rekey follows the caller's key in a re-offer: a call with SRTP keeps
 // it (the same suite), one without stays plain.
-func (rc *roomCall) rekey(offer audioDesc) error {
+func (rc *roomCall) rekey(offer mediaDesc) error {
 	rc.mu.Lock()
 	local, remote := rc.local.Crypto, rc.remoteKey
 	rc.mu.Unlock()

@@ -17,6 +17,7 @@ import (
 
 var (
 	errNoAudio = errors.New("sdp: no usable audio section")
+	errNoVideo = errors.New("sdp: no video section")
 	errNoCodec = errors.New("sdp: no common codec")
 )
 
@@ -27,6 +28,9 @@ type codec struct {
 	Clock    uint32
 	Channels uint16
 	Fmtp     string
+	// FB is the codec's a=rtcp-fb values (RFC 4585): "nack", "nack pli",
+	// "ccm fir".
+	FB []string
 }
 
 // dtmf is the RFC 4733 payload format name.
@@ -35,8 +39,41 @@ const dtmf = "telephone-event"
 func (c codec) isDTMF() bool { return c.Name == dtmf }
 
 // same says whether two payload formats are one codec (payload type
-// numbers aside).
-func (c codec) same(o codec) bool { return c.Name == o.Name && c.Clock == o.Clock }
+// numbers aside). H.264 formats are one only with the same packetization
+// mode and profile (RFC 6184 section 8.2.2; the level may differ).
+func (c codec) same(o codec) bool {
+	if c.Name != o.Name || c.Clock != o.Clock {
+		return false
+	}
+	if c.Name == "h264" {
+		return fmtpParam(c.Fmtp, "packetization-mode", "0") == fmtpParam(o.Fmtp, "packetization-mode", "0") &&
+			h264Profile(c.Fmtp) == h264Profile(o.Fmtp)
+	}
+	return true
+}
+
+// fmtpParam is the value of name in an a=fmtp parameter list
+// ("a=1;b=2"), def when absent.
+func fmtpParam(fmtp, name, def string) string {
+	for _, p := range strings.Split(fmtp, ";") {
+		k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+		if strings.EqualFold(k, name) {
+			return strings.TrimSpace(v)
+		}
+	}
+	return def
+}
+
+// h264Profile is the profile_idc and profile-iop of an H.264 fmtp's
+// profile-level-id, the level left out; 4200 (Baseline) when absent (RFC
+// 6184 section 8.1).
+func h264Profile(fmtp string) string {
+	p := strings.ToLower(fmtpParam(fmtp, "profile-level-id", "420010"))
+	if len(p) != 6 {
+		return p
+	}
+	return p[:4]
+}
 
 // supported says whether both the WebRTC side (the router's codecs) and
 // this gateway can carry c untouched.
@@ -103,10 +140,11 @@ func (d direction) reverse() direction {
 	return r
 }
 
-// audioDesc is what we use of a peer's m=audio section.
-type audioDesc struct {
+// mediaDesc is what we use of a peer's m=audio or m=video section.
+type mediaDesc struct {
+	Index    int // of the m= line in the SDP, from 0
 	IP       netip.Addr
-	Port     int
+	Port     int  // 0 when the stream is rejected (RFC 3264 section 6)
 	RTCPPort int  // a=rtcp (RFC 3605), else Port+1
 	RTCPMux  bool // a=rtcp-mux (RFC 5761)
 	Dir      direction
@@ -119,8 +157,31 @@ type audioDesc struct {
 }
 
 // parseAudio finds the first accepted m=audio section of raw.
-func parseAudio(raw []byte) (audioDesc, error) {
-	var d audioDesc
+func parseAudio(raw []byte) (mediaDesc, error) {
+	d, err := parseSection(raw, "audio", false)
+	if errors.Is(err, errNoSection) {
+		err = errNoAudio
+	}
+	return d, err
+}
+
+// parseVideo finds the first m=video section of raw, accepted or not
+// (Port 0): an answer keeps a rejected stream's m= line (RFC 3264 section
+// 6).
+func parseVideo(raw []byte) (mediaDesc, error) {
+	d, err := parseSection(raw, "video", true)
+	if errors.Is(err, errNoSection) {
+		err = errNoVideo
+	}
+	return d, err
+}
+
+var errNoSection = errors.New("sdp: no such section")
+
+// parseSection reads the first m= section of kind in raw; one with port 0
+// only when rejected is true.
+func parseSection(raw []byte, kind string, rejected bool) (mediaDesc, error) {
+	var d mediaDesc
 	var s sdp.SessionDescription
 	if err := s.Unmarshal(raw); err != nil {
 		return d, fmt.Errorf("sdp: %w", err)
@@ -131,11 +192,12 @@ func parseAudio(raw []byte) (audioDesc, error) {
 			sessionDir = dir
 		}
 	}
-	for _, m := range s.MediaDescriptions {
+	for i, m := range s.MediaDescriptions {
 		// Port 0 rejects or disables the stream (RFC 3264 section 6).
-		if m.MediaName.Media != "audio" || m.MediaName.Port.Value == 0 {
+		if m.MediaName.Media != kind || (m.MediaName.Port.Value == 0 && !rejected) {
 			continue
 		}
+		d.Index = i
 		d.Port = m.MediaName.Port.Value
 		d.RTCPPort = d.Port + 1
 		d.Dir = sessionDir
@@ -144,16 +206,19 @@ func parseAudio(raw []byte) (audioDesc, error) {
 		if c == nil {
 			c = s.ConnectionInformation
 		}
-		if c == nil || c.Address == nil {
-			return d, fmt.Errorf("%w: no connection address", errNoAudio)
+		if d.Port != 0 && (c == nil || c.Address == nil) {
+			return d, fmt.Errorf("%w: no connection address", errNoSection)
 		}
-		ip, err := netip.ParseAddr(c.Address.Address)
-		if err != nil {
-			return d, fmt.Errorf("%w: connection address %q", errNoAudio, c.Address.Address)
+		if c != nil && c.Address != nil {
+			ip, err := netip.ParseAddr(c.Address.Address)
+			if err != nil && d.Port != 0 {
+				return d, fmt.Errorf("%w: connection address %q", errNoSection, c.Address.Address)
+			}
+			d.IP = ip
 		}
-		d.IP = ip
 		rtpmap := map[uint8]codec{}
 		fmtp := map[uint8]string{}
+		fb := map[int][]string{} // by payload type, -1 for "*"
 		for _, a := range m.Attributes {
 			switch a.Key {
 			case "rtpmap":
@@ -165,6 +230,19 @@ func parseAudio(raw []byte) (audioDesc, error) {
 					if n, err := strconv.ParseUint(pt, 10, 7); err == nil {
 						fmtp[uint8(n)] = strings.TrimSpace(rest)
 					}
+				}
+			case "rtcp-fb":
+				// a=rtcp-fb:<pt or *> <type> [<subtype>] (RFC 4585
+				// section 4.2).
+				pt, rest, ok := strings.Cut(a.Value, " ")
+				if !ok {
+					continue
+				}
+				rest = strings.Join(strings.Fields(rest), " ")
+				if pt == "*" {
+					fb[-1] = append(fb[-1], rest)
+				} else if n, err := strconv.ParseUint(pt, 10, 7); err == nil {
+					fb[int(n)] = append(fb[int(n)], rest)
 				}
 			case "rtcp":
 				// a=rtcp:<port> [nettype addrtype address]
@@ -193,16 +271,19 @@ func parseAudio(raw []byte) (audioDesc, error) {
 			pt := uint8(n)
 			c, ok := rtpmap[pt]
 			if !ok {
-				if c, ok = staticPT(pt); !ok {
+				if c, ok = staticPT(pt); !ok || kind != "audio" {
 					continue
 				}
 			}
 			c.Fmtp = fmtp[pt]
+			if kind == "video" {
+				c.FB = append(append([]string(nil), fb[-1]...), fb[int(pt)]...)
+			}
 			d.Codecs = append(d.Codecs, c)
 		}
 		return d, nil
 	}
-	return d, errNoAudio
+	return d, errNoSection
 }
 
 // parseRTPMap parses "<pt> <name>/<clock>[/<channels>]".
@@ -317,7 +398,7 @@ type negotiated struct {
 // pickAnswer reads the SIP peer's answer to our offer: the first codec of
 // the answer that we offered (RFC 3264 section 6.1: the answerer lists the
 // ones it will use, preferred first).
-func pickAnswer(offered []codec, answer audioDesc) (negotiated, error) {
+func pickAnswer(offered []codec, answer mediaDesc) (negotiated, error) {
 	var n negotiated
 	for _, c := range answer.Codecs {
 		if c.isDTMF() || !supported(c) {
@@ -339,7 +420,7 @@ func pickAnswer(offered []codec, answer audioDesc) (negotiated, error) {
 
 // pickOffer reads an offer from the SIP peer: the codecs we can carry,
 // media codecs first in the peer's order, for the browser to choose from.
-func pickOffer(offer audioDesc) []codec {
+func pickOffer(offer mediaDesc) []codec {
 	var media, te []codec
 	for _, c := range offer.Codecs {
 		if !supported(c) {
@@ -360,7 +441,7 @@ func pickOffer(offer audioDesc) []codec {
 // answerFor is our answer's codecs once the browser chose media from the
 // peer's offer: that codec and telephone-event at its clock, each with the
 // offer's payload type (RFC 3264 section 6.1).
-func answerFor(offer audioDesc, chosen codec) (negotiated, error) {
+func answerFor(offer mediaDesc, chosen codec) (negotiated, error) {
 	var n negotiated
 	c, ok := findCodec(offer.Codecs, chosen)
 	if !ok || c.isDTMF() || !supported(c) {
@@ -380,6 +461,114 @@ func (n negotiated) codecs() []codec {
 	return []codec{n.Media, *n.DTMF}
 }
 
+// supportedVideo says whether c is a video codec both legs carry
+// untouched: VP8 (RFC 7741) and H.264 (RFC 6184).
+func supportedVideo(c codec) bool {
+	switch c.Name {
+	case "vp8", "h264":
+		return c.Clock == 90000
+	}
+	return false
+}
+
+// videoFB is the RTCP feedback (RFC 4585) the gateway relays on video:
+// generic NACK (from the SIP peer to the browser, whose packets cross
+// unrenumbered), and keyframe requests both ways, PLI (RFC 4585 section
+// 6.3.1) and FIR (RFC 5104 section 4.3.1).
+var videoFB = []string{"nack", "nack pli", "ccm fir"}
+
+// keepFB is the values of fb the gateway relays.
+func keepFB(fb []string) []string {
+	var out []string
+	for _, f := range fb {
+		for _, v := range videoFB {
+			if strings.EqualFold(f, v) {
+				out = append(out, v)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// offerVideoCodecs is the video we offer the SIP side for a browser
+// offer: its VP8 and H.264 formats in its order, with its payload types
+// and fmtp (profile-level-id, packetization-mode), and of its rtcp-fb
+// those the gateway relays.
+func offerVideoCodecs(browser []codec) []codec {
+	var out []codec
+	for _, c := range browser {
+		if supportedVideo(c) {
+			c.FB = keepFB(c.FB)
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// pickVideoAnswer reads the video of the SIP peer's answer to our offer:
+// the first format of the answer that we offered, as the peer numbers it
+// (peer) and as the browser does (browser). A format is matched by its
+// payload type first, which the answerer keeps (RFC 3264 section 6.1), so
+// that an H.264 answer with another level still finds its offer.
+func pickVideoAnswer(offered []codec, answer mediaDesc) (peer, browser codec, err error) {
+	if answer.Port == 0 {
+		return peer, browser, errNoVideo
+	}
+	for _, c := range answer.Codecs {
+		if !supportedVideo(c) {
+			continue
+		}
+		for _, o := range offered {
+			if o.PT == c.PT && o.Name == c.Name && o.Clock == c.Clock {
+				return c, o, nil
+			}
+		}
+		if o, ok := findCodec(offered, c); ok {
+			return c, o, nil
+		}
+	}
+	return peer, browser, errNoCodec
+}
+
+// pickVideoOffer is the video formats of the SIP peer's offer we can
+// carry, in its order, for the browser to choose from; none when the
+// stream is rejected or encrypted (SDES on video is not supported).
+func pickVideoOffer(offer mediaDesc) []codec {
+	if offer.Port == 0 || offer.Proto != "RTP/AVP" || offer.CryptoLines > 0 {
+		return nil
+	}
+	var out []codec
+	for _, c := range offer.Codecs {
+		if supportedVideo(c) {
+			c.FB = keepFB(c.FB)
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// answerVideoFor is the peer's format of its video offer that the browser
+// chose.
+func answerVideoFor(offer mediaDesc, chosen codec) (codec, error) {
+	c, ok := findCodec(offer.Codecs, chosen)
+	if !ok || !supportedVideo(c) {
+		return codec{}, errNoCodec
+	}
+	c.FB = keepFB(c.FB)
+	return c, nil
+}
+
+// rejectedVideo is the m=video line that refuses the stream of d (RFC
+// 3264 section 6: port 0, one of its formats).
+func rejectedVideo(d mediaDesc, audioIndex int) *localVideo {
+	v := &localVideo{Proto: d.Proto, First: d.Index < audioIndex}
+	if len(d.Codecs) > 0 {
+		v.Codecs = []codec{d.Codecs[0]}
+	}
+	return v
+}
+
 // localSDP is what we write in an offer or answer.
 type localSDP struct {
 	SessionID uint64
@@ -391,11 +580,34 @@ type localSDP struct {
 	Dir       direction
 	Proto     string   // "RTP/AVP" when empty
 	Crypto    *sdesKey // our SDES key, if SRTP
+	// Video is the m=video section, if the session has one.
+	Video *localVideo
+}
+
+// localVideo is our m=video section. Once there, it stays in every
+// offer and answer of the session, with port 0 when the stream is
+// rejected or gone (RFC 3264 section 8).
+type localVideo struct {
+	Port     int // 0: rejected
+	RTCPPort int
+	Codecs   []codec
+	Dir      direction
+	Proto    string // the audio's when empty
+	First    bool   // before m=audio, as in the peer's offer
+}
+
+// setDir sets the direction of every section. c.mu must be held by a
+// caller on a call's localSDP.
+func (l *localSDP) setDir(d direction) {
+	l.Dir = d
+	if l.Video != nil {
+		l.Video.Dir = d
+	}
 }
 
 // marshal writes the SDP (RFC 8866). a=rtcp names our RTCP port (RFC 3605)
 // so that peers need not assume port+1; we do not offer rtcp-mux: a peer
-// that uses it anyway is understood (RTCP on the RTP port is dropped).
+// that uses it anyway is understood (RTCP on the RTP port is read too).
 func (l localSDP) marshal() []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, "v=0\r\n")
@@ -407,21 +619,10 @@ func (l localSDP) marshal() []byte {
 	if proto == "" {
 		proto = "RTP/AVP"
 	}
-	fmt.Fprintf(&b, "m=audio %d %s", l.Port, proto)
-	for _, c := range l.Codecs {
-		fmt.Fprintf(&b, " %d", c.PT)
+	if v := l.Video; v != nil && v.First {
+		v.write(&b, proto)
 	}
-	b.WriteString("\r\n")
-	for _, c := range l.Codecs {
-		if c.Channels > 1 {
-			fmt.Fprintf(&b, "a=rtpmap:%d %s/%d/%d\r\n", c.PT, sdpName(c.Name), c.Clock, c.Channels)
-		} else {
-			fmt.Fprintf(&b, "a=rtpmap:%d %s/%d\r\n", c.PT, sdpName(c.Name), c.Clock)
-		}
-		if c.Fmtp != "" {
-			fmt.Fprintf(&b, "a=fmtp:%d %s\r\n", c.PT, c.Fmtp)
-		}
-	}
+	writeMedia(&b, "audio", l.Port, proto, l.Codecs)
 	if l.RTCPPort != 0 {
 		fmt.Fprintf(&b, "a=rtcp:%d\r\n", l.RTCPPort)
 	}
@@ -429,14 +630,62 @@ func (l localSDP) marshal() []byte {
 		fmt.Fprintf(&b, "a=crypto:%s\r\n", l.Crypto.attribute())
 	}
 	fmt.Fprintf(&b, "a=%s\r\n", l.Dir)
+	if v := l.Video; v != nil && !v.First {
+		v.write(&b, proto)
+	}
 	return []byte(b.String())
+}
+
+func (v *localVideo) write(b *strings.Builder, proto string) {
+	if v.Proto != "" {
+		proto = v.Proto
+	}
+	if v.Port == 0 {
+		// Rejected: the m= line alone, with a format (RFC 3264 section 6).
+		fmt.Fprintf(b, "m=video 0 %s", proto)
+		if len(v.Codecs) == 0 {
+			b.WriteString(" 96")
+		}
+		for _, c := range v.Codecs {
+			fmt.Fprintf(b, " %d", c.PT)
+		}
+		b.WriteString("\r\n")
+		return
+	}
+	writeMedia(b, "video", v.Port, proto, v.Codecs)
+	if v.RTCPPort != 0 {
+		fmt.Fprintf(b, "a=rtcp:%d\r\n", v.RTCPPort)
+	}
+	fmt.Fprintf(b, "a=%s\r\n", v.Dir)
+}
+
+// writeMedia writes an m= line and its formats' rtpmap, fmtp and rtcp-fb.
+func writeMedia(b *strings.Builder, kind string, port int, proto string, codecs []codec) {
+	fmt.Fprintf(b, "m=%s %d %s", kind, port, proto)
+	for _, c := range codecs {
+		fmt.Fprintf(b, " %d", c.PT)
+	}
+	b.WriteString("\r\n")
+	for _, c := range codecs {
+		if c.Channels > 1 {
+			fmt.Fprintf(b, "a=rtpmap:%d %s/%d/%d\r\n", c.PT, sdpName(c.Name), c.Clock, c.Channels)
+		} else {
+			fmt.Fprintf(b, "a=rtpmap:%d %s/%d\r\n", c.PT, sdpName(c.Name), c.Clock)
+		}
+		if c.Fmtp != "" {
+			fmt.Fprintf(b, "a=fmtp:%d %s\r\n", c.PT, c.Fmtp)
+		}
+		for _, f := range c.FB {
+			fmt.Fprintf(b, "a=rtcp-fb:%d %s\r\n", c.PT, f)
+		}
+	}
 }
 
 // sdpName is the usual spelling of an encoding name (they are case
 // insensitive, RFC 4855 section 3, but some peers compare them verbatim).
 func sdpName(name string) string {
 	switch name {
-	case "pcmu", "pcma", "g722":
+	case "pcmu", "pcma", "g722", "vp8", "h264":
 		return strings.ToUpper(name)
 	}
 	return name

@@ -1,6 +1,7 @@
 package sipgw
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -101,7 +102,7 @@ func TestPickAnswer(t *testing.T) {
 		{[]codec{{Name: "pcma", PT: 8, Clock: 8000}}, "", 0, -1, true}, // not offered
 	}
 	for i, tc := range testCases {
-		n, err := pickAnswer(offered, audioDesc{Codecs: tc.answer})
+		n, err := pickAnswer(offered, mediaDesc{Codecs: tc.answer})
 		if (err != nil) != tc.wantErr {
 			t.Fatalf("case %d: err %v", i, err)
 		}
@@ -118,7 +119,7 @@ func TestPickAnswer(t *testing.T) {
 }
 
 func TestAnswerFor(t *testing.T) {
-	offer := audioDesc{Codecs: []codec{{Name: "pcma", PT: 8, Clock: 8000}, {Name: "pcmu", PT: 0, Clock: 8000}, {Name: dtmf, PT: 96, Clock: 8000}}}
+	offer := mediaDesc{Codecs: []codec{{Name: "pcma", PT: 8, Clock: 8000}, {Name: "pcmu", PT: 0, Clock: 8000}, {Name: dtmf, PT: 96, Clock: 8000}}}
 	if got := pickOffer(offer); len(got) != 3 || got[0].Name != "pcma" || got[2].Name != dtmf {
 		t.Fatalf("pickOffer %+v", got)
 	}
@@ -129,7 +130,7 @@ func TestAnswerFor(t *testing.T) {
 	if _, err := answerFor(offer, codec{Name: "opus", Clock: 48000}); err == nil {
 		t.Error("codec not in the offer accepted")
 	}
-	if got := pickOffer(audioDesc{Codecs: []codec{{Name: "g729", PT: 18, Clock: 8000}, {Name: dtmf, PT: 101, Clock: 8000}}}); got != nil {
+	if got := pickOffer(mediaDesc{Codecs: []codec{{Name: "g729", PT: 18, Clock: 8000}, {Name: dtmf, PT: 101, Clock: 8000}}}); got != nil {
 		t.Errorf("pickOffer without a media codec: %+v", got)
 	}
 }
@@ -162,5 +163,195 @@ func TestDirection(t *testing.T) {
 		if got := tc.local & tc.offer.reverse(); got != tc.want {
 			t.Errorf("offer %v local %v: %v, want %v", tc.offer, tc.local, got, tc.want)
 		}
+	}
+}
+
+const browserVideoOffer = "v=0\r\n" +
+	"o=- 1 2 IN IP4 127.0.0.1\r\n" +
+	"s=-\r\n" +
+	"t=0 0\r\n" +
+	"m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n" +
+	"c=IN IP4 0.0.0.0\r\n" +
+	"a=rtpmap:111 opus/48000/2\r\n" +
+	"a=rtcp-fb:111 transport-cc\r\n" +
+	"m=video 9 UDP/TLS/RTP/SAVPF 96 97 102 103 125 45\r\n" +
+	"c=IN IP4 0.0.0.0\r\n" +
+	"a=rtpmap:96 VP8/90000\r\n" +
+	"a=rtcp-fb:96 goog-remb\r\n" +
+	"a=rtcp-fb:96 transport-cc\r\n" +
+	"a=rtcp-fb:96 ccm fir\r\n" +
+	"a=rtcp-fb:96 nack\r\n" +
+	"a=rtcp-fb:96 nack pli\r\n" +
+	"a=rtpmap:97 rtx/90000\r\n" +
+	"a=fmtp:97 apt=96\r\n" +
+	"a=rtpmap:102 H264/90000\r\n" +
+	"a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f\r\n" +
+	"a=rtcp-fb:102 nack pli\r\n" +
+	"a=rtpmap:103 H264/90000\r\n" +
+	"a=fmtp:103 level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=42001f\r\n" +
+	"a=rtpmap:125 H264/90000\r\n" +
+	"a=fmtp:125 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n" +
+	"a=rtpmap:45 AV1/90000\r\n" +
+	"a=sendrecv\r\n"
+
+func TestParseVideo(t *testing.T) {
+	d, err := parseVideo([]byte(browserVideoOffer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Index != 1 || d.Port != 9 || len(d.Codecs) != 6 {
+		t.Fatalf("%+v", d)
+	}
+	if got := strings.Join(d.Codecs[0].FB, ","); got != "goog-remb,transport-cc,ccm fir,nack,nack pli" {
+		t.Errorf("VP8 rtcp-fb %q", got)
+	}
+	// Audio keeps no rtcp-fb: the SIP side's audio has none.
+	if a, _ := parseAudio([]byte(browserVideoOffer)); len(a.Codecs[0].FB) != 0 {
+		t.Errorf("audio rtcp-fb %v", a.Codecs[0].FB)
+	}
+	if _, err := parseVideo([]byte(browserOffer[:strings.Index(browserOffer, "m=video")])); err == nil {
+		t.Error("video found in an audio-only SDP")
+	}
+	// A rejected stream is reported, with port 0.
+	rej := "v=0\r\no=x 1 1 IN IP4 10.0.0.1\r\ns=x\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n" +
+		"m=video 0 RTP/AVP 96\r\nm=audio 4000 RTP/AVP 0\r\n"
+	if d, err := parseVideo([]byte(rej)); err != nil || d.Port != 0 || d.Index != 0 {
+		t.Errorf("rejected: %+v %v", d, err)
+	}
+}
+
+func TestOfferVideoCodecs(t *testing.T) {
+	d, _ := parseVideo([]byte(browserVideoOffer))
+	got := offerVideoCodecs(d.Codecs)
+	var pts []string
+	for _, c := range got {
+		pts = append(pts, fmt.Sprint(c.PT))
+	}
+	// VP8 and the H.264 formats, browser order and numbers; no RTX, no
+	// AV1; feedback cut to what the gateway relays.
+	if strings.Join(pts, ",") != "96,102,103,125" {
+		t.Fatalf("offer %+v", got)
+	}
+	if fb := strings.Join(got[0].FB, ","); fb != "ccm fir,nack,nack pli" {
+		t.Errorf("VP8 rtcp-fb %q", fb)
+	}
+	if got[1].Fmtp != "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f" {
+		t.Errorf("H.264 fmtp %q", got[1].Fmtp)
+	}
+}
+
+func TestH264Same(t *testing.T) {
+	h := func(fmtp string) codec { return codec{Name: "h264", Clock: 90000, Fmtp: fmtp} }
+	testCases := []struct {
+		a, b codec
+		same bool
+	}{
+		{h("packetization-mode=1;profile-level-id=42e01f"), h("profile-level-id=42e01f;packetization-mode=1"), true},
+		// The level may differ (RFC 6184 section 8.2.2).
+		{h("packetization-mode=1;profile-level-id=42e01f"), h("packetization-mode=1;profile-level-id=42e028"), true},
+		{h("packetization-mode=1;profile-level-id=42e01f"), h("packetization-mode=0;profile-level-id=42e01f"), false},
+		{h("packetization-mode=1;profile-level-id=42e01f"), h("packetization-mode=1;profile-level-id=640032"), false},
+		// Absent: mode 0, Baseline.
+		{h(""), h("packetization-mode=0;profile-level-id=42001f"), true},
+		{codec{Name: "vp8", Clock: 90000}, codec{Name: "vp8", Clock: 90000, Fmtp: "max-fs=12288"}, true},
+	}
+	for i, tc := range testCases {
+		if got := tc.a.same(tc.b); got != tc.same {
+			t.Errorf("%d: %q vs %q: %v", i, tc.a.Fmtp, tc.b.Fmtp, got)
+		}
+	}
+}
+
+func TestPickVideoAnswer(t *testing.T) {
+	d, _ := parseVideo([]byte(browserVideoOffer))
+	offered := offerVideoCodecs(d.Codecs)
+	answer := func(m string) mediaDesc {
+		a, err := parseVideo([]byte("v=0\r\no=x 1 1 IN IP4 10.0.0.1\r\ns=x\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n" +
+			"m=audio 4000 RTP/AVP 0\r\n" + m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	testCases := []struct {
+		name           string
+		m              string
+		peerPT, browPT uint8
+		err            bool
+	}{
+		{"vp8", "m=video 4002 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n", 96, 96, false},
+		// Its own number for VP8: matched by name.
+		{"vp8 renumbered", "m=video 4002 RTP/AVP 100\r\na=rtpmap:100 VP8/90000\r\n", 100, 96, false},
+		// Same number, another level: matched by number.
+		{"h264 level", "m=video 4002 RTP/AVP 125\r\na=rtpmap:125 H264/90000\r\na=fmtp:125 profile-level-id=42e028;packetization-mode=1\r\n", 125, 125, false},
+		{"h264 renumbered", "m=video 4002 RTP/AVP 99\r\na=rtpmap:99 H264/90000\r\na=fmtp:99 profile-level-id=42e01f;packetization-mode=1\r\n", 99, 125, false},
+		{"h264 mode 0", "m=video 4002 RTP/AVP 98\r\na=rtpmap:98 H264/90000\r\na=fmtp:98 profile-level-id=42001f\r\n", 98, 103, false},
+		{"rejected", "m=video 0 RTP/AVP 96\r\n", 0, 0, true},
+		{"h263 only", "m=video 4002 RTP/AVP 34\r\na=rtpmap:34 H263/90000\r\n", 0, 0, true},
+	}
+	for _, tc := range testCases {
+		peer, browser, err := pickVideoAnswer(offered, answer(tc.m))
+		if (err != nil) != tc.err || (err == nil && (peer.PT != tc.peerPT || browser.PT != tc.browPT)) {
+			t.Errorf("%s: peer %d browser %d, %v", tc.name, peer.PT, browser.PT, err)
+		}
+	}
+}
+
+func TestPickVideoOffer(t *testing.T) {
+	sdpOf := func(m string) mediaDesc {
+		d, err := parseVideo([]byte("v=0\r\no=x 1 1 IN IP4 10.0.0.1\r\ns=x\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n" + m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	got := pickVideoOffer(sdpOf("m=video 4002 RTP/AVP 34 100 99\r\na=rtpmap:34 H263/90000\r\na=rtpmap:100 VP8/90000\r\n" +
+		"a=rtcp-fb:* nack pli\r\na=rtcp-fb:100 goog-remb\r\na=rtpmap:99 H264/90000\r\na=fmtp:99 packetization-mode=1\r\n"))
+	if len(got) != 2 || got[0].Name != "vp8" || got[1].Name != "h264" || strings.Join(got[0].FB, ",") != "nack pli" {
+		t.Errorf("offer %+v", got)
+	}
+	if c, err := answerVideoFor(sdpOf("m=video 4002 RTP/AVP 100\r\na=rtpmap:100 VP8/90000\r\n"), codec{Name: "vp8", PT: 96, Clock: 90000}); err != nil || c.PT != 100 {
+		t.Errorf("answer %+v %v", c, err)
+	}
+	for _, m := range []string{
+		"m=video 0 RTP/AVP 100\r\na=rtpmap:100 VP8/90000\r\n",
+		"m=video 4002 RTP/SAVP 100\r\na=rtpmap:100 VP8/90000\r\n",
+		"m=video 4002 RTP/AVP 100\r\na=rtpmap:100 VP8/90000\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\n",
+	} {
+		if got := pickVideoOffer(sdpOf(m)); len(got) != 0 {
+			t.Errorf("%q: %+v", m, got)
+		}
+	}
+}
+
+func TestMarshalVideo(t *testing.T) {
+	vp8 := codec{Name: "vp8", PT: 96, Clock: 90000, FB: []string{"nack", "nack pli", "ccm fir"}}
+	l := localSDP{SessionID: 1, Version: 1, IP: "127.0.0.1", Port: 4000, RTCPPort: 4001, Dir: dirSendRecv,
+		Codecs: []codec{{Name: "pcmu", PT: 0, Clock: 8000}},
+		Video:  &localVideo{Port: 4002, RTCPPort: 4003, Codecs: []codec{vp8}, Dir: dirSendRecv}}
+	l.setDir(dirSend)
+	raw := string(l.marshal())
+	a, err := parseAudio([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := parseVideo([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Index != 0 || v.Index != 1 || v.Port != 4002 || v.RTCPPort != 4003 || v.Dir != dirSend || a.Dir != dirSend {
+		t.Errorf("audio %+v video %+v", a, v)
+	}
+	if len(v.Codecs) != 1 || v.Codecs[0].Name != "vp8" || strings.Join(v.Codecs[0].FB, ",") != "nack,nack pli,ccm fir" {
+		t.Errorf("video codecs %+v", v.Codecs)
+	}
+	if !strings.Contains(raw, "a=rtpmap:96 VP8/90000\r\n") {
+		t.Errorf("VP8 spelling:\n%s", raw)
+	}
+	// Rejected, first as in the offer.
+	l.Video = rejectedVideo(mediaDesc{Index: 0, Proto: "RTP/AVP", Codecs: []codec{vp8}}, 1)
+	raw = string(l.marshal())
+	if !strings.Contains(raw, "t=0 0\r\nm=video 0 RTP/AVP 96\r\nm=audio 4000") || strings.Contains(raw, "VP8") {
+		t.Errorf("rejected video:\n%s", raw)
 	}
 }

@@ -381,7 +381,7 @@ func (u *uas) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 // sdp answers offer d with the configured codec (and telephone-event).
-func (u *uas) sdp(d audioDesc, dir direction) []byte {
+func (u *uas) sdp(d mediaDesc, dir direction) []byte {
 	want := codec{Name: u.opts.codec, Clock: 8000}
 	if u.opts.codec == "opus" {
 		want.Clock = 48000

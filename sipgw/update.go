@@ -95,7 +95,8 @@ func (c *call) runUpdate(transaction string, browserDir direction) {
 	res, err := c.sendOffer(func() []byte {
 		c.browserDir = browserDir
 		want := c.wantDir()
-		c.sentDir, c.local.Dir = want, want
+		c.sentDir = want
+		c.local.setDir(want)
 		c.local.Version++
 		return c.local.marshal()
 	}, nil)
@@ -105,7 +106,8 @@ func (c *call) runUpdate(transaction string, browserDir direction) {
 	}
 	if !ok {
 		c.mu.Lock()
-		c.browserDir, c.sentDir, c.local.Dir = prevBrowser, prevSent, prevSent
+		c.browserDir, c.sentDir = prevBrowser, prevSent
+		c.local.setDir(prevSent)
 		c.mu.Unlock()
 	}
 	jsep, aerr := c.a.answerUpdate(c.ctx, c)
@@ -146,14 +148,30 @@ func (a *Agent) restrictToCall(c *call) error {
 		return err
 	}
 	c.mu.Lock()
-	track, neg := c.track, c.neg
+	track, neg, vtrack, vneg, vBrowser := c.track, c.neg, c.vtrack, c.vneg, c.vBrowser
 	c.mu.Unlock()
+	found := false
 	for _, tr := range pc.GetTransceivers() {
-		if s := tr.Sender(); s != nil && track != nil && s.Track() == webrtc.TrackLocal(track) {
-			return restrict(tr, neg.codecs())
+		s := tr.Sender()
+		if s == nil {
+			continue
+		}
+		switch {
+		case track != nil && s.Track() == webrtc.TrackLocal(track):
+			if err := restrict(tr, neg.codecs()); err != nil {
+				return err
+			}
+			found = true
+		case vtrack != nil && vneg != nil && s.Track() == webrtc.TrackLocal(vtrack):
+			if err := restrict(tr, []codec{vBrowser}); err != nil {
+				return err
+			}
 		}
 	}
-	return fmt.Errorf("%w: the relay's transceiver is gone", ErrMissingSDP)
+	if !found {
+		return fmt.Errorf("%w: the relay's transceiver is gone", ErrMissingSDP)
+	}
+	return nil
 }
 
 // updateAnswer hands the browser's answer to the "updatingcall" that
@@ -180,7 +198,7 @@ func (a *Agent) updateAnswer(transaction string, c *call) error {
 // answered ("update"). The WebRTC leg keeps its codec and directions (the
 // relay gates what flows), and the peer gets 500 when the browser does
 // not answer in time.
-func (c *call) relayReinvite(req *sip.Request, tx sip.ServerTransaction, offer audioDesc, n negotiated) {
+func (c *call) relayReinvite(req *sip.Request, tx sip.ServerTransaction, offer mediaDesc, n negotiated) {
 	p := c.a.p
 	answered := make(chan struct{}, 1)
 	c.mu.Lock()
@@ -216,7 +234,7 @@ func (c *call) relayReinvite(req *sip.Request, tx sip.ServerTransaction, offer a
 	case <-c.ctx.Done():
 		return
 	}
-	body, err := c.acceptOffer(offer, n)
+	body, err := c.acceptOffer(offer, n, req.Body())
 	if err != nil {
 		p.respond(req, tx, sip.StatusNotAcceptableHere, "Not Acceptable Here")
 		return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/ianua/ianua"
@@ -14,67 +15,142 @@ import (
 // SetCodecPreferences (RFC 9429 section 4.1.7.1) before the description
 // is made, so that packets cross the gateway untranscoded.
 
+// browserLeg is what answerBrowser and offerBrowser set up on the WebRTC
+// leg: the relay tracks towards the browser (video nil without video).
+type browserLeg struct {
+	audio, video *relayTrack
+}
+
 // answerBrowser answers the browser's offer (applied by the core) once
 // the SIP side chose n: the first audio m-line gets our relay track and
-// only n's codecs.
-func (a *Agent) answerBrowser(ctx context.Context, n negotiated) (*ianua.JSEP, *relayTrack, error) {
+// only n's codecs. video is the browser's format of the video the SIP
+// peer took, vm its SIP leg; without it the browser's first video m-line,
+// if any, is answered inactive (pion has no rejected m-lines).
+func (a *Agent) answerBrowser(ctx context.Context, n negotiated, video *codec, vm *media) (*ianua.JSEP, browserLeg, error) {
+	var leg browserLeg
 	if !a.h.HasPeerConnection() {
 		// The browser hung up meanwhile; PeerConnection would make a
 		// new, empty one.
-		return nil, nil, ianua.ErrNoPeerConnection
+		return nil, leg, ianua.ErrNoPeerConnection
 	}
 	pc, err := a.h.PeerConnection()
 	if err != nil {
-		return nil, nil, err
+		return nil, leg, err
 	}
-	var tr *webrtc.RTPTransceiver
+	var tr, vtr *webrtc.RTPTransceiver
 	for _, t := range pc.GetTransceivers() {
-		if t.Kind() == webrtc.RTPCodecTypeAudio && t.Mid() != "" && t.Sender() == nil {
+		if t.Mid() == "" || t.Sender() != nil {
+			continue
+		}
+		switch {
+		case t.Kind() == webrtc.RTPCodecTypeAudio && tr == nil:
 			tr = t
-			break
+		case t.Kind() == webrtc.RTPCodecTypeVideo && vtr == nil:
+			vtr = t
 		}
 	}
 	if tr == nil {
-		return nil, nil, fmt.Errorf("%w: no audio m-line to answer", ErrMissingSDP)
+		return nil, leg, fmt.Errorf("%w: no audio m-line to answer", ErrMissingSDP)
 	}
-	track := newRelayTrack([]codec{n.Media}, "sip-audio", "ianua-sip")
-	if _, err := pc.AddTrack(track); err != nil {
-		return nil, nil, fmt.Errorf("sipgw: add relay track: %w", err)
+	leg.audio = newRelayTrack(webrtc.RTPCodecTypeAudio, []codec{n.Media}, "sip-audio", "ianua-sip")
+	if _, err := pc.AddTrack(leg.audio); err != nil {
+		return nil, leg, fmt.Errorf("sipgw: add relay track: %w", err)
 	}
 	if tr.Sender() == nil {
-		return nil, nil, fmt.Errorf("%w: the relay track did not land on the audio m-line", ErrMissingSDP)
+		return nil, leg, fmt.Errorf("%w: the relay track did not land on the audio m-line", ErrMissingSDP)
 	}
 	if err := restrict(tr, n.codecs()); err != nil {
-		return nil, nil, err
+		return nil, leg, err
+	}
+	if vtr != nil {
+		if video != nil && vm != nil {
+			leg.video = newRelayTrack(webrtc.RTPCodecTypeVideo, []codec{*video}, "sip-video", "ianua-sip")
+			if err := a.addVideo(pc, vtr, leg.video, []codec{*video}, vm); err != nil {
+				return nil, leg, err
+			}
+		} else if err := vtr.Stop(); err != nil {
+			return nil, leg, fmt.Errorf("sipgw: stop the video transceiver: %w", err)
+		}
 	}
 	j, err := a.h.Answer(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, leg, err
 	}
-	return j, track, nil
+	return j, leg, nil
+}
+
+// addVideo puts the video relay track on vtr, an answer's transceiver,
+// with only the codecs of want, and relays the browser's keyframe
+// requests to the SIP leg vm.
+func (a *Agent) addVideo(pc *webrtc.PeerConnection, vtr *webrtc.RTPTransceiver, track *relayTrack, want []codec, vm *media) error {
+	s, err := pc.AddTrack(track)
+	if err != nil {
+		return fmt.Errorf("sipgw: add video relay track: %w", err)
+	}
+	if vtr.Sender() != s {
+		return fmt.Errorf("%w: the video relay track did not land on the video m-line", ErrMissingSDP)
+	}
+	if err := restrict(vtr, want); err != nil {
+		return err
+	}
+	a.p.goOwned(func() { readFeedback(s, vm) })
+	return nil
 }
 
 // offerBrowser makes the plugin's offer for an incoming call: one
 // sendrecv audio m-line with the codecs of the SIP offer we can carry, in
-// the caller's order, for the browser to choose from.
-func (a *Agent) offerBrowser(ctx context.Context, codecs []codec) (*ianua.JSEP, *relayTrack, error) {
+// the caller's order, for the browser to choose from; and one sendrecv
+// video m-line likewise when vcodecs has some (vm is their SIP leg).
+func (a *Agent) offerBrowser(ctx context.Context, codecs, vcodecs []codec, vm *media) (*ianua.JSEP, browserLeg, error) {
+	var leg browserLeg
 	pc, err := a.h.PeerConnection()
 	if err != nil {
-		return nil, nil, err
+		return nil, leg, err
 	}
-	track := newRelayTrack(codecs, "sip-audio", "ianua-sip")
-	tr, err := pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv})
+	leg.audio = newRelayTrack(webrtc.RTPCodecTypeAudio, codecs, "sip-audio", "ianua-sip")
+	tr, err := pc.AddTransceiverFromTrack(leg.audio, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv})
 	if err != nil {
-		return nil, nil, fmt.Errorf("sipgw: add transceiver: %w", err)
+		return nil, leg, fmt.Errorf("sipgw: add transceiver: %w", err)
 	}
 	if err := restrict(tr, codecs); err != nil {
-		return nil, nil, err
+		return nil, leg, err
+	}
+	if len(vcodecs) > 0 && vm != nil {
+		leg.video = newRelayTrack(webrtc.RTPCodecTypeVideo, vcodecs, "sip-video", "ianua-sip")
+		vtr, err := pc.AddTransceiverFromTrack(leg.video, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv})
+		if err != nil {
+			return nil, leg, fmt.Errorf("sipgw: add video transceiver: %w", err)
+		}
+		if err := restrict(vtr, vcodecs); err != nil {
+			return nil, leg, err
+		}
+		s := vtr.Sender()
+		a.p.goOwned(func() { readFeedback(s, vm) })
 	}
 	j, err := a.h.Offer(ctx, ianua.OfferOptions{})
 	if err != nil {
-		return nil, nil, err
+		return nil, leg, err
 	}
-	return j, track, nil
+	return j, leg, nil
+}
+
+// readFeedback reads the browser's RTCP about our video sender s (which
+// also runs the interceptors: the NACK responder answers its NACKs) and
+// turns its keyframe requests into a PLI to the SIP peer. It ends when
+// the PeerConnection closes, which ends the call's media with it.
+func readFeedback(s *webrtc.RTPSender, vm *media) {
+	for {
+		pkts, _, err := s.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			switch p.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				vm.requestKeyframe()
+			}
+		}
+	}
 }
 
 // restrict keeps only the codecs of want on tr, in want's order, with the
