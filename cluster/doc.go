@@ -15,9 +15,23 @@
 // when it stops. A feed of another node becomes a remote publisher of the
 // same room here (sfu.Room.AddRemotePublisher): Janus clients on this node
 // see "publishers", subscribe to it, and get "unpublished" and "leaving"
-// when it goes, as for a local one. Rooms are not replicated: each node
-// must have the room (the same configuration on every node); a feed of a
-// room this node does not have is ignored.
+// when it goes, as for a local one.
+//
+// # Rooms
+//
+// Rooms created, edited or destroyed at run time on any node — a Janus
+// "create", "edit" or "destroy" request, or sfu.Plugin's CreateRoom,
+// EditRoom and DestroyRoom — are kept in the "rooms" bucket
+// ("<room>": its sfu.RoomParams, secret and PIN included: NATS is the
+// deployment's trusted control channel), and every node, including one
+// that joins later, applies them to its own plugin: a room made on one
+// node can be joined on all, and destroying it on one destroys it
+// everywhere (participants get "destroyed"). The rooms of the plugin's
+// configuration (sfu.Params.Rooms) are expected on every node and are not
+// announced, though their edits and destruction are. Two nodes creating
+// the same room at once both succeed locally; the last entry written
+// wins, and the other node takes its editable settings. A feed of a room
+// this node does not have waits until the room is created here.
 //
 // # Media relay: SRTP over UDP, asked for over NATS
 //
@@ -62,7 +76,7 @@
 // a small room stays on the node that has most of it, anything else goes
 // to the least loaded node.
 //
-// Not yet: rooms created at run time are not propagated; participants
+// Not yet: participants
 // that do not publish, talking events, the active speaker and data
 // channels stay on their node; the room's publisher limit is checked by
 // each node on its own view (two joins at once on two nodes may both

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -99,7 +100,7 @@ func (n *Node) startWatchers() error {
 	}
 	ctx, stop := context.WithCancel(n.ctx)
 	n.watchStop = stop
-	nodesKV, feedsKV := n.nodesKV, n.feedsKV
+	nodesKV, feedsKV, roomsKV := n.nodesKV, n.feedsKV, n.roomsKV
 	n.mu.Unlock()
 	nw, err := nodesKV.WatchAll(ctx)
 	if err != nil {
@@ -110,9 +111,16 @@ func (n *Node) startWatchers() error {
 		_ = nw.Stop()
 		return fmt.Errorf("cluster: watch feeds: %w", err)
 	}
-	n.wg.Add(2)
+	rw, err := roomsKV.WatchAll(ctx)
+	if err != nil {
+		_ = nw.Stop()
+		_ = fw.Stop()
+		return fmt.Errorf("cluster: watch rooms: %w", err)
+	}
+	n.wg.Add(3)
 	go n.watch(ctx, nw, n.applyNode)
 	go n.watch(ctx, fw, n.applyFeed)
+	go n.watch(ctx, rw, n.applyRoom)
 	return nil
 }
 
@@ -167,6 +175,7 @@ func (n *Node) applyFeed(e jetstream.KeyValueEntry) {
 	n.mu.Lock()
 	old := n.remote[key]
 	mine, isMine := n.local[key]
+	delete(n.pending, key)
 	n.mu.Unlock()
 	if e.Operation() != jetstream.KeyValuePut {
 		if old != nil {
@@ -194,7 +203,23 @@ func (n *Node) applyFeed(e jetstream.KeyValueEntry) {
 		}
 		n.dropFeed(key, old)
 	}
+	n.addRemote(key, info)
+}
+
+// addRemote makes another node's feed a remote publisher here; a feed of a
+// room this node does not have waits for it (pending).
+func (n *Node) addRemote(key string, info FeedInfo) {
 	f, err := n.addFeed(info)
+	if errors.Is(err, sfu.ErrNoSuchRoom) {
+		n.mu.Lock()
+		n.pending[key] = info
+		n.mu.Unlock()
+		// The room may have come between the failure and now.
+		if _, err := n.p.SFU.Room(info.Room); err == nil {
+			n.queue(func() { n.retryPending(info.Room) })
+		}
+		return
+	}
 	if err != nil {
 		n.log.Warn("cluster: remote feed", "feed", key, "from", info.Node, "err", err)
 		return

@@ -144,6 +144,11 @@ func (p *publisher) end() {
 
 func publish(t *testing.T, n *testNode, display string) *publisher {
 	t.Helper()
+	return publishIn(t, n, testRoom, display)
+}
+
+func publishIn(t *testing.T, n *testNode, room uint64, display string) *publisher {
+	t.Helper()
 	s, err := n.r.NewSession()
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +159,7 @@ func publish(t *testing.T, n *testNode, display string) *publisher {
 	if err != nil {
 		t.Fatal(err)
 	}
-	message(t, h, map[string]any{"request": "join", "ptype": "publisher", "room": testRoom, "display": display}, nil)
+	message(t, h, map[string]any{"request": "join", "ptype": "publisher", "room": room, "display": display}, nil)
 	ev := p.log.Wait(t, 5*time.Second, "joined", testpeer.Plugin(h.ID(), "videoroom", "joined", ""))
 	p.id = uint64(pluginData(ev)["id"].(float64))
 	pc := testpeer.NewClient(t, testpeer.Options{})
@@ -225,6 +230,11 @@ type subscriber struct {
 
 func subscribe(t *testing.T, n *testNode, feed uint64) *subscriber {
 	t.Helper()
+	return subscribeIn(t, n, testRoom, feed)
+}
+
+func subscribeIn(t *testing.T, n *testNode, room, feed uint64) *subscriber {
+	t.Helper()
 	s, err := n.r.NewSession()
 	if err != nil {
 		t.Fatal(err)
@@ -250,7 +260,7 @@ func subscribe(t *testing.T, n *testNode, feed uint64) *subscriber {
 	stop := make(chan struct{})
 	t.Cleanup(func() { close(stop) })
 	testpeer.TrickleTo(t, pc, sub.h)
-	message(t, sub.h, map[string]any{"request": "join", "ptype": "subscriber", "room": testRoom, "streams": []any{map[string]any{"feed": feed}}}, nil)
+	message(t, sub.h, map[string]any{"request": "join", "ptype": "subscriber", "room": room, "streams": []any{map[string]any{"feed": feed}}}, nil)
 	ev := sub.log.Wait(t, 5*time.Second, "attached", testpeer.Plugin(sub.h.ID(), "videoroom", "attached", "offer"))
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: ev.JSEP.SDP}); err != nil {
 		t.Fatal(err)
@@ -262,7 +272,7 @@ func subscribe(t *testing.T, n *testNode, feed uint64) *subscriber {
 	if err := pc.SetLocalDescription(ans); err != nil {
 		t.Fatal(err)
 	}
-	message(t, sub.h, map[string]any{"request": "start", "room": testRoom}, &ianua.JSEP{Type: "answer", SDP: ans.SDP})
+	message(t, sub.h, map[string]any{"request": "start", "room": room}, &ianua.JSEP{Type: "answer", SDP: ans.SDP})
 	testpeer.TrickleFrom(sub.log, sub.h.ID(), pc, stop)
 	sub.log.Wait(t, 10*time.Second, "subscriber webrtcup", testpeer.Type(ianua.EventWebRTCUp, sub.h.ID()))
 	return sub

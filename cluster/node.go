@@ -101,8 +101,9 @@ type Node struct {
 	wg     sync.WaitGroup
 	info   NodeInfo
 	sub    *nats.Subscription
-	// unobserve removes the sfu observer.
-	unobserve func()
+	// unobserve and unobserveRooms remove the sfu observers.
+	unobserve      func()
+	unobserveRooms func()
 	// kick wakes the relay loop.
 	kick chan struct{}
 	// work is the queue of feed announcements, run in order by one
@@ -111,15 +112,24 @@ type Node struct {
 	work   []func()
 	workCh chan struct{}
 
-	mu         sync.Mutex
-	nodesKV    jetstream.KeyValue
-	feedsKV    jetstream.KeyValue
-	watchStop  context.CancelFunc // stops the current watchers
-	connected  bool               // our last heartbeat went through
-	peers      map[string]*peer
-	local      map[string]FeedInfo    // our feeds, by key
-	remote     map[string]*remoteFeed // other nodes' feeds, by key
-	out        map[string]*outRelay   // relays we send, by id
+	mu        sync.Mutex
+	nodesKV   jetstream.KeyValue
+	feedsKV   jetstream.KeyValue
+	roomsKV   jetstream.KeyValue
+	watchStop context.CancelFunc // stops the current watchers
+	connected bool               // our last heartbeat went through
+	peers     map[string]*peer
+	local     map[string]FeedInfo    // our feeds, by key
+	remote    map[string]*remoteFeed // other nodes' feeds, by key
+	out       map[string]*outRelay   // relays we send, by id
+	// pending are other nodes' feeds of rooms this node does not have
+	// (yet), by key: added when the room is created here.
+	pending map[string]FeedInfo
+	// rooms are the rooms made at run time that this node knows, its
+	// own and the bucket's (put back after a NATS restart); applying
+	// marks those being applied from the bucket (rooms.go).
+	rooms      map[uint64]sfu.RoomParams
+	applying   map[uint64]bool
 	closed     bool
 	staleSince time.Time // when the connection was lost
 }
@@ -170,6 +180,7 @@ func Join(ctx context.Context, p Params) (*Node, error) {
 		kick:   make(chan struct{}, 1),
 		workCh: make(chan struct{}, 1),
 		peers:  map[string]*peer{}, local: map[string]FeedInfo{}, remote: map[string]*remoteFeed{}, out: map[string]*outRelay{},
+		pending: map[string]FeedInfo{}, rooms: map[uint64]sfu.RoomParams{}, applying: map[uint64]bool{},
 	}
 	if err := n.ensureBuckets(ctx); err != nil {
 		return nil, err
@@ -185,7 +196,11 @@ func Join(ctx context.Context, p Params) (*Node, error) {
 		return nil, fmt.Errorf("cluster: subscribe: %w", err)
 	}
 	n.connected = true
+	// The room observer first: a room created while the watchers start
+	// is announced all the same.
+	n.unobserveRooms = p.SFU.AddRoomObserver(n.onRoom)
 	if err := n.startWatchers(); err != nil {
+		n.unobserveRooms()
 		_ = n.sub.Unsubscribe()
 		n.cancel()
 		n.release()
@@ -253,8 +268,12 @@ func (n *Node) ensureBuckets(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("cluster: feeds bucket: %w", err)
 	}
+	rooms, err := n.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: n.bucket("rooms"), Storage: jetstream.MemoryStorage, History: 1})
+	if err != nil {
+		return fmt.Errorf("cluster: rooms bucket: %w", err)
+	}
 	n.mu.Lock()
-	n.nodesKV, n.feedsKV = nodes, feeds
+	n.nodesKV, n.feedsKV, n.roomsKV = nodes, feeds, rooms
 	n.mu.Unlock()
 	return nil
 }
@@ -312,6 +331,7 @@ func (n *Node) Close() error {
 	stopWatch := n.watchStop
 	n.mu.Unlock()
 	n.unobserve()
+	n.unobserveRooms()
 	_ = n.sub.Unsubscribe()
 	n.cancel()
 	if stopWatch != nil {
@@ -456,6 +476,9 @@ func (n *Node) rebuild() {
 			return // still down: the next heartbeat tries again
 		}
 	}
+	if err := n.putRooms(ctx); err != nil {
+		return
+	}
 	if err := n.startWatchers(); err != nil {
 		n.log.Warn("cluster: watchers", "err", err)
 		return
@@ -523,6 +546,12 @@ func (n *Node) forgetNode(id string, died bool) {
 			feeds = append(feeds, f)
 			keys = append(keys, k)
 			delete(n.remote, k)
+		}
+	}
+	for k, info := range n.pending {
+		if info.Node == id {
+			delete(n.pending, k)
+			keys = append(keys, k)
 		}
 	}
 	var outs []*outRelay
