@@ -76,9 +76,17 @@
 // a small room stays on the node that has most of it, anything else goes
 // to the least loaded node.
 //
-// Not yet: participants
-// that do not publish, talking events, the active speaker and data
-// channels stay on their node; the room's publisher limit is checked by
+// # Talking
+//
+// The relays do not carry the audio levels (RFC 6464): the publisher's
+// node detects talking, and its talking and stopped-talking changes go to
+// the other nodes over NATS ("<prefix>.talking"), where the remote
+// publisher's participants get the same events (sfu.Room.SetRemoteTalking).
+// The active speaker of a node counts a remote publisher at its talking
+// level while it talks, silent otherwise.
+//
+// Not yet: participants that do not publish and data channels stay on
+// their node; the room's publisher limit is checked by
 // each node on its own view (two joins at once on two nodes may both
 // pass the last place); simulcast feeds are relayed as one layer (the
 // highest the publisher sends); the relay hop has no retransmission.

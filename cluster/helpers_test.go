@@ -129,7 +129,10 @@ func pluginData(e ianua.Event) map[string]any {
 
 // publisher is a pion client publishing synthetic VP8 and Opus in a room.
 type publisher struct {
-	id   uint64
+	id uint64
+	// loud makes the audio packets' level (RFC 6464) loud instead of
+	// silent.
+	loud atomic.Bool
 	log  *testpeer.EventLog
 	stop chan struct{}
 	once sync.Once
@@ -162,7 +165,7 @@ func publishIn(t *testing.T, n *testNode, room uint64, display string) *publishe
 	message(t, h, map[string]any{"request": "join", "ptype": "publisher", "room": room, "display": display}, nil)
 	ev := p.log.Wait(t, 5*time.Second, "joined", testpeer.Plugin(h.ID(), "videoroom", "joined", ""))
 	p.id = uint64(pluginData(ev)["id"].(float64))
-	pc := testpeer.NewClient(t, testpeer.Options{})
+	pc := testpeer.NewClient(t, testpeer.Options{AudioLevel: true})
 	video, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", "pub")
 	audio, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "pub")
 	for _, tr := range []*webrtc.TrackLocalStaticRTP{audio, video} {
@@ -195,6 +198,17 @@ func publishIn(t *testing.T, n *testNode, room uint64, display string) *publishe
 	}
 	testpeer.TrickleFrom(p.log, h.ID(), pc, p.stop)
 	p.log.Wait(t, 10*time.Second, "publisher webrtcup", testpeer.Type(ianua.EventWebRTCUp, h.ID()))
+	var levelID uint8
+	for _, tr := range pc.GetTransceivers() {
+		if tr.Sender() == nil || tr.Sender().Track() != audio {
+			continue
+		}
+		for _, e := range tr.Sender().GetParameters().HeaderExtensions {
+			if e.URI == "urn:ietf:params:rtp-hdrext:ssrc-audio-level" {
+				levelID = uint8(e.ID)
+			}
+		}
+	}
 	for _, x := range []struct {
 		tr   *webrtc.TrackLocalStaticRTP
 		kind byte
@@ -208,7 +222,15 @@ func publishIn(t *testing.T, n *testNode, room uint64, display string) *publishe
 			tick := time.NewTicker(10 * time.Millisecond)
 			defer tick.Stop()
 			for i := 0; ; i++ {
-				_ = x.tr.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: uint16(i), Timestamp: uint32(i) * x.ts, Marker: true}, Payload: payload})
+				pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: uint16(i), Timestamp: uint32(i) * x.ts, Marker: true}, Payload: payload}
+				if x.kind == 1 && levelID != 0 {
+					level := byte(127)
+					if p.loud.Load() {
+						level = 10
+					}
+					_ = pkt.SetExtension(levelID, []byte{0x80 | level})
+				}
+				_ = x.tr.WriteRTP(pkt)
 				select {
 				case <-p.stop:
 					return

@@ -102,8 +102,10 @@ type Node struct {
 	info   NodeInfo
 	sub    *nats.Subscription
 	// unobserve and unobserveRooms remove the sfu observers.
-	unobserve      func()
-	unobserveRooms func()
+	unobserve        func()
+	unobserveRooms   func()
+	unobserveTalking func()
+	talkSub          *nats.Subscription
 	// kick wakes the relay loop.
 	kick chan struct{}
 	// work is the queue of feed announcements, run in order by one
@@ -195,18 +197,27 @@ func Join(ctx context.Context, p Params) (*Node, error) {
 		n.release()
 		return nil, fmt.Errorf("cluster: subscribe: %w", err)
 	}
+	n.talkSub, err = p.Conn.Subscribe(n.talkingSubject(), n.onTalkingMsg)
+	if err != nil {
+		_ = n.sub.Unsubscribe()
+		n.cancel()
+		n.release()
+		return nil, fmt.Errorf("cluster: subscribe: %w", err)
+	}
 	n.connected = true
 	// The room observer first: a room created while the watchers start
 	// is announced all the same.
 	n.unobserveRooms = p.SFU.AddRoomObserver(n.onRoom)
 	if err := n.startWatchers(); err != nil {
 		n.unobserveRooms()
+		_ = n.talkSub.Unsubscribe()
 		_ = n.sub.Unsubscribe()
 		n.cancel()
 		n.release()
 		return nil, err
 	}
 	n.unobserve = p.SFU.AddPublisherObserver(n.onPublisher)
+	n.unobserveTalking = p.SFU.AddTalkingObserver(n.onTalking)
 	// Publishers already live before Join.
 	for _, r := range p.SFU.Rooms() {
 		for _, pt := range r.Participants() {
@@ -332,7 +343,9 @@ func (n *Node) Close() error {
 	n.mu.Unlock()
 	n.unobserve()
 	n.unobserveRooms()
+	n.unobserveTalking()
 	_ = n.sub.Unsubscribe()
+	_ = n.talkSub.Unsubscribe()
 	n.cancel()
 	if stopWatch != nil {
 		stopWatch()

@@ -334,13 +334,38 @@ func (pt *Participant) updateStreams(pc *webrtc.PeerConnection, answer string, d
 }
 
 func (pt *Participant) onTalking(src *ianua.Source, talking bool, level int) {
+	mid := src.MID()
 	pt.mu.Lock()
 	for _, s := range pt.streams {
 		if s.src == src {
-			s.talking = talking
+			mid = s.mid
 		}
 	}
 	pt.mu.Unlock()
+	pt.setTalking(mid, talking, level)
+	pt.p.notifyTalking(TalkingEvent{Room: pt.room, Participant: pt, MID: mid, Talking: talking, Level: level})
+}
+
+// setTalking records a stream's talking state and tells the room.
+func (pt *Participant) setTalking(mid string, talking bool, level int) {
+	pt.mu.Lock()
+	for _, s := range pt.streams {
+		if s.mid == mid {
+			s.talking = talking
+			if pt.remote {
+				// A remote publisher's levels are not here: its
+				// talking level stands for them (active speaker).
+				s.level = audiolevel.Silence
+				if talking {
+					s.level = level
+				}
+			}
+		}
+	}
+	pt.mu.Unlock()
+	if pt.remote {
+		pt.room.updateSpeaker()
+	}
 	params := pt.room.Params()
 	if !params.AudioLevelEvent {
 		return
@@ -349,7 +374,7 @@ func (pt *Participant) onTalking(src *ianua.Source, talking bool, level int) {
 	if talking {
 		name = "talking"
 	}
-	pt.room.notify(map[string]any{"videoroom": name, "room": pt.room.ID(), "id": pt.id, "mid": src.MID(), "audio-level-dBov-avg": level}, nil)
+	pt.room.notify(map[string]any{"videoroom": name, "room": pt.room.ID(), "id": pt.id, "mid": mid, "audio-level-dBov-avg": level}, nil)
 }
 
 func (pt *Participant) onLevel(src *ianua.Source, level int) {

@@ -79,6 +79,9 @@ type Plugin struct {
 	// roomObservers are told of rooms created, edited, destroyed
 	// (AddRoomObserver).
 	roomObservers []*func(RoomEvent)
+	// talkingObservers are told of local publishers' talking
+	// (AddTalkingObserver).
+	talkingObservers []*func(TalkingEvent)
 }
 
 // New returns the plugin with the rooms of p created.
