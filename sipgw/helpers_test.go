@@ -161,10 +161,16 @@ type browser struct {
 
 	received atomic.Int64 // packets of the remote audio track
 	sent     atomic.Int64
-	tracks   atomic.Int32 // remote tracks
-	mu       sync.Mutex
-	mime     string // codec of the remote track
-	ssrcs    map[uint32]bool
+	// video, when set, is the browser's camera (see withVideo).
+	video         *webrtc.TrackLocalStaticRTP
+	videoSent     atomic.Int64
+	videoReceived atomic.Int64  // packets of the remote video track
+	videoSSRC     atomic.Uint32 // of the remote video track
+	plis          atomic.Int64  // keyframe requests (PLI, FIR) for our video
+	tracks        atomic.Int32  // remote tracks
+	mu            sync.Mutex
+	mime          string // codec of the remote track
+	ssrcs         map[uint32]bool
 	// lastSeq and backJumps: received sequence numbers that went back
 	// more than a reordering would (a receiver drops those as old).
 	lastSeq   uint16
@@ -192,6 +198,15 @@ func newBrowser(t *testing.T, h *ianua.Handle, log *testpeer.EventLog, codec str
 	}
 	b.pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		b.tracks.Add(1)
+		if tr.Kind() == webrtc.RTPCodecTypeVideo {
+			b.videoSSRC.Store(uint32(tr.SSRC()))
+			for {
+				if _, _, err := tr.ReadRTP(); err != nil {
+					return
+				}
+				b.videoReceived.Add(1)
+			}
+		}
 		b.mu.Lock()
 		b.mime = tr.Codec().MimeType
 		b.mu.Unlock()
@@ -268,6 +283,13 @@ func (b *browser) offer() *ianua.JSEP {
 	if _, err := b.pc.AddTransceiverFromTrack(b.track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
 		b.t.Fatal(err)
 	}
+	if b.video != nil {
+		tr, err := b.pc.AddTransceiverFromTrack(b.video, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv})
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		go b.readFeedback(tr.Sender())
+	}
 	o, err := b.pc.CreateOffer(nil)
 	if err != nil {
 		b.t.Fatal(err)
@@ -300,6 +322,13 @@ func (b *browser) answer(j *ianua.JSEP) *ianua.JSEP {
 	}
 	if _, err := b.pc.AddTrack(b.track); err != nil {
 		b.t.Fatal(err)
+	}
+	if b.video != nil {
+		s, err := b.pc.AddTrack(b.video)
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		go b.readFeedback(s)
 	}
 	a, err := b.pc.CreateAnswer(nil)
 	if err != nil {

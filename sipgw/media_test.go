@@ -2,8 +2,16 @@ package sipgw
 
 import (
 	"errors"
+	"fmt"
 	"net"
+	"net/netip"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/pion/rtcp"
+
+	"github.com/ianua/ianua/internal/testpeer"
 )
 
 func TestPortRange(t *testing.T) {
@@ -96,5 +104,99 @@ func TestEphemeralPair(t *testing.T) {
 	}
 	if cp.Port != rp.Port+1 {
 		t.Logf("no adjacent pair this time: %d/%d", rp.Port, cp.Port)
+	}
+}
+
+// TestVideoFeedback: a keyframe request of ours goes to the peer's RTCP
+// address (or its RTP one with rtcp-mux) as RR+PLI for its stream, and
+// the peer's PLI, FIR and NACK reach onFeedback, on either port.
+func TestVideoFeedback(t *testing.T) {
+	m, err := newMedia(testpeer.QuietLogger(), &portRange{}, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.close()
+	peerRTP, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = peerRTP.Close() }()
+	peerRTCP, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = peerRTCP.Close() }()
+	ip := netip.MustParseAddr("127.0.0.1")
+	d := mediaDesc{IP: ip, Port: peerRTP.LocalAddr().(*net.UDPAddr).Port, RTCPPort: peerRTCP.LocalAddr().(*net.UDPAddr).Port, Dir: dirSendRecv}
+	vp8 := codec{Name: "vp8", PT: 96, Clock: 90000}
+	m.setPeer(d, negotiated{Media: vp8}, dirSendRecv)
+	var mu sync.Mutex
+	var got []string
+	m.start(nil, nil, func(pkts []rtcp.Packet) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, p := range pkts {
+			got = append(got, fmt.Sprintf("%T", p))
+		}
+	})
+
+	// No keyframe request before the peer's stream is known.
+	m.requestKeyframe()
+	if m.plisSent.Load() != 0 {
+		t.Error("PLI without a media SSRC")
+	}
+	m.peerSSRC.Store(0x1234)
+	m.ourSSRC.Store(0x99)
+	read := func(c *net.UDPConn) []rtcp.Packet {
+		t.Helper()
+		buf := make([]byte, 1500)
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		n, _, err := c.ReadFromUDP(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pkts
+	}
+	m.requestKeyframe()
+	pkts := read(peerRTCP)
+	if len(pkts) != 2 {
+		t.Fatalf("%+v", pkts)
+	}
+	if pli, ok := pkts[1].(*rtcp.PictureLossIndication); !ok || pli.MediaSSRC != 0x1234 || pli.SenderSSRC != 0x99 {
+		t.Errorf("%+v", pkts[1])
+	}
+	// rtcp-mux: on the RTP port.
+	d.RTCPMux = true
+	m.setPeer(d, negotiated{Media: vp8}, dirSendRecv)
+	m.requestKeyframe()
+	if pkts := read(peerRTP); len(pkts) != 2 {
+		t.Errorf("muxed: %+v", pkts)
+	}
+
+	// The peer's feedback, on the RTCP port and muxed on the RTP one.
+	rtpPort, rtcpPort := m.localPorts()
+	send := func(c *net.UDPConn, port int, p rtcp.Packet) {
+		raw, err := rtcp.Marshal([]rtcp.Packet{&rtcp.ReceiverReport{SSRC: 0x1234}, p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.WriteToUDP(raw, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(peerRTCP, rtcpPort, &rtcp.PictureLossIndication{MediaSSRC: 0x99})
+	send(peerRTP, rtpPort, &rtcp.FullIntraRequest{FIR: []rtcp.FIREntry{{SSRC: 0x99}}})
+	send(peerRTCP, rtcpPort, &rtcp.TransportLayerNack{MediaSSRC: 0x99, Nacks: []rtcp.NackPair{{PacketID: 7}}})
+	testpeer.WaitFor(t, 2*time.Second, "feedback", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == 6
+	})
+	if n := m.keyframesAsked.Load(); n != 2 {
+		t.Errorf("%d keyframe requests counted, want 2", n)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -491,16 +492,44 @@ func keepFB(fb []string) []string {
 	return out
 }
 
+// maxH264 bounds the H.264 formats of our offers: a SIP request over UDP
+// must stay under 1300 bytes (RFC 3261 section 18.1.1), and a browser
+// offers a dozen H.264 formats.
+const maxH264 = 2
+
 // offerVideoCodecs is the video we offer the SIP side for a browser
 // offer: its VP8 and H.264 formats in its order, with its payload types
 // and fmtp (profile-level-id, packetization-mode), and of its rtcp-fb
-// those the gateway relays.
+// those the gateway relays. Of H.264, the first maxH264 profiles with
+// packetization-mode 1 (non-interleaved, what phones send), or the
+// first format if none has it.
 func offerVideoCodecs(browser []codec) []codec {
 	var out []codec
+	h264, vp8 := 0, false
 	for _, c := range browser {
-		if supportedVideo(c) {
-			c.FB = keepFB(c.FB)
-			out = append(out, c)
+		if !supportedVideo(c) {
+			continue
+		}
+		switch {
+		case c.Name == "vp8" && vp8:
+			continue
+		case c.Name == "vp8":
+			vp8 = true
+		case h264 == maxH264 || fmtpParam(c.Fmtp, "packetization-mode", "0") != "1":
+			continue
+		default:
+			h264++
+		}
+		c.FB = keepFB(c.FB)
+		out = append(out, c)
+	}
+	if h264 == 0 {
+		for _, c := range browser {
+			if supportedVideo(c) && c.Name == "h264" {
+				c.FB = keepFB(c.FB)
+				out = append(out, c)
+				break
+			}
 		}
 	}
 	return out
@@ -666,6 +695,17 @@ func writeMedia(b *strings.Builder, kind string, port int, proto string, codecs 
 		fmt.Fprintf(b, " %d", c.PT)
 	}
 	b.WriteString("\r\n")
+	// Feedback common to all formats goes once, for "*" (RFC 4585
+	// section 4.2), to keep the request small.
+	common := len(codecs) > 1 && len(codecs[0].FB) > 0
+	for _, c := range codecs[1:] {
+		common = common && slices.Equal(c.FB, codecs[0].FB)
+	}
+	if common {
+		for _, f := range codecs[0].FB {
+			fmt.Fprintf(b, "a=rtcp-fb:* %s\r\n", f)
+		}
+	}
 	for _, c := range codecs {
 		if c.Channels > 1 {
 			fmt.Fprintf(b, "a=rtpmap:%d %s/%d/%d\r\n", c.PT, sdpName(c.Name), c.Clock, c.Channels)
@@ -676,7 +716,9 @@ func writeMedia(b *strings.Builder, kind string, port int, proto string, codecs 
 			fmt.Fprintf(b, "a=fmtp:%d %s\r\n", c.PT, c.Fmtp)
 		}
 		for _, f := range c.FB {
-			fmt.Fprintf(b, "a=rtcp-fb:%d %s\r\n", c.PT, f)
+			if !common {
+				fmt.Fprintf(b, "a=rtcp-fb:%d %s\r\n", c.PT, f)
+			}
 		}
 	}
 }

@@ -227,9 +227,10 @@ func TestOfferVideoCodecs(t *testing.T) {
 	for _, c := range got {
 		pts = append(pts, fmt.Sprint(c.PT))
 	}
-	// VP8 and the H.264 formats, browser order and numbers; no RTX, no
-	// AV1; feedback cut to what the gateway relays.
-	if strings.Join(pts, ",") != "96,102,103,125" {
+	// VP8 and the H.264 formats with packetization-mode 1 (maxH264),
+	// browser order and numbers; no RTX, no AV1; feedback cut to what
+	// the gateway relays.
+	if strings.Join(pts, ",") != "96,102,125" {
 		t.Fatalf("offer %+v", got)
 	}
 	if fb := strings.Join(got[0].FB, ","); fb != "ccm fir,nack,nack pli" {
@@ -237,6 +238,24 @@ func TestOfferVideoCodecs(t *testing.T) {
 	}
 	if got[1].Fmtp != "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f" {
 		t.Errorf("H.264 fmtp %q", got[1].Fmtp)
+	}
+	// Only mode 0 offered: that one.
+	got = offerVideoCodecs([]codec{{Name: "h264", PT: 103, Clock: 90000, Fmtp: "packetization-mode=0"}})
+	if len(got) != 1 || got[0].PT != 103 {
+		t.Errorf("mode 0 only: %+v", got)
+	}
+	// Feedback common to all formats is written once, for "*".
+	fb := []string{"ccm fir", "nack", "nack pli"}
+	l := localSDP{IP: "127.0.0.1", Port: 4000, Codecs: []codec{{Name: "pcmu", Clock: 8000}},
+		Video: &localVideo{Port: 4002, Codecs: []codec{{Name: "vp8", PT: 96, Clock: 90000, FB: fb},
+			{Name: "h264", PT: 102, Clock: 90000, FB: fb}, {Name: "h264", PT: 125, Clock: 90000, FB: fb}}}}
+	raw := string(l.marshal())
+	if strings.Count(raw, "a=rtcp-fb:") != 3 || !strings.Contains(raw, "a=rtcp-fb:* nack pli\r\n") {
+		t.Errorf("rtcp-fb:\n%s", raw)
+	}
+	v, _ := parseVideo([]byte(raw))
+	if len(v.Codecs) != 3 || strings.Join(v.Codecs[2].FB, ",") != "ccm fir,nack,nack pli" {
+		t.Errorf("parsed back: %+v", v.Codecs)
 	}
 }
 
@@ -285,7 +304,8 @@ func TestPickVideoAnswer(t *testing.T) {
 		// Same number, another level: matched by number.
 		{"h264 level", "m=video 4002 RTP/AVP 125\r\na=rtpmap:125 H264/90000\r\na=fmtp:125 profile-level-id=42e028;packetization-mode=1\r\n", 125, 125, false},
 		{"h264 renumbered", "m=video 4002 RTP/AVP 99\r\na=rtpmap:99 H264/90000\r\na=fmtp:99 profile-level-id=42e01f;packetization-mode=1\r\n", 99, 125, false},
-		{"h264 mode 0", "m=video 4002 RTP/AVP 98\r\na=rtpmap:98 H264/90000\r\na=fmtp:98 profile-level-id=42001f\r\n", 98, 103, false},
+		// Mode 0 was not offered (offerVideoCodecs keeps mode 1).
+		{"h264 mode 0", "m=video 4002 RTP/AVP 98\r\na=rtpmap:98 H264/90000\r\na=fmtp:98 profile-level-id=42001f\r\n", 0, 0, true},
 		{"rejected", "m=video 0 RTP/AVP 96\r\n", 0, 0, true},
 		{"h263 only", "m=video 4002 RTP/AVP 34\r\na=rtpmap:34 H263/90000\r\n", 0, 0, true},
 	}

@@ -166,6 +166,9 @@ type uasOptions struct {
 	silent   bool   // no response at all
 	sendDTMF bool   // send an RFC 4733 key press ("7") once media flows
 	srtp     bool   // answer an offered a=crypto with SDES-SRTP
+	// video, for an offer with video: "vp8" or "h264" answers that
+	// format and echoes the video, "reject" answers port 0.
+	video string
 	// newStreamAfter, if set, makes the echo a new stream after that
 	// many packets (another SSRC, numbers 1000 back), as a PBX does when
 	// it bridges the call elsewhere.
@@ -196,8 +199,12 @@ type uas struct {
 	// srtp is the SRTP state of the current call, when it uses SDES.
 	srtp atomic.Pointer[srtpPair]
 	hook atomic.Pointer[reinviteHook]
-	stop chan struct{} // closed at the end of the test
-	wg   sync.WaitGroup
+	// video echoes video (uasOptions.video); vOffer is the video of the
+	// last offer.
+	video  *sipVideo
+	vOffer atomic.Pointer[mediaDesc]
+	stop   chan struct{} // closed at the end of the test
+	wg     sync.WaitGroup
 }
 
 func newUAS(e *env, opts uasOptions) *uas {
@@ -229,6 +236,9 @@ func newUAS(e *env, opts uasOptions) *uas {
 		u.mu.Unlock()
 		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil))
 	})
+	if opts.video != "" && opts.video != "reject" {
+		u.video = newSIPVideo(e, true)
+	}
 	u.serve(e)
 	u.wg.Add(1)
 	go u.echo()
@@ -317,6 +327,9 @@ func (u *uas) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	u.mu.Lock()
 	u.offers = append(u.offers, string(req.Body()))
 	u.mu.Unlock()
+	if vd, err := parseVideo(req.Body()); err == nil {
+		u.vOffer.Store(&vd)
+	}
 	if to := req.To(); to != nil && to.Params.Has("tag") {
 		if h := u.hook.Load(); h != nil && (*h)(req, tx) {
 			return
@@ -397,6 +410,14 @@ func (u *uas) sdp(d mediaDesc, dir direction) []byte {
 		cs = append(cs, codec{Name: u.opts.codec, PT: 18, Clock: 8000})
 	}
 	l := localSDP{SessionID: 1, Version: 1, IP: "127.0.0.1", Port: u.rtp.LocalAddr().(*net.UDPAddr).Port, Codecs: cs, Dir: dir}
+	if vd := u.vOffer.Load(); vd != nil && u.opts.video != "" {
+		want := codec{Name: u.opts.video, Clock: 90000, Fmtp: "packetization-mode=1;profile-level-id=42e01f"}
+		if c, ok := findCodec(vd.Codecs, want); ok && u.video != nil && vd.Port != 0 {
+			l.Video = u.video.section(c, dir)
+		} else {
+			l.Video = rejectedVideo(*vd, d.Index)
+		}
+	}
 	if k, ok := pickCrypto(d.Crypto); ok && u.opts.srtp {
 		local, _ := newKey(k.Tag, k.Suite)
 		if pair, err := newSRTPPair(local, k); err == nil {
@@ -540,9 +561,14 @@ type uac struct {
 	dlg      *sipgo.DialogClientSession
 	offers   []string       // re-INVITE bodies received
 	notifies []*sip.Request // NOTIFYs received
-	stop     chan struct{}
-	wg       sync.WaitGroup
+	// video, when set, makes the offer one of audio and VP8 (PT 100).
+	video *sipVideo
+	stop  chan struct{}
+	wg    sync.WaitGroup
 }
+
+// uacVP8 is the caller's video format.
+var uacVP8 = codec{Name: "vp8", PT: 100, Clock: 90000, FB: []string{"nack pli"}}
 
 func newUAC(e *env) *uac {
 	t := e.t
@@ -619,6 +645,9 @@ func newUAC(e *env) *uac {
 func (c *uac) sdp(dir direction, version uint64) []byte {
 	l := localSDP{SessionID: 2, Version: version, IP: "127.0.0.1", Port: c.rtp.LocalAddr().(*net.UDPAddr).Port, Dir: dir,
 		Codecs: []codec{{Name: "pcmu", PT: 0, Clock: 8000}, {Name: dtmf, PT: 101, Clock: 8000, Fmtp: "0-16"}}}
+	if c.video != nil {
+		l.Video = c.video.section(uacVP8, dir)
+	}
 	return l.marshal()
 }
 
@@ -663,6 +692,9 @@ func (c *uac) offer() []byte {
 		Codecs: []codec{{Name: "pcmu", PT: 0, Clock: 8000}, {Name: "pcma", PT: 8, Clock: 8000}, {Name: dtmf, PT: 101, Clock: 8000, Fmtp: "0-16"}}}
 	if c.key != nil {
 		l.Proto, l.Crypto = "RTP/SAVP", c.key
+	}
+	if c.video != nil {
+		l.Video = c.video.section(uacVP8, dirSendRecv)
 	}
 	return l.marshal()
 }
