@@ -232,3 +232,41 @@ func TestBaresipCaller(t *testing.T) {
 	legsEnded(t, e, b, mark)
 	testpeer.WaitFor(t, 5*time.Second, "the handle free for another call", func() bool { return a.currentCall() == nil })
 }
+
+// TestBaresipVideoCaller takes a call from baresip with audio and VP8
+// video from its fake camera: the browser is offered both, answers both,
+// and video flows both ways (baresip reports the first video RTP it
+// takes).
+func TestBaresipVideoCaller(t *testing.T) {
+	e := newEnv(t)
+	reg := newRegistrar(e, "alice", "pw", 60)
+	e.register(e.h, e.log, reg, "alice")
+	peer := startBaresip(t, baresipOptions{user: "carol", codecs: "PCMU/8000", video: "vp8", ctrl: true})
+	ctrl := dialCtrl(t, peer)
+	a := e.h.Attachment().(*Agent)
+
+	ctrl.command(t, "dial", e.gwURI("alice"))
+	ev := e.wait(e.log, e.h, "incomingcall")
+	if ev.JSEP == nil || !strings.Contains(videoSection(ev.JSEP.SDP), "VP8/90000") {
+		t.Fatalf("incomingcall offer without VP8: %+v", ev.JSEP)
+	}
+	b := newBrowser(t, e.h, e.log, "pcmu").withVideo("vp8")
+	e.must(e.h, map[string]any{"request": "accept"}, b.answer(ev.JSEP))
+	b.flush()
+	e.wait(e.log, e.h, "accepted")
+	ctrl.waitEvent(t, 0, "CALL_ESTABLISHED")
+	b.sendAudio()
+	b.sendVideo()
+	waitPackets(t, "baresip's video at the browser", func() bool { return b.videoReceived.Load() > 30 })
+	waitPackets(t, "browser video to baresip", func() bool { return a.Status().VideoPacketsToPeer > 30 })
+	waitPackets(t, "video RTP at baresip", func() bool { return strings.Contains(peer.out.String(), "incoming rtp for 'video' established") })
+	waitPackets(t, "baresip's audio at the browser", func() bool { return b.received.Load() > 25 })
+	st := a.Status()
+	t.Logf("gateway: %d video packets to baresip, %d from it; browser got %d", st.VideoPacketsToPeer, st.VideoPacketsFromPeer, b.videoReceived.Load())
+
+	ctrlMark := ctrl.mark()
+	e.must(e.h, map[string]any{"request": "hangup"}, nil)
+	e.wait(e.log, e.h, "hangup")
+	ctrl.waitEvent(t, ctrlMark, "CALL_CLOSED")
+	legsEnded(t, e, b, 0)
+}

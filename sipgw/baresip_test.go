@@ -46,6 +46,9 @@ type baresipOptions struct {
 	mediaenc string // the account's mediaenc ("srtp-mand"), if any
 	answer   bool   // answer calls by itself
 	ctrl     bool   // the ctrl_tcp control interface
+	// video, if set, is the account's video_codecs ("vp8"): a fake
+	// camera (fakevideo, a test pattern) and a display that drops frames.
+	video string
 }
 
 // baresip is a running baresip.
@@ -111,6 +114,10 @@ module ausine.so
 module aufile.so
 module_app account.so
 `, b.port, filepath.Join(dir, "heard.wav"))
+	if opts.video != "" {
+		config += "module vp8.so\nmodule fakevideo.so\nvideo_source fakevideo,nil\nvideo_display fakevideo,nil\n" +
+			"video_size 320x240\nvideo_fps 15\nvideo_bitrate 300000\n"
+	}
 	if opts.ctrl {
 		b.ctrl = "127.0.0.1:" + strconv.Itoa(freeTCPPort(t))
 		config += "module_app menu.so\nmodule_app ctrl_tcp.so\nctrl_tcp_listen " + b.ctrl + "\n"
@@ -121,6 +128,9 @@ module_app account.so
 	}
 	if opts.mediaenc != "" {
 		account += ";mediaenc=" + opts.mediaenc
+	}
+	if opts.video != "" {
+		account += ";video_codecs=" + opts.video
 	}
 	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(config), 0o600); err != nil {
 		t.Fatal(err)
@@ -228,4 +238,56 @@ func holdAndResume(t *testing.T, e *env, b *browser) {
 	e.wait(e.log, e.h, "resuming")
 	waitPackets(t, "baresip sends again", func() bool { return fromPeer() > from+25 })
 	waitPackets(t, "browser hears again", func() bool { return b.received.Load() > got+25 })
+}
+
+// TestBaresipVideo calls baresip answering by itself with audio and VP8
+// video from its fake camera: its video reaches the browser and the
+// browser's reaches it (baresip logs the first video RTP it takes), both
+// m-lines go on hold and come back.
+func TestBaresipVideo(t *testing.T) {
+	e := newEnv(t)
+	peer := startBaresip(t, baresipOptions{user: "bob", codecs: "opus/48000/2", video: "vp8", answer: true})
+
+	e.guest(e.h, e.log)
+	b := newBrowser(t, e.h, e.log, "opus").withVideo("vp8")
+	e.must(e.h, map[string]any{"request": "call", "uri": peer.uri()}, b.offer())
+	b.flush()
+	acc := e.wait(e.log, e.h, "accepted")
+	b.apply(acc.JSEP)
+	if vs := videoSection(acc.JSEP.SDP); !strings.Contains(vs, "VP8/90000") || strings.Contains(vs, "a=inactive") {
+		t.Fatalf("browser's answer video (baresip took no VP8?):\n%s\nbaresip:\n%s", vs, peer.out)
+	}
+	b.sendAudio()
+	b.sendVideo()
+	a := e.h.Attachment().(*Agent)
+	waitPackets(t, "baresip's video at the browser", func() bool { return b.videoReceived.Load() > 30 })
+	waitPackets(t, "browser video to baresip", func() bool { return a.Status().VideoPacketsToPeer > 30 })
+	waitPackets(t, "video RTP at baresip", func() bool { return strings.Contains(peer.out.String(), "incoming rtp for 'video' established") })
+	waitPackets(t, "baresip's audio at the browser", func() bool { return b.received.Load() > 25 })
+	st := a.Status()
+	m := a.vmedia.Load()
+	t.Logf("gateway: %d video packets to baresip, %d from it; browser got %d; keyframe requests: %d from baresip, %d PLIs to it; browser got %d",
+		st.VideoPacketsToPeer, st.VideoPacketsFromPeer, b.videoReceived.Load(), m.keyframesAsked.Load(), m.plisSent.Load(), b.plis.Load())
+
+	// A PLI of the browser goes to baresip.
+	sent := m.plisSent.Load()
+	b.askKeyframe()
+	waitPackets(t, "the browser's PLI relayed to baresip", func() bool { return m.plisSent.Load() > sent })
+
+	e.must(e.h, map[string]any{"request": "hold"}, nil)
+	e.wait(e.log, e.h, "holding")
+	testpeer.WaitFor(t, 5*time.Second, "hold answered", func() bool { return a.currentCall().reinvitingDone() })
+	if !stalled(b.videoReceived.Load) {
+		t.Error("browser still receives baresip's video while held")
+	}
+	got := b.videoReceived.Load()
+	e.must(e.h, map[string]any{"request": "unhold"}, nil)
+	e.wait(e.log, e.h, "resuming")
+	waitPackets(t, "baresip's video again", func() bool { return b.videoReceived.Load() > got+30 })
+
+	e.must(e.h, map[string]any{"request": "hangup"}, nil)
+	if r := resultOf(e.wait(e.log, e.h, "hangup")); r["code"] != float64(200) {
+		t.Errorf("hangup: %v", r)
+	}
+	legsEnded(t, e, b, 0)
 }
