@@ -155,8 +155,9 @@
 // updatingcall with autoaccept_reinvites false; re-INVITE glare
 // handled), transfer (REFER both ways, refer_id calls and declines
 // reported in NOTIFYs), with Janus's events (early media as "progress")
-// and error codes (440–455); SDES-SRTP. Not yet: the progress request,
-// subscribe, recording, helper sessions, video. The sipgw package
+// and error codes (440–455); SDES-SRTP; video (VP8, H.264, plain RTP;
+// keyframe requests relayed). Not yet: the progress request, subscribe,
+// recording, helper sessions, video with SRTP. The sipgw package
 // documentation is the full table.
 // Every request is asynchronous ("sip" error events). janus.js drives it
 // in examples/janus-server's SIP page, tested against SIPp: digest

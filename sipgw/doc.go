@@ -24,7 +24,8 @@
 //
 // # Media
 //
-// The SIP side is RTP/AVP audio (RFC 3551), SRTP on request. Outgoing calls offer the
+// The SIP side is RTP/AVP audio (RFC 3551), with video when both sides
+// have it (below), SRTP on request (audio only). Outgoing calls offer the
 // codecs of the browser's offer that both legs can carry (Opus, G.722,
 // PCMU, PCMA) with the browser's payload types, plus telephone-event (RFC
 // 4733); the browser is answered once the SIP peer has chosen, with that
@@ -32,10 +33,35 @@
 // payload type, the SSRC on the WebRTC side and header extensions.
 // Incoming calls are offered to the browser with the caller's codecs we
 // can carry; the codec the browser picks is the one answered to the caller.
-// RTCP from the SIP peer is read and dropped (on its a=rtcp port, port+1,
-// or the RTP port with rtcp-mux); none is sent to it. The SIP peer's
+// RTCP from the SIP peer is read (on its a=rtcp port, port+1, or the RTP
+// port with rtcp-mux) and dropped but for video feedback; no reports are
+// sent to it. The SIP peer's
 // telephone-event packets are relayed to the browser when it negotiated
 // telephone-event, and reported as "dtmf" events.
+//
+// Video (VP8, RFC 7741; H.264, RFC 6184), untranscoded as audio, on an
+// RTP/RTCP port pair of its own. When the browser's offer has a video
+// m-line, the INVITE has an m=video with the browser's VP8 and, of its
+// H.264, the first two profiles with packetization-mode 1 (a request
+// over UDP must stay under 1300 bytes, RFC 3261 section 18.1.1), with the
+// browser's payload types and fmtp (profile-level-id, packetization-mode)
+// and the rtcp-fb the gateway relays (nack, nack pli, ccm fir). The
+// browser's answer gets the format the peer chose; when the peer refuses
+// video (port 0) or takes none of them, the browser's video m-line is
+// answered inactive and the call goes on with audio. An incoming INVITE
+// with video is offered to the browser with a video m-line of the
+// caller's formats we carry; the format the browser takes is answered,
+// and the m=video gets port 0 when it takes none. Keyframes: a PLI or FIR
+// of the browser goes to the SIP peer as a PLI (RFC 4585 section 6.3.1,
+// behind an empty receiver report) on its RTCP address; the peer's PLI or
+// FIR, and the start (or resumption) of the browser's video towards it,
+// make a PLI to the browser. The peer's generic NACKs go to the browser
+// unchanged (its packets keep their numbering); the browser's are
+// answered by the router's NACK responder. Hold, unhold, update and the
+// peer's re-INVITEs carry the direction on both m-lines; a video stream
+// the peer ends (port 0) stays off for the rest of the call (RFC 3264
+// section 8.2), and one a re-INVITE adds is refused (port 0). Status
+// counts video packets apart.
 //
 // SDES-SRTP (RFC 4568, AES_CM_128_HMAC_SHA1_80 and _32): "srtp":
 // "sdes_optional" offers a key on RTP/AVP and falls back to plain RTP if
@@ -196,7 +222,10 @@
 //
 // # Not supported yet
 //
-// AEAD SRTP suites (RFC 7714), video, TCP/TLS transports (force_tcp,
+// AEAD SRTP suites (RFC 7714), video with SDES-SRTP (an outgoing call
+// with srtp offers audio only; an encrypted video offer gets port 0),
+// video codecs other than VP8 and H.264 (VP9, AV1) and more than one
+// video stream (the first m=video), TCP/TLS transports (force_tcp,
 // sips), ha1_secret, helper sessions (master_id) and so concurrent calls
 // per handle (to follow a transfer while in a call, use another handle
 // registered with the same identity, as a Janus client would use a
@@ -206,7 +235,7 @@
 // middle of a call (in update or in the peer's re-INVITE),
 // incoming_header_prefixes (no "headers" in events), RTP forwarders,
 // symmetric RTP (media always goes to the address in the peer's SDP),
-// RTCP towards the SIP peer, and DNS SRV/NAPTR (RFC 3263): hosts resolve
+// RTCP reports towards the SIP peer (video gets PLIs only), and DNS SRV/NAPTR (RFC 3263): hosts resolve
 // by A record, port 5060 when absent. In rooms: dialling out from a room,
 // moving a handle's call into a room, mixing (a caller hears one
 // publisher), talking and active-speaker detection of callers (G.711

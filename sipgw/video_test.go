@@ -318,6 +318,25 @@ func TestVideoCallOut(t *testing.T) {
 			e.wait(e.log, e.h, "resuming")
 			waitPackets(t, "video back at the browser", func() bool { return b.videoReceived.Load() > got+30 })
 
+			// An update (ICE restart): the re-INVITE keeps the video's
+			// port and format, the browser's answer its video, and video
+			// goes on.
+			mark := e.log.Len()
+			e.must(e.h, map[string]any{"request": "update"}, b.restartOffer())
+			upd := e.log.WaitFrom(t, mark, 10*time.Second, "accepted", sipEvent(e.h.ID(), "accepted"))
+			b.apply(upd.JSEP)
+			if vs := videoSection(upd.JSEP.SDP); !strings.Contains(vs, name+"/90000") || strings.Contains(vs, "a=inactive") || strings.Count(vs, "a=rtpmap:") != 1 {
+				t.Errorf("answer to the update's video:\n%s", vs)
+			}
+			offers = u.offerBodies()
+			first, _ := parseVideo([]byte(offers[0]))
+			re, err := parseVideo([]byte(offers[len(offers)-1]))
+			if err != nil || re.Port != first.Port || len(re.Codecs) != 1 || re.Codecs[0].Name != vc || re.Dir != dirSendRecv {
+				t.Errorf("re-INVITE of the update:\n%s", offers[len(offers)-1])
+			}
+			got, sent := b.videoReceived.Load(), v.received.Load()
+			waitPackets(t, "video after the update", func() bool { return b.videoReceived.Load() > got+30 && v.received.Load() > sent+30 })
+
 			e.must(e.h, map[string]any{"request": "hangup"}, nil)
 			e.wait(e.log, e.h, "hangup")
 		})
