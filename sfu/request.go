@@ -83,6 +83,10 @@ type streamRef struct {
 	SubMID    string  `json:"sub_mid,omitempty"`
 	Substream *int    `json:"substream,omitempty"`
 	Temporal  *int    `json:"temporal,omitempty"`
+	// A subscriber's configure: per stream, as its top-level fields.
+	Send          *bool `json:"send,omitempty"`
+	Spatial       *int  `json:"spatial_layer,omitempty"`
+	TemporalLayer *int  `json:"temporal_layer,omitempty"`
 	// rtp_forward stream fields
 	Host string `json:"host,omitempty"`
 	Port int    `json:"port,omitempty"`

@@ -1,6 +1,8 @@
 package sfu_test
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -228,7 +230,19 @@ func TestSimulcastManualSwitch(t *testing.T) {
 	if b.receivedLayer(2) != high {
 		t.Errorf("layer 2 still forwarded after the switch to 0")
 	}
-	message(t, b.subH, map[string]any{"request": "configure", "mid": mid, "substream": 1}, nil)
+	// Janus 1.x's form: a "streams" array of changes by mid. One with a
+	// mid that is not there fails and changes nothing.
+	_, err := b.subH.Message(context.Background(), ianua.Message{Body: testpeer.JSON(map[string]any{"request": "configure",
+		"streams": []any{map[string]any{"mid": mid, "substream": 1}, map[string]any{"mid": "nope", "send": false}}})})
+	if !errors.Is(err, ianua.ErrInvalidElement) {
+		t.Fatalf("configure with an unknown mid: %v", err)
+	}
+	low, mid1 := b.receivedLayer(0), b.receivedLayer(1)
+	time.Sleep(300 * time.Millisecond)
+	if b.receivedLayer(0) <= low || b.receivedLayer(1) != mid1 {
+		t.Errorf("a refused configure changed the layer: q %d->%d, h %d->%d", low, b.receivedLayer(0), mid1, b.receivedLayer(1))
+	}
+	message(t, b.subH, map[string]any{"request": "configure", "streams": []any{map[string]any{"mid": mid, "substream": 1}}}, nil)
 	testpeer.WaitFor(t, 5*time.Second, "switch to layer 1", func() bool { return b.receivedLayer(1) > 20 })
 }
 

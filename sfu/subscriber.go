@@ -354,60 +354,72 @@ func (s *Subscriber) wantsData(pub *Participant) bool {
 	return false
 }
 
-// configure changes one stream (mid: send, substream) or asks for an ICE
-// restart.
+// configure changes streams (mid: send, substream, temporal, spatial and
+// temporal layers) or asks for an ICE restart. The changes come in a
+// "streams" array, one object per mid (Janus 1.x), or at the top level for
+// one stream (how Janus took them before, still accepted by it and used by
+// its demos). Every mid is checked before anything changes.
 func (s *Subscriber) configure(ctx context.Context, tx string, req request) error {
-	if req.MID != "" || req.Substream != nil || req.Temporal != nil || req.Spatial != nil || req.TemporalLayer != nil {
-		st := s.streamByMID(req.MID)
-		if req.MID == "" || st == nil {
-			return perr(ErrorInvalidElement, ianua.ErrInvalidElement, "No such mid %q in the subscription", req.MID)
+	changes := req.Streams
+	if len(changes) == 0 && (req.MID != "" || req.Substream != nil || req.Temporal != nil || req.Spatial != nil || req.TemporalLayer != nil || req.Send != nil) {
+		changes = []streamRef{{MID: req.MID, Send: req.Send, Substream: req.Substream, Temporal: req.Temporal, Spatial: req.Spatial, TemporalLayer: req.TemporalLayer}}
+	}
+	targets := make([]*subStream, len(changes))
+	for i, c := range changes {
+		st := s.streamByMID(c.MID)
+		if c.MID == "" || st == nil {
+			return perr(ErrorInvalidElement, ianua.ErrInvalidElement, "No such mid %q in the subscription", c.MID)
 		}
-		if req.Substream != nil {
-			if st.sub == nil || st.kind != "video" {
-				return perr(ErrorInvalidElement, ianua.ErrInvalidElement, "Stream %s is not video", req.MID)
-			}
-			if err := st.sub.SetLayer(*req.Substream); err != nil {
-				return perr(ErrorInvalidElement, err, "Cannot pick substream %d: %v", *req.Substream, err)
-			}
-			s.mu.Lock()
-			st.manual = true
-			s.mu.Unlock()
+		layered := c.Substream != nil || c.Temporal != nil || c.Spatial != nil || c.TemporalLayer != nil
+		if layered && (st.sub == nil || st.kind != "video") {
+			return perr(ErrorInvalidElement, ianua.ErrInvalidElement, "Stream %s is not video", c.MID)
 		}
-		if req.Temporal != nil {
-			if st.sub == nil || st.kind != "video" {
-				return perr(ErrorInvalidElement, ianua.ErrInvalidElement, "Stream %s is not video", req.MID)
-			}
-			if err := st.sub.SetTemporalLayer(*req.Temporal); err != nil {
-				return perr(ErrorInvalidElement, err, "Cannot pick temporal layer %d: %v", *req.Temporal, err)
-			}
-		}
-		if req.Spatial != nil || req.TemporalLayer != nil {
-			if st.sub == nil || st.kind != "video" {
-				return perr(ErrorInvalidElement, ianua.ErrInvalidElement, "Stream %s is not video", req.MID)
-			}
-			if req.Spatial != nil {
-				if err := st.sub.SetSpatialLayer(*req.Spatial); err != nil {
-					return perr(ErrorInvalidElement, err, "Cannot pick spatial layer %d: %v", *req.Spatial, err)
-				}
-			}
-			if req.TemporalLayer != nil {
-				if err := st.sub.SetTemporalLayer(*req.TemporalLayer); err != nil {
-					return perr(ErrorInvalidElement, err, "Cannot pick temporal layer %d: %v", *req.TemporalLayer, err)
-				}
-			}
-		}
-		if req.Send != nil && st.sub != nil {
-			s.mu.Lock()
-			st.send = *req.Send
-			paused := s.paused
-			s.mu.Unlock()
-			st.sub.SetPaused(!*req.Send || paused)
+		targets[i] = st
+	}
+	for i, c := range changes {
+		if err := s.configureStream(targets[i], c); err != nil {
+			return err
 		}
 	}
 	if req.Restart {
 		return s.pushUpdated(ctx, tx, true)
 	}
 	return s.h.PushEvent(tx, map[string]any{"videoroom": "event", "room": s.room.ID(), "configured": "ok"}, nil)
+}
+
+// configureStream applies one stream's changes.
+func (s *Subscriber) configureStream(st *subStream, c streamRef) error {
+	if c.Substream != nil {
+		if err := st.sub.SetLayer(*c.Substream); err != nil {
+			return perr(ErrorInvalidElement, err, "Cannot pick substream %d: %v", *c.Substream, err)
+		}
+		s.mu.Lock()
+		st.manual = true
+		s.mu.Unlock()
+	}
+	if c.Temporal != nil {
+		if err := st.sub.SetTemporalLayer(*c.Temporal); err != nil {
+			return perr(ErrorInvalidElement, err, "Cannot pick temporal layer %d: %v", *c.Temporal, err)
+		}
+	}
+	if c.Spatial != nil {
+		if err := st.sub.SetSpatialLayer(*c.Spatial); err != nil {
+			return perr(ErrorInvalidElement, err, "Cannot pick spatial layer %d: %v", *c.Spatial, err)
+		}
+	}
+	if c.TemporalLayer != nil {
+		if err := st.sub.SetTemporalLayer(*c.TemporalLayer); err != nil {
+			return perr(ErrorInvalidElement, err, "Cannot pick temporal layer %d: %v", *c.TemporalLayer, err)
+		}
+	}
+	if c.Send != nil && st.sub != nil {
+		s.mu.Lock()
+		st.send = *c.Send
+		paused := s.paused
+		s.mu.Unlock()
+		st.sub.SetPaused(!*c.Send || paused)
+	}
+	return nil
 }
 
 func (s *Subscriber) streamByMID(mid string) *subStream {
