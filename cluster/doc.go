@@ -44,7 +44,12 @@
 // authentication and is dropped. A grace period after the last subscriber
 // leaves, the relay is stopped. NACKs of the subscribers here are
 // answered from this node's packet cache; keyframe requests go to the
-// publisher's node over NATS (its source throttles them).
+// publisher's node over NATS (its source throttles them). A simulcast
+// stream is relayed layer by layer — three relays, each with its own
+// socket and key, into the three layers of one source here — so that
+// each subscriber here gets the layer it asks for or its bandwidth
+// allows, as from a local publisher; all three run while the stream has
+// subscribers here, whichever layers they take.
 //
 // SRTP over UDP rather than a PeerConnection between nodes: node
 // addresses are known and reachable inside a deployment, so ICE and a
@@ -88,6 +93,5 @@
 // Not yet: participants that do not publish and data channels stay on
 // their node; the room's publisher limit is checked by
 // each node on its own view (two joins at once on two nodes may both
-// pass the last place); simulcast feeds are relayed as one layer (the
-// highest the publisher sends); the relay hop has no retransmission.
+// pass the last place); the relay hop has no retransmission.
 package cluster

@@ -10,7 +10,9 @@ func (n *Node) RelayPorts() []int {
 	var out []int
 	for _, f := range n.remote {
 		for _, s := range f.streams {
-			out = append(out, s.conn.LocalAddr().(*net.UDPAddr).Port)
+			for _, l := range s.layers {
+				out = append(out, l.conn.LocalAddr().(*net.UDPAddr).Port)
+			}
 		}
 	}
 	return out

@@ -273,7 +273,7 @@ func (n *Node) addFeed(info FeedInfo) (*remoteFeed, error) {
 			return nil, err
 		}
 		f.streams = append(f.streams, rs)
-		streams = append(streams, sfu.Stream{MID: st.MID, Kind: st.Kind, Codec: st.Codec, Simulcast: false, Description: st.Description, Source: rs.src})
+		streams = append(streams, sfu.Stream{MID: st.MID, Kind: st.Kind, Codec: st.Codec, Simulcast: st.Simulcast, Description: st.Description, Source: rs.src})
 	}
 	pt, err := room.AddRemotePublisher(sfu.RemotePublisherParams{ID: info.Feed, Display: info.Display, Streams: streams})
 	if err != nil {

@@ -152,6 +152,13 @@ func publish(t *testing.T, n *testNode, display string) *publisher {
 
 func publishIn(t *testing.T, n *testNode, room uint64, display string) *publisher {
 	t.Helper()
+	return publishWith(t, n, room, display, false)
+}
+
+// publishWith publishes audio and video, the video in three simulcast
+// layers (q, h, f; the fifth payload byte says which) if simulcast.
+func publishWith(t *testing.T, n *testNode, room uint64, display string, simulcast bool) *publisher {
+	t.Helper()
 	s, err := n.r.NewSession()
 	if err != nil {
 		t.Fatal(err)
@@ -166,21 +173,45 @@ func publishIn(t *testing.T, n *testNode, room uint64, display string) *publishe
 	ev := p.log.Wait(t, 5*time.Second, "joined", testpeer.Plugin(h.ID(), "videoroom", "joined", ""))
 	p.id = uint64(pluginData(ev)["id"].(float64))
 	pc := testpeer.NewClient(t, testpeer.Options{AudioLevel: true})
-	video, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", "pub")
+	vp8 := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
 	audio, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "pub")
-	for _, tr := range []*webrtc.TrackLocalStaticRTP{audio, video} {
-		sender, err := pc.AddTrack(tr)
-		if err != nil {
-			t.Fatal(err)
+	var videos []*webrtc.TrackLocalStaticRTP
+	if simulcast {
+		for _, rid := range []string{"q", "h", "f"} {
+			tr, _ := webrtc.NewTrackLocalStaticRTP(vp8, "video", "pub", webrtc.WithRTPStreamID(rid))
+			videos = append(videos, tr)
 		}
-		// Ends when the client closes, at the test's end.
+	} else {
+		tr, _ := webrtc.NewTrackLocalStaticRTP(vp8, "video", "pub")
+		videos = append(videos, tr)
+	}
+	// Reads end when the client closes, at the test's end.
+	readRTCP := func(read func() error) {
 		go func() {
-			for {
-				if _, _, err := sender.ReadRTCP(); err != nil {
-					return
-				}
+			for read() == nil {
 			}
 		}()
+	}
+	sender, err := pc.AddTrack(audio)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readRTCP(func() error { _, _, err := sender.ReadRTCP(); return err })
+	vtr, err := pc.AddTransceiverFromTrack(videos[0], webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range videos[1:] {
+		if err := vtr.Sender().AddEncoding(l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, l := range videos {
+		if simulcast {
+			readRTCP(func() error { _, _, err := vtr.Sender().ReadSimulcastRTCP(l.RID()); return err })
+		} else {
+			readRTCP(func() error { _, _, err := vtr.Sender().ReadRTCP(); return err })
+		}
 	}
 	testpeer.TrickleTo(t, pc, h)
 	offer, err := pc.CreateOffer(nil)
@@ -209,20 +240,40 @@ func publishIn(t *testing.T, n *testNode, room uint64, display string) *publishe
 			}
 		}
 	}
-	for _, x := range []struct {
-		tr   *webrtc.TrackLocalStaticRTP
-		kind byte
-		ts   uint32
-	}{{audio, 1, 960}, {video, 2, 3000}} {
+	// pion does not add the mid and rid header extensions (RFC 8852) to
+	// simulcast packets; browsers do, so this does.
+	var midID, ridID uint8
+	for _, e := range vtr.Sender().GetParameters().HeaderExtensions {
+		switch e.URI {
+		case "urn:ietf:params:rtp-hdrext:sdes:mid":
+			midID = uint8(e.ID)
+		case "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id":
+			ridID = uint8(e.ID)
+		}
+	}
+	type stream struct {
+		tr          *webrtc.TrackLocalStaticRTP
+		kind, layer byte
+		ts          uint32
+	}
+	senders := []stream{{audio, 1, 0, 960}}
+	for i, v := range videos {
+		senders = append(senders, stream{v, 2, byte(i), 3000})
+	}
+	for _, x := range senders {
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
-			payload := make([]byte, 200)
-			payload[0], payload[3] = 0x10, x.kind // a VP8 keyframe, every packet
+			payload := make([]byte, 200+300*int(x.layer))
+			payload[0], payload[3], payload[4] = 0x10, x.kind, x.layer // a VP8 keyframe, every packet
 			tick := time.NewTicker(10 * time.Millisecond)
 			defer tick.Stop()
 			for i := 0; ; i++ {
 				pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: uint16(i), Timestamp: uint32(i) * x.ts, Marker: true}, Payload: payload}
+				if simulcast && x.kind == 2 {
+					_ = pkt.SetExtension(midID, []byte(vtr.Mid()))
+					_ = pkt.SetExtension(ridID, []byte(x.tr.RID()))
+				}
 				if x.kind == 1 && levelID != 0 {
 					level := byte(127)
 					if p.loud.Load() {
@@ -248,6 +299,8 @@ type subscriber struct {
 	log   *testpeer.EventLog
 	audio atomic.Int64
 	video atomic.Int64
+	// layers counts video packets per simulcast layer (payload byte 4).
+	layers [3]atomic.Int64
 }
 
 func subscribe(t *testing.T, n *testNode, feed uint64) *subscriber {
@@ -272,11 +325,16 @@ func subscribeIn(t *testing.T, n *testNode, room, feed uint64) *subscriber {
 			count = &sub.video
 		}
 		buf := make([]byte, 1500)
+		var pkt rtp.Packet
 		for {
-			if _, _, err := tr.Read(buf); err != nil {
+			n, _, err := tr.Read(buf)
+			if err != nil {
 				return
 			}
 			count.Add(1)
+			if tr.Kind() == webrtc.RTPCodecTypeVideo && pkt.Unmarshal(buf[:n]) == nil && len(pkt.Payload) > 4 && pkt.Payload[4] < 3 {
+				sub.layers[pkt.Payload[4]].Add(1)
+			}
 		}
 	})
 	stop := make(chan struct{})

@@ -380,7 +380,12 @@ func (n *Node) loadLocked() NodeInfo {
 	info.Feeds = len(n.local)
 	info.RelaysOut = len(n.out)
 	info.Relays = map[string]RelayLoad{}
+	seen := map[[2]string]bool{} // (stream, node): a simulcast stream has a relay per layer
 	for _, o := range n.out {
+		if seen[[2]string{o.key, o.to}] {
+			continue
+		}
+		seen[[2]string{o.key, o.to}] = true
 		r := info.Relays[o.key]
 		r.Out++
 		info.Relays[o.key] = r

@@ -45,6 +45,9 @@ type relayMsg struct {
 	Port int    `json:"port,omitempty"`
 	SSRC uint32 `json:"ssrc,omitempty"`
 	Key  string `json:"key,omitempty"`
+	// Layer is the simulcast layer to send (0 lowest .. 2), for a
+	// simulcast stream, whose layers are relayed each on its own.
+	Layer *int `json:"layer,omitempty"`
 }
 
 type relayReply struct {
@@ -52,20 +55,19 @@ type relayReply struct {
 }
 
 // remoteStream is one stream of a remote feed: its source here, fed from
-// its own relay socket.
+// relay sockets of its own, one per layer (three for a simulcast stream,
+// so that subscribers here choose their layer as they would of a local
+// publisher).
 type remoteStream struct {
-	feed *remoteFeed
-	info StreamInfo
-	src  *ianua.Source
-	conn *net.UDPConn
-	// dec decrypts the current relay; nil while none runs, when
-	// whatever arrives is dropped.
-	dec  atomic.Pointer[srtpin.Decrypter]
-	done chan struct{} // the reader ended
+	feed   *remoteFeed
+	info   StreamInfo
+	src    *ianua.Source
+	layers []*relayLayer
 
 	// Relay state, owned by the relay loop.
-	mu        sync.Mutex
-	relayID   string
+	mu sync.Mutex
+	// relayIDs are the running relays, one per layer; nil while none.
+	relayIDs  []string
 	upstream  string    // the node sending the running relay
 	depth     int       // hops from the publisher's node: 1, or 2 through a relay node
 	idleSince time.Time // no subscribers since, zero while some
@@ -90,48 +92,69 @@ func (s *remoteStream) source() string {
 func (s *remoteStream) isRunning() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.relayID != ""
+	return len(s.relayIDs) > 0
 }
 
-func (s *remoteStream) running() bool { return s.dec.Load() != nil }
+// relayLayer is one layer's relay socket and its reader.
+type relayLayer struct {
+	conn *net.UDPConn
+	// dec decrypts the current relay; nil while none runs, when
+	// whatever arrives is dropped.
+	dec  atomic.Pointer[srtpin.Decrypter]
+	done chan struct{} // the reader ended
+}
 
-// openStream makes a remote stream's socket, source and reader.
+// simulcastLayers is how many layers of a simulcast stream are relayed:
+// all a source may have; a layer the publisher does not send costs an
+// idle socket and forwarder.
+const simulcastLayers = 3
+
+// openStream makes a remote stream's sockets, source and readers.
 func (n *Node) openStream(f *remoteFeed, st StreamInfo, kind webrtc.RTPCodecType) (*remoteStream, error) {
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(n.p.RelayIP)})
-	if err != nil {
-		return nil, fmt.Errorf("relay socket: %w", err)
-	}
-	rs := &remoteStream{feed: f, info: st, conn: conn, done: make(chan struct{})}
+	rs := &remoteStream{feed: f, info: st}
+	var err error
 	rs.src, err = n.p.Router.NewSource(ianua.SourceParams{
 		ID: sourceID(f.info, st.MID), Kind: kind, Codec: codecOf(st),
 		OnKeyframeRequest: func(*ianua.Source) { n.requestKeyframe(rs) },
 		OnSubscribers:     func(*ianua.Source, int) { n.wake() },
 	})
 	if err != nil {
-		_ = conn.Close()
 		return nil, err
 	}
-	buf := make([]byte, 1500)
-	read := func(b []byte) (int, error) {
-		m, err := conn.Read(buf)
-		if err != nil {
-			return 0, err
-		}
-		d := rs.dec.Load()
-		if d == nil {
-			return 0, nil // no relay running: counted as dropped
-		}
-		k, err := d.Decrypt(b, buf[:m])
-		if err != nil {
-			return 0, nil // not from our relay (or a replay): dropped
-		}
-		return k, nil
+	count := 1
+	if st.Simulcast {
+		count = simulcastLayers
 	}
-	// Owned by the stream: ends when closeStreams closes the socket.
-	go func() {
-		defer close(rs.done)
-		_, _ = rs.src.ReadPackets(0, read)
-	}()
+	for i := range count {
+		conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(n.p.RelayIP)})
+		if err != nil {
+			n.closeStream(rs)
+			return nil, fmt.Errorf("relay socket: %w", err)
+		}
+		l := &relayLayer{conn: conn, done: make(chan struct{})}
+		rs.layers = append(rs.layers, l)
+		buf := make([]byte, 1500)
+		read := func(b []byte) (int, error) {
+			m, err := conn.Read(buf)
+			if err != nil {
+				return 0, err
+			}
+			d := l.dec.Load()
+			if d == nil {
+				return 0, nil // no relay running: counted as dropped
+			}
+			k, err := d.Decrypt(b, buf[:m])
+			if err != nil {
+				return 0, nil // not from our relay (or a replay): dropped
+			}
+			return k, nil
+		}
+		// Owned by the stream: ends when closeStream closes the socket.
+		go func() {
+			defer close(l.done)
+			_, _ = rs.src.ReadPackets(i, read)
+		}()
+	}
 	return rs, nil
 }
 
@@ -139,9 +162,17 @@ func (n *Node) openStream(f *remoteFeed, st StreamInfo, kind webrtc.RTPCodecType
 // their readers.
 func (n *Node) closeStreams(f *remoteFeed) {
 	for _, s := range f.streams {
-		_ = s.conn.Close()
-		s.src.Close()
-		<-s.done
+		n.closeStream(s)
+	}
+}
+
+func (n *Node) closeStream(s *remoteStream) {
+	for _, l := range s.layers {
+		_ = l.conn.Close()
+	}
+	s.src.Close()
+	for _, l := range s.layers {
+		<-l.done
 	}
 }
 
@@ -175,7 +206,7 @@ func (n *Node) relayLoop() {
 		for _, s := range streams {
 			watched := len(s.src.Subscribers()) > 0
 			s.mu.Lock()
-			running := s.relayID != ""
+			running := len(s.relayIDs) > 0
 			switch {
 			case watched:
 				s.idleSince = time.Time{}
@@ -215,28 +246,45 @@ func (n *Node) startRelay(s *remoteStream) {
 	}
 }
 
+// startRelayFrom asks up for the stream's relays, one per layer; all or
+// none run.
 func (n *Node) startRelayFrom(s *remoteStream, up string, depth int) error {
-	key := make([]byte, 30)
-	_, _ = rand.Read(key)
-	keyB64 := base64.StdEncoding.EncodeToString(key)
-	dec, err := srtpin.New(srtpSuite, keyB64)
-	if err != nil {
-		return err
+	ids := make([]string, 0, len(s.layers))
+	undo := func() {
+		for i, id := range ids {
+			s.layers[i].dec.Store(nil)
+			n.publish(up, relayMsg{Op: "stop", From: n.p.ID, ID: id})
+		}
 	}
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	addr := s.conn.LocalAddr().(*net.UDPAddr)
-	msg := relayMsg{Op: "start", From: n.p.ID, ID: randomID(), Room: s.feed.info.Room, Feed: s.feed.info.Feed, MID: s.info.MID,
-		Host: addr.IP.String(), Port: addr.Port, SSRC: binary.BigEndian.Uint32(b[:]) | 1, Key: keyB64}
-	s.dec.Store(dec)
-	if err := n.request(up, msg); err != nil {
-		s.dec.Store(nil)
-		return err
+	for i, l := range s.layers {
+		key := make([]byte, 30)
+		_, _ = rand.Read(key)
+		keyB64 := base64.StdEncoding.EncodeToString(key)
+		dec, err := srtpin.New(srtpSuite, keyB64)
+		if err != nil {
+			undo()
+			return err
+		}
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		addr := l.conn.LocalAddr().(*net.UDPAddr)
+		msg := relayMsg{Op: "start", From: n.p.ID, ID: randomID(), Room: s.feed.info.Room, Feed: s.feed.info.Feed, MID: s.info.MID,
+			Host: addr.IP.String(), Port: addr.Port, SSRC: binary.BigEndian.Uint32(b[:]) | 1, Key: keyB64}
+		if len(s.layers) > 1 {
+			msg.Layer = &i
+		}
+		l.dec.Store(dec)
+		if err := n.request(up, msg); err != nil {
+			l.dec.Store(nil)
+			undo()
+			return err
+		}
+		ids = append(ids, msg.ID)
 	}
 	s.mu.Lock()
-	s.relayID, s.upstream, s.depth = msg.ID, up, depth
+	s.relayIDs, s.upstream, s.depth = ids, up, depth
 	s.mu.Unlock()
-	n.log.Debug("cluster: relay started", "stream", s.key(), "from", up, "depth", depth, "id", msg.ID)
+	n.log.Debug("cluster: relay started", "stream", s.key(), "from", up, "depth", depth, "ids", ids)
 	return nil
 }
 
@@ -275,14 +323,16 @@ func (n *Node) upstream(s *remoteStream) (string, int) {
 // stopRelay tells the publisher's node to stop forwarding a stream here.
 func (n *Node) stopRelay(s *remoteStream) {
 	s.mu.Lock()
-	id := s.relayID
-	s.relayID = ""
+	ids := s.relayIDs
+	s.relayIDs = nil
 	up := s.upstream
 	s.upstream, s.depth = "", 0
 	s.mu.Unlock()
-	s.dec.Store(nil)
-	n.log.Debug("cluster: relay stopped", "stream", s.key(), "id", id)
-	if id != "" {
+	for _, l := range s.layers {
+		l.dec.Store(nil)
+	}
+	n.log.Debug("cluster: relay stopped", "stream", s.key(), "ids", ids)
+	for _, id := range ids {
 		n.publish(up, relayMsg{Op: "stop", From: n.p.ID, ID: id})
 	}
 }
@@ -291,11 +341,13 @@ func (n *Node) stopRelay(s *remoteStream) {
 // loop starts it again from another.
 func (n *Node) lostUpstream(s *remoteStream) {
 	s.mu.Lock()
-	id, up := s.relayID, s.upstream
-	s.relayID, s.upstream, s.depth = "", "", 0
+	ids, up := s.relayIDs, s.upstream
+	s.relayIDs, s.upstream, s.depth = nil, "", 0
 	s.mu.Unlock()
-	s.dec.Store(nil)
-	if id != "" {
+	for _, l := range s.layers {
+		l.dec.Store(nil)
+	}
+	for _, id := range ids {
 		// In case it is alive after all (cut off from us only).
 		n.publish(up, relayMsg{Op: "stop", From: n.p.ID, ID: id})
 	}
@@ -338,18 +390,19 @@ type outRelay struct {
 	fwd *ianua.RTPForwarder
 }
 
-// relaysOf counts the relays this node sends of one stream.
+// relaysOf counts the nodes this node relays one stream to (a simulcast
+// stream goes to each in one relay per layer).
 func (n *Node) relaysOf(room, feed uint64, mid string) int {
 	key := feedKey(room, feed) + "/" + mid
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	c := 0
+	to := map[string]bool{}
 	for _, o := range n.out {
 		if o.key == key {
-			c++
+			to[o.to] = true
 		}
 	}
-	return c
+	return len(to)
 }
 
 // onRelayMsg serves the other nodes' relay requests (on the NATS
@@ -412,7 +465,7 @@ func (n *Node) localSource(room, feed uint64, mid string) *ianua.Source {
 		}
 		for _, s := range f.streams {
 			s.mu.Lock()
-			relay := s.info.MID == mid && s.relayID != "" && s.depth == 1
+			relay := s.info.MID == mid && len(s.relayIDs) > 0 && s.depth == 1
 			s.mu.Unlock()
 			if relay {
 				return s.src
@@ -438,12 +491,12 @@ func (n *Node) startOut(m relayMsg) error {
 		// A relay node keeps its fan-out; the origin takes the overflow.
 		return fmt.Errorf("relay node full (%d)", n.p.FanOut)
 	}
-	if net.ParseIP(m.Host) == nil || m.Port <= 0 || m.Port > 65535 || m.ID == "" {
+	if net.ParseIP(m.Host) == nil || m.Port <= 0 || m.Port > 65535 || m.ID == "" || (m.Layer != nil && (*m.Layer < 0 || *m.Layer >= simulcastLayers)) {
 		return fmt.Errorf("%w: relay to %s:%d", ErrInvalidParams, m.Host, m.Port)
 	}
 	o := &outRelay{id: m.ID, to: m.From, key: feedKey(m.Room, m.Feed) + "/" + m.MID}
 	fwd, err := src.Forward(ianua.RTPForwarderParams{
-		Host: m.Host, Port: m.Port, SSRC: m.SSRC, SRTPKey: m.Key, SRTPTag: srtpSuite,
+		Host: m.Host, Port: m.Port, SSRC: m.SSRC, SRTPKey: m.Key, SRTPTag: srtpSuite, Layer: m.Layer,
 		OnStop: func(*ianua.RTPForwarder) {
 			n.mu.Lock()
 			if n.out[o.id] == o {
