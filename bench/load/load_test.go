@@ -73,8 +73,8 @@ func smoke(t *testing.T, mode string) {
 			Connected    int     `json:"connected"`
 			ForwardedPPS float64 `json:"forwarded_pps"`
 		} `json:"single_node"`
-		Hop   *hopCost `json:"hop"`
-		Floor *struct {
+		Overhead *overhead `json:"overhead"`
+		Floor    *struct {
 			Packets uint64 `json:"packets"`
 		} `json:"floor"`
 	}
@@ -91,7 +91,7 @@ func smoke(t *testing.T, mode string) {
 		t.Errorf("nothing forwarded (%.0f packets/s, %.0f video packets/s received)", got.Ianua.ForwardedPPS, got.Ianua.VideoPPS)
 	}
 	if mode == modeCluster {
-		checkCluster(t, got.Ianua.Nodes, got.Single != nil && got.Single.Connected == n && got.Single.ForwardedPPS > 0, got.Hop)
+		checkCluster(t, got.Ianua.Nodes, got.Single != nil && got.Single.Connected == n && got.Single.ForwardedPPS > 0, got.Overhead)
 		return
 	}
 	if got.Floor == nil || got.Floor.Packets == 0 {
@@ -105,8 +105,8 @@ func smoke(t *testing.T, mode string) {
 // checkCluster checks a cluster run's per-node figures: the publisher's
 // node sends one relay per stream (audio, video) to each other node, which
 // receives them and forwards to its own subscribers; the one-node run
-// went through too, and the hop cost was derived.
-func checkCluster(t *testing.T, nodes []nodeResult, single bool, hop *hopCost) {
+// went through too, and the overhead was derived.
+func checkCluster(t *testing.T, nodes []nodeResult, single bool, o *overhead) {
 	t.Helper()
 	if len(nodes) != 3 {
 		t.Fatalf("%d nodes in the report, want 3", len(nodes))
@@ -129,7 +129,7 @@ func checkCluster(t *testing.T, nodes []nodeResult, single bool, hop *hopCost) {
 	if !single {
 		t.Error("the one-node run is missing or forwarded nothing")
 	}
-	if hop == nil || hop.RelayedPPS <= 0 {
-		t.Errorf("no hop cost: %+v", hop)
+	if o == nil || o.RelayedPPS <= 0 || o.Ratio <= 0 {
+		t.Errorf("no overhead figures: %+v", o)
 	}
 }

@@ -285,7 +285,7 @@ func measureCluster(ctx context.Context, rep *report, o options, dir, serverBin 
 	if err != nil {
 		return fmt.Errorf("one node: %w", err)
 	}
-	rep.Hop = computeHop(rep.Ianua.Nodes, rep.Single.CPUUsPerPkt)
+	rep.Overhead = computeOverhead(rep.Ianua, rep.Single)
 	return nil
 }
 
