@@ -48,13 +48,32 @@ func TestBadInput(t *testing.T) {
 	if _, err := nodes.Put(ctx, "zz", []byte("{")); err != nil {
 		t.Fatal(err)
 	}
+	rooms, err := js.KeyValue(ctx, "ianua-rooms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, value := range map[string]string{
+		"abc": `{"room":1}`, // not a room number
+		"5":   "not json",   // malformed
+		"6":   `{"room":7}`, // key mismatch
+		"0":   `{"room":0}`, // no room 0
+	} {
+		if _, err := rooms.Put(ctx, key, []byte(value)); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	// The cluster still works.
 	pub := publish(t, a, "alice")
 	testpeer.WaitFor(t, 5*time.Second, "the feed on b", func() bool { return hasFeed(b, t, pub.id) })
 	for _, feed := range []uint64{1, 3, 4, 5, 6} {
-		if hasFeed(b, t, feed) {
+		if _, ok := b.room(t).Participant(feed); ok {
 			t.Errorf("malformed feed %d was added", feed)
+		}
+	}
+	for _, n := range []*testNode{a, b} {
+		if got := len(n.sfu.Rooms()); got != 1 {
+			t.Errorf("%s has %d rooms, want only the configured one (malformed room entries ignored)", n.id, got)
 		}
 	}
 	if n := len(b.room(t).Participants()); n != 1 {

@@ -9,13 +9,15 @@
 //
 // Join(Params) connects a node: it claims its id in the "nodes" bucket
 // (refused while another live node holds it), heartbeats there every
-// Params.Heartbeat, and watches both buckets. Every local publisher of the
-// sfu plugin that goes live is put in the "feeds" bucket
-// ("<room>.<feed>": node, display, streams with their codecs) and deleted
-// when it stops. A feed of another node becomes a remote publisher of the
-// same room here (sfu.Room.AddRemotePublisher): Janus clients on this node
-// see "publishers", subscribe to it, and get "unpublished" and "leaving"
-// when it goes, as for a local one.
+// Params.Heartbeat, and watches the buckets. Every local participant of
+// the sfu plugin (joined as a publisher) is put in the "feeds" bucket
+// ("<room>.<feed>": node, display, and while it publishes its streams with
+// their codecs) and deleted when it leaves. Another node's participant
+// becomes a remote publisher of the same room here
+// (sfu.Room.AddRemotePublisher, UpdateRemotePublisher): Janus clients on
+// this node get "joining" (in rooms that notify joins), "publishers",
+// "unpublished" and "leaving" as it comes, publishes, stops and goes, see
+// it in listparticipants, and subscribe to it, as for a local one.
 //
 // # Rooms
 //
@@ -90,8 +92,9 @@
 // The active speaker of a node counts a remote publisher at its talking
 // level while it talks, silent otherwise.
 //
-// Not yet: participants that do not publish and data channels stay on
-// their node; the room's publisher limit is checked by
-// each node on its own view (two joins at once on two nodes may both
-// pass the last place); the relay hop has no retransmission.
+// Not yet: subscribers and data channels stay on their node (a
+// publisher's data channel messages reach subscribers of its own node
+// only); the room's publisher limit is checked by each node on its own
+// view (two joins at once on two nodes may both pass the last place); the
+// relay hop has no retransmission.
 package cluster

@@ -14,8 +14,9 @@ import (
 	"github.com/ianua/ianua/sfu"
 )
 
-// FeedInfo is a publisher as the "feeds" bucket holds it, under the key
-// "<room>.<feed>".
+// FeedInfo is a participant as the "feeds" bucket holds it, under the key
+// "<room>.<feed>": a publisher with its streams, or (no streams) one in the
+// room that does not publish.
 type FeedInfo struct {
 	Room    uint64       `json:"room"`
 	Feed    uint64       `json:"feed"`
@@ -41,10 +42,11 @@ type StreamInfo struct {
 
 func feedKey(room, feed uint64) string { return fmt.Sprintf("%d.%d", room, feed) }
 
-// onPublisher is the sfu observer: local publishers go to the bucket.
+// onPublisher is the sfu observer: local participants go to the bucket,
+// with their streams while they publish, and leave it when they leave.
 func (n *Node) onPublisher(e sfu.PublisherEvent) {
 	key := feedKey(e.Room.ID(), e.Participant.ID())
-	if !e.Active {
+	if e.Left {
 		n.queue(func() {
 			n.mu.Lock()
 			delete(n.local, key)
@@ -60,6 +62,9 @@ func (n *Node) onPublisher(e sfu.PublisherEvent) {
 	}
 	info := FeedInfo{Room: e.Room.ID(), Feed: e.Participant.ID(), Node: n.p.ID, Display: e.Participant.Display()}
 	for _, st := range e.Participant.Streams() {
+		if !e.Active {
+			break // in the room, not publishing
+		}
 		c := st.Source.Codec()
 		info.Streams = append(info.Streams, StreamInfo{
 			MID: st.MID, Kind: st.Kind, Codec: st.Codec, Simulcast: st.Simulcast, Description: st.Description,
@@ -201,9 +206,51 @@ func (n *Node) applyFeed(e jetstream.KeyValueEntry) {
 		if sameFeed(old.info, info) {
 			return
 		}
+		if old.info.Node == info.Node && old.pt != nil {
+			n.updateFeed(key, old, info)
+			return
+		}
 		n.dropFeed(key, old)
 	}
 	n.addRemote(key, info)
+}
+
+// updateFeed applies a change of another node's participant — it started
+// or stopped publishing, changed its streams or its name — to its remote
+// publisher here, which stays in the room: new streams (sockets, sources)
+// replace the old ones, whose relays stop.
+func (n *Node) updateFeed(key string, old *remoteFeed, info FeedInfo) {
+	nf := &remoteFeed{info: info, room: old.room, pt: old.pt}
+	streams, err := n.openStreams(nf)
+	if err == nil {
+		err = old.room.UpdateRemotePublisher(sfu.RemotePublisherParams{ID: info.Feed, Display: info.Display, Streams: streams})
+		if err != nil {
+			n.closeStreams(nf)
+		}
+	}
+	if err != nil {
+		n.log.Warn("cluster: remote feed changed", "feed", key, "from", info.Node, "err", err)
+		n.dropFeed(key, old)
+		return
+	}
+	n.mu.Lock()
+	current := n.remote[key] == old && !n.closed
+	if current {
+		n.remote[key] = nf
+	}
+	n.mu.Unlock()
+	if !current {
+		// Dropped meanwhile (its node died, or this one is leaving).
+		n.removeFeed(nf)
+	}
+	// The old streams: the room closed their sources; their relays and
+	// sockets go.
+	for _, s := range old.streams {
+		if s.isRunning() {
+			n.stopRelay(s)
+		}
+	}
+	n.closeStreams(old)
 }
 
 // addRemote makes another node's feed a remote publisher here; a feed of a
@@ -260,8 +307,24 @@ func (n *Node) addFeed(info FeedInfo) (*remoteFeed, error) {
 		return nil, err
 	}
 	f := &remoteFeed{info: info, room: room}
+	streams, err := n.openStreams(f)
+	if err != nil {
+		return nil, err
+	}
+	pt, err := room.AddRemotePublisher(sfu.RemotePublisherParams{ID: info.Feed, Display: info.Display, Streams: streams})
+	if err != nil {
+		n.closeStreams(f)
+		return nil, err
+	}
+	f.pt = pt
+	return f, nil
+}
+
+// openStreams opens a remote feed's streams (f.streams), and returns them
+// as the room takes them; on error none stays open.
+func (n *Node) openStreams(f *remoteFeed) ([]sfu.Stream, error) {
 	var streams []sfu.Stream
-	for _, st := range info.Streams {
+	for _, st := range f.info.Streams {
 		kind := webrtc.NewRTPCodecType(st.Kind)
 		if kind == 0 || st.MimeType == "" || st.ClockRate == 0 {
 			n.closeStreams(f)
@@ -275,13 +338,7 @@ func (n *Node) addFeed(info FeedInfo) (*remoteFeed, error) {
 		f.streams = append(f.streams, rs)
 		streams = append(streams, sfu.Stream{MID: st.MID, Kind: st.Kind, Codec: st.Codec, Simulcast: st.Simulcast, Description: st.Description, Source: rs.src})
 	}
-	pt, err := room.AddRemotePublisher(sfu.RemotePublisherParams{ID: info.Feed, Display: info.Display, Streams: streams})
-	if err != nil {
-		n.closeStreams(f)
-		return nil, err
-	}
-	f.pt = pt
-	return f, nil
+	return streams, nil
 }
 
 // removeFeed removes a remote feed's publisher (which closes its sources)

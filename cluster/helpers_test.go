@@ -130,6 +130,7 @@ func pluginData(e ianua.Event) map[string]any {
 // publisher is a pion client publishing synthetic VP8 and Opus in a room.
 type publisher struct {
 	id uint64
+	h  *ianua.Handle
 	// loud makes the audio packets' level (RFC 6464) loud instead of
 	// silent.
 	loud atomic.Bool
@@ -159,19 +160,34 @@ func publishIn(t *testing.T, n *testNode, room uint64, display string) *publishe
 // layers (q, h, f; the fifth payload byte says which) if simulcast.
 func publishWith(t *testing.T, n *testNode, room uint64, display string, simulcast bool) *publisher {
 	t.Helper()
+	p := joinAs(t, n, room, display)
+	p.publish(t, simulcast)
+	return p
+}
+
+// joinAs joins a room as a publisher that does not publish (yet).
+func joinAs(t *testing.T, n *testNode, room uint64, display string) *publisher {
+	t.Helper()
 	s, err := n.r.NewSession()
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := &publisher{log: testpeer.Watch(s), stop: make(chan struct{})}
 	t.Cleanup(p.end)
-	h, err := s.Attach(sfu.Name)
-	if err != nil {
+	if p.h, err = s.Attach(sfu.Name); err != nil {
 		t.Fatal(err)
 	}
-	message(t, h, map[string]any{"request": "join", "ptype": "publisher", "room": room, "display": display}, nil)
-	ev := p.log.Wait(t, 5*time.Second, "joined", testpeer.Plugin(h.ID(), "videoroom", "joined", ""))
+	message(t, p.h, map[string]any{"request": "join", "ptype": "publisher", "room": room, "display": display}, nil)
+	ev := p.log.Wait(t, 5*time.Second, "joined", testpeer.Plugin(p.h.ID(), "videoroom", "joined", ""))
 	p.id = uint64(pluginData(ev)["id"].(float64))
+	return p
+}
+
+// publish publishes audio and video, the video in three simulcast layers
+// (q, h, f; the fifth payload byte says which) if simulcast.
+func (p *publisher) publish(t *testing.T, simulcast bool) {
+	t.Helper()
+	h := p.h
 	pc := testpeer.NewClient(t, testpeer.Options{AudioLevel: true})
 	vp8 := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
 	audio, _ := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "pub")
@@ -223,7 +239,7 @@ func publishWith(t *testing.T, n *testNode, room uint64, display string, simulca
 	}
 	mark := p.log.Len()
 	message(t, h, map[string]any{"request": "publish"}, &ianua.JSEP{Type: "offer", SDP: offer.SDP})
-	ev = p.log.WaitFrom(t, mark, 5*time.Second, "configured", testpeer.Plugin(h.ID(), "configured", "ok", "answer"))
+	ev := p.log.WaitFrom(t, mark, 5*time.Second, "configured", testpeer.Plugin(h.ID(), "configured", "ok", "answer"))
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ev.JSEP.SDP}); err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +306,6 @@ func publishWith(t *testing.T, n *testNode, room uint64, display string, simulca
 			}
 		}()
 	}
-	return p
 }
 
 // subscriber is a pion client subscribed to one feed.
@@ -371,8 +386,8 @@ func (s *subscriber) receiving(t *testing.T, what string) {
 	}
 }
 
-// hasFeed says whether a node's room lists the feed.
+// hasFeed says whether a node's room lists the feed, publishing.
 func hasFeed(n *testNode, t *testing.T, feed uint64) bool {
-	_, ok := n.room(t).Participant(feed)
-	return ok
+	pt, ok := n.room(t).Participant(feed)
+	return ok && pt.Publishing()
 }

@@ -218,11 +218,11 @@ func Join(ctx context.Context, p Params) (*Node, error) {
 	}
 	n.unobserve = p.SFU.AddPublisherObserver(n.onPublisher)
 	n.unobserveTalking = p.SFU.AddTalkingObserver(n.onTalking)
-	// Publishers already live before Join.
+	// Participants already there before Join.
 	for _, r := range p.SFU.Rooms() {
 		for _, pt := range r.Participants() {
-			if !pt.Remote() && pt.Publishing() {
-				n.onPublisher(sfu.PublisherEvent{Room: r, Participant: pt, Active: true})
+			if !pt.Remote() {
+				n.onPublisher(sfu.PublisherEvent{Room: r, Participant: pt, Active: pt.Publishing()})
 			}
 		}
 	}
@@ -247,8 +247,9 @@ func (n *Node) Nodes() []NodeInfo {
 	return out
 }
 
-// Feeds returns the publishers of the cluster this node knows of: its own
-// and the other nodes' (FeedInfo.Node says where each is).
+// Feeds returns the participants of the cluster this node knows of, its
+// own and the other nodes' (FeedInfo.Node says where each is): the
+// publishers with their streams, and those that do not publish.
 func (n *Node) Feeds() []FeedInfo {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -377,7 +378,11 @@ func (n *Node) Close() error {
 func (n *Node) loadLocked() NodeInfo {
 	info := n.info
 	info.Sessions = len(n.p.Router.Sessions())
-	info.Feeds = len(n.local)
+	for _, f := range n.local {
+		if len(f.Streams) > 0 {
+			info.Feeds++
+		}
+	}
 	info.RelaysOut = len(n.out)
 	info.Relays = map[string]RelayLoad{}
 	seen := map[[2]string]bool{} // (stream, node): a simulcast stream has a relay per layer

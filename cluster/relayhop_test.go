@@ -21,7 +21,7 @@ import (
 type countWriter struct{ n atomic.Int64 }
 
 func (w *countWriter) WriteRTP(*rtp.Header, []byte) (int, error) { w.n.Add(1); return 0, nil }
-func (w *countWriter) Write(b []byte) (int, error)              { w.n.Add(1); return len(b), nil }
+func (w *countWriter) Write(b []byte) (int, error)               { w.n.Add(1); return len(b), nil }
 
 // BenchmarkRelayHop measures one relay hop as the cluster runs it, both
 // ends in this process: the publisher's node's source sends through an

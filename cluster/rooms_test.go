@@ -48,8 +48,8 @@ func TestRoomsAcrossNodes(t *testing.T) {
 		if err != nil {
 			return false
 		}
-		_, ok := r.Participant(pub.id)
-		return ok
+		pt, ok := r.Participant(pub.id)
+		return ok && pt.Publishing()
 	})
 	c := startNode(t, "c", ns.ClientURL())
 	testpeer.WaitFor(t, 5*time.Second, "room 77 and alice on c", func() bool {
@@ -57,8 +57,8 @@ func TestRoomsAcrossNodes(t *testing.T) {
 		if err != nil || r.Params() != want.Params() {
 			return false
 		}
-		_, ok := r.Participant(pub.id)
-		return ok
+		pt, ok := r.Participant(pub.id)
+		return ok && pt.Publishing()
 	})
 	subB := subscribeIn(t, b, room, pub.id)
 	subC := subscribeIn(t, c, room, pub.id)

@@ -26,8 +26,8 @@ func TestTalkingAcrossNodes(t *testing.T) {
 	bob := publishIn(t, b, room, "bob")
 	testpeer.WaitFor(t, 5*time.Second, "alice on b", func() bool {
 		r, _ := b.sfu.Room(room)
-		_, ok := r.Participant(alice.id)
-		return ok
+		pt, ok := r.Participant(alice.id)
+		return ok && pt.Publishing()
 	})
 	isEvent := func(name string) func(ianua.Event) bool {
 		return func(e ianua.Event) bool {

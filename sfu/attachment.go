@@ -175,6 +175,7 @@ func (a *attachment) joinPublisher(ctx context.Context, room *Room, req request,
 	if err := a.h.PushEvent(msg.Transaction, joined, nil); err != nil {
 		return err
 	}
+	pt.observe(false, false) // in the room; publishing comes at webrtcup
 	if notifyJoin {
 		room.notify(map[string]any{"videoroom": "event", "room": room.ID(), "joining": map[string]any{"id": pt.id, "display": pt.Display()}}, pt)
 	}

@@ -216,7 +216,7 @@ func (pt *Participant) publish(ctx context.Context, tx string, req request, rene
 		// A renegotiation of a live publisher: tell the room what it
 		// publishes now.
 		room.notify(map[string]any{"videoroom": "event", "room": room.ID(), "publishers": []any{pt.info()}}, pt)
-		pt.observe(true)
+		pt.observe(true, false)
 	}
 	return nil
 }
@@ -415,7 +415,7 @@ func (pt *Participant) webrtcUp() {
 	pt.mu.Unlock()
 	go pt.sendREMB(stop)
 	pt.room.notify(map[string]any{"videoroom": "event", "room": pt.room.ID(), "publishers": []any{pt.info()}}, pt)
-	pt.observe(true)
+	pt.observe(true, false)
 }
 
 // sendREMB repeats the bitrate cap to the publisher until stop.
@@ -454,6 +454,7 @@ func (pt *Participant) unpublish(notify bool) bool {
 	pt.mu.Lock()
 	was := pt.publishing
 	active := pt.active
+	leaving := pt.left
 	pt.publishing, pt.active = false, false
 	streams := pt.streams
 	pt.streams = nil
@@ -473,8 +474,8 @@ func (pt *Participant) unpublish(notify bool) bool {
 	if active && notify {
 		pt.room.notify(map[string]any{"videoroom": "event", "room": pt.room.ID(), "unpublished": pt.id}, pt)
 	}
-	if active {
-		pt.observe(false)
+	if active && !leaving {
+		pt.observe(false, false) // leave tells it left
 	}
 	return was
 }
@@ -499,6 +500,7 @@ func (pt *Participant) leave(reason string, notify bool) {
 	if notify {
 		r.notify(map[string]any{"videoroom": "event", "room": r.ID(), "leaving": pt.id}, pt)
 	}
+	pt.observe(false, true)
 }
 
 // configure changes a publisher's settings without renegotiation.

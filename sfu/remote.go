@@ -23,20 +23,25 @@ type Stream struct {
 // and "unpublished" and "leaving" when it is removed, and subscribers
 // subscribe to its sources as to any other (Janus's VideoRoom has "remote
 // publishers" for the same purpose). The host feeds the sources; the room
-// closes them when the publisher is removed.
+// closes them when the publisher is removed or its streams change.
 type RemotePublisherParams struct {
 	ID      uint64
 	Display string
-	// Streams are the audio and video streams, each with its Source.
+	// Streams are the audio and video streams, each with its Source;
+	// none for a participant that is in the room without publishing
+	// (listed by listparticipants, announced with "joining" in rooms
+	// that notify joins).
 	Streams []Stream
 }
 
-// PublisherEvent tells a host (a cluster node, say) that a local publisher
-// of a room went live or changed its streams (Active), or stopped.
+// PublisherEvent tells a host (a cluster node, say) about a local
+// participant of a room: it joined or stopped publishing (Active false),
+// went live or changed its streams (Active), or left (Left).
 type PublisherEvent struct {
 	Room        *Room
 	Participant *Participant
 	Active      bool
+	Left        bool
 }
 
 // AddRemotePublisher adds a remote publisher to the room.
@@ -44,14 +49,12 @@ func (r *Room) AddRemotePublisher(p RemotePublisherParams) (*Participant, error)
 	if p.ID == 0 {
 		return nil, perr(ErrorMissingElement, ianua.ErrMalformedBody, "Missing element (id)")
 	}
-	pt := &Participant{p: r.p, room: r, id: p.ID, display: p.Display, remote: true, publishing: true, active: true}
-	for i, st := range p.Streams {
-		if st.Source == nil || (st.Kind != "audio" && st.Kind != "video") {
-			return nil, perr(ErrorInvalidElement, ianua.ErrInvalidElement, "Invalid stream %q of remote publisher %d", st.MID, p.ID)
-		}
-		pt.streams = append(pt.streams, &pubStream{mid: st.MID, mindex: i, kind: st.Kind, codec: st.Codec,
-			description: st.Description, src: st.Source, simulcast: st.Simulcast, level: audiolevel.Silence})
+	streams, err := remoteStreams(p)
+	if err != nil {
+		return nil, err
 	}
+	live := len(streams) > 0
+	pt := &Participant{p: r.p, room: r, id: p.ID, display: p.Display, remote: true, publishing: live, active: live, streams: streams}
 	r.mu.Lock()
 	if r.destroyed {
 		r.mu.Unlock()
@@ -62,9 +65,58 @@ func (r *Room) AddRemotePublisher(p RemotePublisherParams) (*Participant, error)
 		return nil, perr(ErrorIDExists, ErrIDExists, "User ID %d already exists", p.ID)
 	}
 	r.participants[p.ID] = pt
+	notifyJoin := r.params.NotifyJoining
 	r.mu.Unlock()
-	r.notify(map[string]any{"videoroom": "event", "room": r.ID(), "publishers": []any{pt.info()}}, pt)
+	switch {
+	case live:
+		r.notify(map[string]any{"videoroom": "event", "room": r.ID(), "publishers": []any{pt.info()}}, pt)
+	case notifyJoin:
+		r.notify(map[string]any{"videoroom": "event", "room": r.ID(), "joining": map[string]any{"id": pt.id, "display": p.Display}}, pt)
+	}
 	return pt, nil
+}
+
+func remoteStreams(p RemotePublisherParams) ([]*pubStream, error) {
+	var out []*pubStream
+	for i, st := range p.Streams {
+		if st.Source == nil || (st.Kind != "audio" && st.Kind != "video") {
+			return nil, perr(ErrorInvalidElement, ianua.ErrInvalidElement, "Invalid stream %q of remote publisher %d", st.MID, p.ID)
+		}
+		out = append(out, &pubStream{mid: st.MID, mindex: i, kind: st.Kind, codec: st.Codec,
+			description: st.Description, src: st.Source, simulcast: st.Simulcast, level: audiolevel.Silence})
+	}
+	return out, nil
+}
+
+// UpdateRemotePublisher changes a remote publisher's display name and
+// streams, as its own node saw it start, stop or change publishing: its
+// old sources are closed (subscribers lose those streams; the room gets
+// "unpublished" if it published), and if it publishes now the room gets
+// "publishers" with the new streams. It stays in the room throughout.
+func (r *Room) UpdateRemotePublisher(p RemotePublisherParams) error {
+	pt, ok := r.Participant(p.ID)
+	if !ok || !pt.remote {
+		return perr(ErrorNoSuchFeed, ErrNoSuchFeed, "No such remote publisher %d", p.ID)
+	}
+	streams, err := remoteStreams(p)
+	if err != nil {
+		return err
+	}
+	pt.unpublish(true)
+	live := len(streams) > 0
+	pt.mu.Lock()
+	if pt.left {
+		pt.mu.Unlock()
+		return perr(ErrorNoSuchFeed, ErrNoSuchFeed, "No such remote publisher %d", p.ID)
+	}
+	pt.display = p.Display
+	pt.streams = streams
+	pt.publishing, pt.active = live, live
+	pt.mu.Unlock()
+	if live {
+		r.notify(map[string]any{"videoroom": "event", "room": r.ID(), "publishers": []any{pt.info()}}, pt)
+	}
+	return nil
 }
 
 // RemoveRemotePublisher removes a remote publisher: its sources are
@@ -96,9 +148,9 @@ func (pt *Participant) Streams() []Stream {
 	return out
 }
 
-// observe tells the host's observer about a local publisher.
-func (pt *Participant) observe(active bool) {
+// observe tells the host's observers about a local participant.
+func (pt *Participant) observe(active, left bool) {
 	if !pt.remote {
-		pt.p.notifyObservers(PublisherEvent{Room: pt.room, Participant: pt, Active: active})
+		pt.p.notifyObservers(PublisherEvent{Room: pt.room, Participant: pt, Active: active, Left: left})
 	}
 }

@@ -101,17 +101,101 @@ func TestRemotePublisher(t *testing.T) {
 		t.Error("a local participant was removed as remote")
 	}
 
-	// The observer saw the local publisher only.
+	// The observer saw the local participant only: its join, then its
+	// going live.
 	a.publish(publishOptions{video: true})
 	testpeer.WaitFor(t, 5*time.Second, "observer told", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
-		return len(seen) > 0
+		return len(seen) > 1
 	})
 	mu.Lock()
-	e := seen[0]
+	joined, live := seen[0], seen[1]
 	mu.Unlock()
-	if !e.Active || e.Participant.ID() != a.id || e.Participant.Remote() || len(e.Participant.Streams()) != 1 {
+	if joined.Active || joined.Left || joined.Participant.ID() != a.id {
+		t.Errorf("observer, first: active %v left %v participant %d, want the join of %d", joined.Active, joined.Left, joined.Participant.ID(), a.id)
+	}
+	if e := live; !e.Active || e.Left || e.Participant.ID() != a.id || e.Participant.Remote() || len(e.Participant.Streams()) != 1 {
 		t.Errorf("observer: active %v participant %d remote %v streams %d", e.Active, e.Participant.ID(), e.Participant.Remote(), len(e.Participant.Streams()))
 	}
+}
+
+// A remote participant may be in the room without publishing, then
+// publish, change, and stop, without leaving.
+func TestRemoteParticipantUpdates(t *testing.T) {
+	checkLeaks(t)
+	r, p := newRoomRouter(t, sfu.RoomParams{ID: 32, NotifyJoining: true})
+	room, _ := p.Room(32)
+	a := join(t, r, 32, 1)
+	isEvent := func(key string) func(ianua.Event) bool {
+		return func(e ianua.Event) bool {
+			d := data(e)
+			if e.Type != ianua.EventPlugin {
+				return false
+			}
+			switch key {
+			case "joining":
+				j, _ := d["joining"].(map[string]any)
+				return j != nil && num(j["id"]) == 90
+			case "publishers":
+				ps, _ := d["publishers"].([]any)
+				return len(ps) == 1 && num(ps[0].(map[string]any)["id"]) == 90
+			}
+			return num(d[key]) == 90
+		}
+	}
+	mark := a.log.Len()
+	if _, err := room.AddRemotePublisher(sfu.RemotePublisherParams{ID: 90, Display: "quiet"}); err != nil {
+		t.Fatal(err)
+	}
+	a.log.WaitFrom(t, mark, 5*time.Second, "joining", isEvent("joining"))
+	pt, ok := room.Participant(90)
+	if !ok || pt.Publishing() || !pt.Remote() {
+		t.Fatalf("remote participant 90: present %v, want present and not publishing", ok)
+	}
+
+	vp8 := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, PayloadType: 96}
+	src, err := r.NewSource(ianua.SourceParams{ID: "remote/90/v", Kind: webrtc.RTPCodecTypeVideo, Codec: vp8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mark = a.log.Len()
+	if err := room.UpdateRemotePublisher(sfu.RemotePublisherParams{ID: 90, Display: "loud", Streams: []sfu.Stream{{MID: "0", Kind: "video", Codec: "vp8", Source: src}}}); err != nil {
+		t.Fatal(err)
+	}
+	a.log.WaitFrom(t, mark, 5*time.Second, "publishers", isEvent("publishers"))
+	if !pt.Publishing() || pt.Display() != "loud" || len(pt.Streams()) != 1 {
+		t.Errorf("after the update: publishing %v display %q streams %d", pt.Publishing(), pt.Display(), len(pt.Streams()))
+	}
+	// Bad input changes nothing.
+	if err := room.UpdateRemotePublisher(sfu.RemotePublisherParams{ID: 90, Streams: []sfu.Stream{{MID: "0", Kind: "video"}}}); err == nil {
+		t.Error("a stream without a source was accepted")
+	}
+	if err := room.UpdateRemotePublisher(sfu.RemotePublisherParams{ID: a.id}); err == nil {
+		t.Error("a local participant was updated as remote")
+	}
+	if !pt.Publishing() || len(pt.Streams()) != 1 {
+		t.Error("a refused update changed the participant")
+	}
+
+	mark = a.log.Len()
+	if err := room.UpdateRemotePublisher(sfu.RemotePublisherParams{ID: 90, Display: "loud"}); err != nil {
+		t.Fatal(err)
+	}
+	a.log.WaitFrom(t, mark, 5*time.Second, "unpublished", isEvent("unpublished"))
+	select {
+	case <-src.Done():
+	case <-time.After(time.Second):
+		t.Error("the old source is still open")
+	}
+	if _, ok := room.Participant(90); !ok || pt.Publishing() {
+		t.Error("participant 90 left, or still publishes, after unpublishing")
+	}
+	if a.log.Count(isEvent("leaving")) != 0 {
+		t.Error("told that 90 left")
+	}
+	if err := room.RemoveRemotePublisher(90); err != nil {
+		t.Fatal(err)
+	}
+	a.log.WaitFrom(t, mark, 5*time.Second, "leaving", isEvent("leaving"))
 }
