@@ -156,7 +156,8 @@
 // handled), transfer (REFER both ways, refer_id calls and declines
 // reported in NOTIFYs), with Janus's events (early media as "progress")
 // and error codes (440–455); SDES-SRTP; video (VP8, H.264, plain RTP;
-// keyframe requests relayed). Not yet: the progress request, subscribe,
+// keyframe requests relayed); SIP over UDP, TCP and TLS (the proxy's or
+// the URI's transport, sips:, force_tcp, force_udp). Not yet: the progress request, subscribe,
 // recording, helper sessions, video with SRTP. The sipgw package
 // documentation is the full table.
 // Every request is asynchronous ("sip" error events). janus.js drives it

@@ -49,6 +49,10 @@ type baresipOptions struct {
 	// video, if set, is the account's video_codecs ("vp8"): a fake
 	// camera (fakevideo, a test pattern) and a display that drops frames.
 	video string
+	// tls, if set, is a PEM file with baresip's certificate and key
+	// and the CA it trusts: baresip also listens for SIP over TLS, on
+	// its port + 1.
+	tls string
 }
 
 // baresip is a running baresip.
@@ -114,6 +118,9 @@ module ausine.so
 module aufile.so
 module_app account.so
 `, b.port, filepath.Join(dir, "heard.wav"))
+	if opts.tls != "" {
+		config += "sip_certificate " + opts.tls + "\nsip_cafile " + opts.tls + "\n"
+	}
 	if opts.video != "" {
 		config += "module vp8.so\nmodule fakevideo.so\nvideo_source fakevideo,nil\nvideo_display fakevideo,nil\n" +
 			"video_size 320x240\nvideo_fps 15\nvideo_bitrate 300000\n"

@@ -70,6 +70,10 @@ type call struct {
 	peer        string // the other party's URI
 	transaction string // of the request that started the call
 	acct        *account
+	// tp is the transport of the dialog; conn, for an incoming call over
+	// TCP or TLS, the address of the connection its INVITE came on.
+	tp   transport
+	conn string
 
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -391,7 +395,7 @@ func (c *call) newInDialog(method sip.RequestMethod) (*sip.Request, dialog) {
 	target, dlg := c.target, c.dlg
 	c.mu.Unlock()
 	req := sip.NewRequest(method, target)
-	req.Laddr = c.a.p.laddr
+	c.a.p.inDialog(req, c.tp, c.conn)
 	return req, dlg
 }
 

@@ -8,7 +8,9 @@
 // # Setup
 //
 // New(Params) opens one UDP socket for SIP (default 127.0.0.1:5060) that
-// every handle shares; requests inside a dialog are routed by Call-ID and
+// every handle shares, and with Params.TCP a TCP listener on the same
+// address and port, with Params.TLSConfig a TLS one (TLSListenAddr,
+// default port 5061); requests inside a dialog are routed by Call-ID and
 // our tag, new INVITEs to the handle registered for the Request-URI's user
 // (so handles of one gateway may call each other). Each call takes an
 // RTP and an RTCP port on Params.LocalIP (ephemeral, or from
@@ -17,6 +19,34 @@
 // call's other requests. Close the plugin after the router (the router
 // does it itself when the core has ianua.Closer); Close sends what it can
 // (BYE, CANCEL, un-REGISTER) and waits for every goroutine of the plugin.
+//
+// # Transports
+//
+// A request goes out over the transport its next hop asks for, as Janus
+// (sofia-sip) does: a URI's ";transport=udp|tcp|tls" parameter, TLS for
+// a sips: URI (RFC 3261 section 19.1). An account's requests (REGISTER,
+// and calls and MESSAGEs to URIs that name no transport) use the
+// outbound_proxy's, else the proxy's (the registrar's, a sips: username
+// makes a sips: registrar), else TCP with force_tcp, else UDP;
+// force_udp or force_tcp with a proxy that asks for the other, or both,
+// is refused (444). With an outbound_proxy, every request of the
+// account goes to it over its transport. Via names our listener of that
+// transport, Contact carries ";transport=tcp" or ";transport=tls"
+// (sips: when the request went to a sips: URI, RFC 3261 section
+// 26.2.2). An incoming INVITE's dialog keeps the transport it came over;
+// our requests in it (BYE, re-INVITE, INFO, MESSAGE, REFER, NOTIFY) go
+// over the connection it came on while that is open, else by the
+// peer's Contact. Connections stay open once their transaction ends
+// (sipgo's idle reuse): a registration's refreshes and un-REGISTER go
+// over the connection of its first REGISTER, and the registrar may send
+// calls over it. A transport the plugin does not listen on, or does not
+// know (ws, sctp), is refused at once with ErrTransportUnavailable (446
+// for a URI, 444 for force_tcp). A TCP peer that sends what does not
+// parse is disconnected; one that closes the connection before
+// answering fails the transaction after its timer (408), one that
+// refuses it at once (503). Outgoing TLS verifies the peer with
+// Params.TLSConfig (its RootCAs, the URI's host as server name); the
+// listener asks no client certificate unless the config does.
 //
 // sipgo's timers (T1, T2, T4) are process-wide variables of package
 // github.com/emiago/sipgo/sip; a host that wants other than RFC 3261's
@@ -76,7 +106,7 @@
 //   - register: username (events report its user part, as Janus does),
 //     secret, authuser, display_name, user_agent,
 //     proxy (the registrar), outbound_proxy (every request goes there
-//     first), headers, register_ttl, refresh, type "guest" and
+//     first), force_tcp, force_udp (see Transports), headers, register_ttl, refresh, type "guest" and
 //     send_register false (no REGISTER; a guest is still called, and
 //     messaged, at the gateway's address by its user part, unless a
 //     handle that registered that user holds it). Digest authentication (RFC 3261
@@ -225,8 +255,11 @@
 // AEAD SRTP suites (RFC 7714), video with SDES-SRTP (an outgoing call
 // with srtp offers audio only; an encrypted video offer gets port 0),
 // video codecs other than VP8 and H.264 (VP9, AV1) and more than one
-// video stream (the first m=video), TCP/TLS transports (force_tcp,
-// sips), ha1_secret, helper sessions (master_id) and so concurrent calls
+// video stream (the first m=video), SIP over WebSocket (RFC 7118),
+// the register "sips" flag (a sips: proxy or username is how to ask for
+// TLS), RFC 5626 keep-alives and flow failure detection on a
+// registration's connection, a TCP read timeout (an idle connection
+// stays open until the peer or Close ends it), ha1_secret, helper sessions (master_id) and so concurrent calls
 // per handle (to follow a transfer while in a call, use another handle
 // registered with the same identity, as a Janus client would use a
 // helper), SUBSCRIBE (subscribe, unsubscribe; NOTIFYs are taken only in
@@ -243,7 +276,10 @@
 // and callers relayed to the other nodes of a cluster (they are remote
 // publishers, which a node does not announce).
 //
-// Where it differs from Janus: guests share the gateway's address
+// Where it differs from Janus: force_tcp and force_udp pick the
+// account's transport, not its stack's (Janus gives each account a
+// stack of its own, listening on that transport only): every handle is
+// reachable on every transport the plugin listens on. Guests share the gateway's address
 // (Janus gives each a socket of its own), so two handles of one user
 // part cannot both be reached; a message in a dialog needs an
 // established call (Janus

@@ -57,6 +57,11 @@ var (
 	ErrHeaderInjection = errors.New("sipgw: header injection refused")
 	// ErrNoPorts is returned when no RTP port pair is free in the range.
 	ErrNoPorts = errors.New("sipgw: no free RTP ports")
+	// ErrTransportUnavailable is returned for a request that asks for a
+	// SIP transport the plugin does not listen on (TCP without
+	// Params.TCP, TLS or sips: without Params.TLSConfig: a URI's
+	// transport parameter, force_tcp) or does not know (ws, sctp).
+	ErrTransportUnavailable = errors.New("sipgw: SIP transport not available")
 	// ErrNotSupported is returned for Janus SIP requests and options this
 	// plugin does not implement yet.
 	ErrNotSupported = errors.New("sipgw: not supported yet")

@@ -54,8 +54,15 @@ func (e *env) afterGateway(f func()) { e.peers = append(e.peers, f) }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvWith(t, Params{})
+}
+
+// newEnvWith is newEnv with params (Logger and ListenAddr are the tests').
+func newEnvWith(t *testing.T, params Params) *env {
+	t.Helper()
 	checkLeaks(t)
-	gw, err := New(Params{Logger: testpeer.QuietLogger(), ListenAddr: "127.0.0.1:0"})
+	params.Logger, params.ListenAddr = testpeer.QuietLogger(), "127.0.0.1:0"
+	gw, err := New(params)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -111,7 +111,8 @@ func (a *Agent) incoming(req *sip.Request, tx sip.ServerTransaction) {
 	c := newCall(a, callID, false, caller, "", acct, m)
 	c.offer = offer
 	c.video, c.vOffer = vm, vOffer
-	dlg, err := a.p.dua.ReadInvite(req, tx)
+	c.tp, c.conn = transportOfRequest(req), req.Source()
+	dlg, err := a.p.stackOf(c.tp).dua.ReadInvite(req, tx)
 	if err != nil {
 		c.cancel()
 		c.closeMedia()
@@ -138,7 +139,7 @@ func (a *Agent) incoming(req *sip.Request, tx sip.ServerTransaction) {
 	code, reason := 0, ""
 	defer func() { c.finish(code, reason) }()
 
-	_ = dlg.Respond(sip.StatusRinging, "Ringing", nil, a.p.contact(acct.uri.User))
+	_ = dlg.Respond(sip.StatusRinging, "Ringing", nil, a.p.contact(acct.uri.User, c.tp))
 
 	jsep, leg, err := a.offerBrowser(c.ctx, codecs, vcodecs, vm)
 	if err != nil {
@@ -232,7 +233,7 @@ func (a *Agent) incoming(req *sip.Request, tx sip.ServerTransaction) {
 	// once (hold, update, transfer).
 	a.push(d.transaction, c.id, map[string]any{"event": "accepted", "username": c.peer}, nil)
 	res := sip.NewSDPResponseFromRequest(dlg.InviteRequest, body)
-	res.AppendHeader(a.p.contact(acct.uri.User))
+	res.AppendHeader(a.p.contact(acct.uri.User, c.tp))
 	res.AppendHeader(sip.NewHeader("User-Agent", a.p.p.UserAgent))
 	for _, h := range d.headers {
 		res.AppendHeader(sip.HeaderClone(h))

@@ -1,6 +1,7 @@
 package sipgw
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -61,7 +62,10 @@ func TestParams(t *testing.T) {
 		ok bool
 	}{
 		{Params{}, true},
-		{Params{Transport: "tcp"}, false},
+		{Params{TCP: true}, true},
+		{Params{TLSConfig: &tls.Config{}}, false},
+		{Params{TLSListenAddr: "127.0.0.1:5061"}, false},
+		{Params{TLSConfig: &tls.Config{Certificates: make([]tls.Certificate, 1)}, TLSListenAddr: "nonsense"}, false},
 		{Params{ListenAddr: "nonsense"}, false},
 		{Params{LocalIP: "::1"}, false},
 		{Params{RTPPortMin: 20000, RTPPortMax: 10000}, false},
@@ -79,6 +83,12 @@ func TestParams(t *testing.T) {
 	}
 	if p, _ := (Params{ListenAddr: "10.1.2.3:5070"}).withDefaults(); p.LocalIP != "10.1.2.3" {
 		t.Errorf("LocalIP from ListenAddr: %q", p.LocalIP)
+	}
+	cert := &tls.Config{Certificates: make([]tls.Certificate, 1)}
+	for listen, want := range map[string]string{"": "127.0.0.1:5061", "10.1.2.3:5070": "10.1.2.3:5061", "127.0.0.1:0": "127.0.0.1:0"} {
+		if p, err := (Params{ListenAddr: listen, TLSConfig: cert}).withDefaults(); err != nil || p.TLSListenAddr != want {
+			t.Errorf("TLS listen address for %q: %q, %v", listen, p.TLSListenAddr, err)
+		}
 	}
 }
 

@@ -64,6 +64,10 @@ func (a *Agent) message(transaction string, req Request) error {
 	if !ok {
 		return perr(ErrorWrongState, ErrCallState, "Wrong state (not registered)")
 	}
+	tp, err := a.p.requestTransport("uri", acct, target)
+	if err != nil {
+		return err
+	}
 	msg := sip.NewRequest(sip.MESSAGE, target)
 	msg.AppendHeader(acct.from(sip.GenerateTagN(16)))
 	msg.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: target.Scheme, User: target.User, Host: target.Host, Port: target.Port}})
@@ -71,15 +75,17 @@ func (a *Agent) message(transaction string, req Request) error {
 	msg.AppendHeader(&cid)
 	msg.AppendHeader(sip.NewHeader("Content-Type", contentType))
 	a.p.addCommonHeaders(msg, acct, headers)
+	a.p.route(msg, acct, tp)
 	msg.SetBody([]byte(req.Content))
+	cli := a.p.stackOf(tp).cli
 	ok = a.p.goOwned(func() {
 		ctx, cancel := context.WithTimeout(a.p.ctx, 64*sip.T1)
 		defer cancel()
-		res, err := a.p.cli.Do(ctx, msg)
+		res, err := cli.Do(ctx, msg)
 		if err == nil && (res.StatusCode == sip.StatusUnauthorized || res.StatusCode == sip.StatusProxyAuthRequired) && acct.secret != "" {
 			// RFC 3428 section 4: a MESSAGE may be challenged like any
 			// request; the account's credentials answer it once.
-			res, err = a.p.cli.DoDigestAuth(ctx, msg, res, acct.digest())
+			res, err = cli.DoDigestAuth(ctx, msg, res, acct.digest())
 		}
 		a.messageDelivered(callID, res, err)
 	})

@@ -27,6 +27,10 @@ func (a *Agent) startCall(ctx context.Context, msg ianua.Message, req Request) e
 	if err != nil {
 		return err
 	}
+	tp, err := a.p.requestTransport("uri", acct, target)
+	if err != nil {
+		return err
+	}
 	headers, err := customHeaders(req.Headers)
 	if err != nil {
 		return err
@@ -93,7 +97,7 @@ func (a *Agent) startCall(ctx context.Context, msg ianua.Message, req Request) e
 		rtpPort, rtcpPort := vm.localPorts()
 		c.local.Video = &localVideo{Port: rtpPort, RTCPPort: rtcpPort, Codecs: vOffered, Dir: dirSendRecv}
 	}
-	c.target = target
+	c.target, c.tp = target, tp
 	c.refer = refer
 	if req.AutoacceptReinvites != nil {
 		c.autoaccept = *req.AutoacceptReinvites
@@ -113,7 +117,7 @@ func (a *Agent) startCall(ctx context.Context, msg ianua.Message, req Request) e
 		}
 	}
 	c.localTag = sip.GenerateTagN(16)
-	invite := a.p.newInvite(acct, target, callID, c.localTag, c.local.marshal(), headers)
+	invite := a.p.newInvite(acct, target, tp, callID, c.localTag, c.local.marshal(), headers)
 
 	a.mu.Lock()
 	if a.call != nil || a.detached {
@@ -182,15 +186,16 @@ func isCallID(s string) bool {
 }
 
 // newInvite builds the initial INVITE (RFC 3261 section 13.2.1).
-func (p *Plugin) newInvite(acct *account, target sip.Uri, callID, tag string, sdp []byte, headers []sip.Header) *sip.Request {
+func (p *Plugin) newInvite(acct *account, target sip.Uri, tp transport, callID, tag string, sdp []byte, headers []sip.Header) *sip.Request {
 	req := sip.NewRequest(sip.INVITE, target)
 	req.AppendHeader(acct.from(tag))
 	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: target.Scheme, User: target.User, Host: target.Host, Port: target.Port}})
 	cid := sip.CallIDHeader(callID)
 	req.AppendHeader(&cid)
-	req.AppendHeader(p.contact(acct.uri.User))
+	req.AppendHeader(p.contact(acct.uri.User, tp))
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	p.addCommonHeaders(req, acct, headers)
+	p.route(req, acct, tp)
 	req.SetBody(sdp)
 	return req
 }
@@ -202,7 +207,7 @@ func (c *call) runOutgoing(invite *sip.Request) {
 	code, reason := 0, ""
 	defer func() { c.finish(code, reason) }()
 
-	dlg, err := a.p.dua.WriteInvite(c.ctx, invite)
+	dlg, err := a.p.stackOf(c.tp).dua.WriteInvite(c.ctx, invite)
 	if err != nil {
 		code, reason = failure(nil, err)
 		c.endRemote(code, reason)

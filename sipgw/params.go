@@ -1,6 +1,7 @@
 package sipgw
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -16,13 +17,31 @@ type Params struct {
 	Logger *slog.Logger
 
 	// ListenAddr is the address of the one UDP socket every handle's user
-	// agent sends and receives SIP on. Default "127.0.0.1:5060"; use
-	// "127.0.0.1:0" for an ephemeral port (tests), read back with
-	// Plugin.Addr.
+	// agent sends and receives SIP on, and of the TCP listener with TCP.
+	// Default "127.0.0.1:5060"; use "127.0.0.1:0" for an ephemeral port
+	// (tests), read back with Plugin.Addr.
 	ListenAddr string
 
-	// Transport is the SIP transport. Only "udp" (the default) for now.
-	Transport string
+	// TCP also takes SIP over TCP (RFC 3261 section 18) on ListenAddr's
+	// address and port, and lets requests go out over TCP: to URIs with
+	// ";transport=tcp" and for accounts registered with force_tcp.
+	// Default false: UDP only.
+	TCP bool
+
+	// TLSConfig, when set, takes SIP over TLS on TLSListenAddr with its
+	// certificates (it needs at least one, or GetCertificate), and lets
+	// requests go out over TLS: to sips: URIs and URIs with
+	// ";transport=tls". Outgoing connections verify the peer with the
+	// same configuration (RootCAs, or the system's roots when nil; the
+	// server name is the URI's host unless ServerName is set). Default
+	// nil: no TLS.
+	TLSConfig *tls.Config
+
+	// TLSListenAddr is the address of the TLS listener. Default: the
+	// host of ListenAddr and port 5061 (RFC 3261 section 19.1.2), or an
+	// ephemeral port when ListenAddr's is 0. Read back with
+	// Plugin.TLSAddr.
+	TLSListenAddr string
 
 	// LocalIP is the address RTP sockets bind to and that Contact headers
 	// and SDP c= lines advertise. Default: the host of ListenAddr, or
@@ -55,15 +74,26 @@ func (p Params) withDefaults() (Params, error) {
 	if p.ListenAddr == "" {
 		p.ListenAddr = defaultListenAddr
 	}
-	if p.Transport == "" {
-		p.Transport = "udp"
-	}
-	if p.Transport != "udp" {
-		return p, fmt.Errorf("%w: transport %q (only udp for now)", ErrBadParams, p.Transport)
-	}
-	host, _, err := net.SplitHostPort(p.ListenAddr)
+	host, port, err := net.SplitHostPort(p.ListenAddr)
 	if err != nil {
 		return p, fmt.Errorf("%w: listen address %q: %v", ErrBadParams, p.ListenAddr, err)
+	}
+	if p.TLSConfig != nil {
+		if len(p.TLSConfig.Certificates) == 0 && p.TLSConfig.GetCertificate == nil && p.TLSConfig.GetConfigForClient == nil {
+			return p, fmt.Errorf("%w: TLS configuration without a certificate", ErrBadParams)
+		}
+		if p.TLSListenAddr == "" {
+			tport := "5061"
+			if port == "0" {
+				tport = "0"
+			}
+			p.TLSListenAddr = net.JoinHostPort(host, tport)
+		}
+		if _, _, err := net.SplitHostPort(p.TLSListenAddr); err != nil {
+			return p, fmt.Errorf("%w: TLS listen address %q: %v", ErrBadParams, p.TLSListenAddr, err)
+		}
+	} else if p.TLSListenAddr != "" {
+		return p, fmt.Errorf("%w: TLS listen address without a TLS configuration", ErrBadParams)
 	}
 	if p.LocalIP == "" {
 		p.LocalIP = "127.0.0.1"

@@ -24,9 +24,12 @@ type account struct {
 	userAgent   string
 	registrar   sip.Uri // Request-URI of REGISTER: proxy, else the domain
 	outbound    string  // host:port every request goes to first, if set
-	headers     []sip.Header
-	ttl         time.Duration
-	guest       bool
+	// tp is the transport of the account's requests: the outbound
+	// proxy's, else the registrar's, else force_tcp's, else UDP.
+	tp      transport
+	headers []sip.Header
+	ttl     time.Duration
+	guest   bool
 }
 
 // from is our From header for a request of this account, with tag.
@@ -140,8 +143,8 @@ func (a *Agent) parseAccount(req Request) (*account, error) {
 			acct.guest = true
 		}
 	}
-	if req.ForceTCP {
-		return nil, perr(ErrorInvalidElement, ErrNotSupported, "Only UDP is supported for now")
+	if req.ForceTCP && req.ForceUDP {
+		return nil, perr(ErrorInvalidElement, ianua.ErrInvalidElement, "Conflicting elements: force_udp and force_tcp cannot both be true")
 	}
 	if req.MasterID != nil {
 		return nil, perr(ErrorHelper, ErrNotSupported, "Helper sessions not supported yet")
@@ -152,6 +155,9 @@ func (a *Agent) parseAccount(req Request) (*account, error) {
 	u, err := parseUserURI("user", req.Username)
 	if err != nil {
 		return nil, err
+	}
+	if u.Scheme == "sips" && req.ForceUDP {
+		return nil, perr(ErrorInvalidElement, ianua.ErrInvalidElement, "Conflicting elements: force_udp and a sips: username")
 	}
 	acct.uri = sip.Uri{Scheme: u.Scheme, User: u.User, Host: u.Host, Port: u.Port}
 	for field, v := range map[string]string{"display_name": req.DisplayName, "user_agent": req.UserAgent, "authuser": req.AuthUser, "secret": req.Secret} {
@@ -167,14 +173,10 @@ func (a *Agent) parseAccount(req Request) (*account, error) {
 			return nil, err
 		}
 	} else {
-		acct.registrar = sip.Uri{Scheme: "sip", Host: u.Host, Port: u.Port}
+		acct.registrar = sip.Uri{Scheme: u.Scheme, Host: u.Host, Port: u.Port}
 	}
-	if req.OutboundProxy != "" {
-		ob, err := parseURI("outbound_proxy", req.OutboundProxy)
-		if err != nil {
-			return nil, err
-		}
-		acct.outbound = hostPort(ob)
+	if acct.tp, err = a.accountTransport(req, acct); err != nil {
+		return nil, err
 	}
 	if req.RegisterTTL != nil && *req.RegisterTTL > 0 {
 		acct.ttl = time.Duration(*req.RegisterTTL) * time.Second
@@ -194,14 +196,50 @@ func (a *Agent) parseAccount(req Request) (*account, error) {
 	return acct, nil
 }
 
-// hostPort is where a URI sends requests: its host and port (5060 when
-// absent, RFC 3263 section 4.2 without the DNS look-ups).
-func hostPort(u sip.Uri) string {
-	port := u.Port
-	if port == 0 {
-		port = 5060
+// accountTransport picks the transport of an account's requests, as a
+// Janus client expects: the one the outbound proxy's URI asks for (a
+// transport parameter, sips:), else the registrar's, else TCP with
+// force_tcp, else UDP; force_tcp and force_udp refuse a proxy that asks
+// for the other. It also sets acct.outbound.
+func (a *Agent) accountTransport(req Request, acct *account) (transport, error) {
+	tp, explicit, err := uriTransport("proxy", acct.registrar)
+	if err != nil {
+		return tp, err
 	}
-	return u.Host + ":" + strconv.Itoa(port)
+	var ob sip.Uri
+	if req.OutboundProxy != "" {
+		if ob, err = parseURI("outbound_proxy", req.OutboundProxy); err != nil {
+			return tp, err
+		}
+		obt, ok, err := uriTransport("outbound_proxy", ob)
+		if err != nil {
+			return tp, err
+		}
+		if ok {
+			tp, explicit = obt, true
+		}
+	}
+	switch {
+	case !explicit && req.ForceTCP:
+		tp = tpTCP
+	case !explicit:
+		tp = tpUDP
+	case req.ForceTCP && tp.name == "udp":
+		return tp, perr(ErrorInvalidElement, ianua.ErrInvalidElement, "Conflicting elements: force_tcp and a proxy over UDP")
+	case req.ForceUDP && tp.name != "udp":
+		return tp, perr(ErrorInvalidElement, ianua.ErrInvalidElement, "Conflicting elements: force_udp and a proxy over %s", tp.network())
+	}
+	if err := a.p.available(tp); err != nil {
+		code := ErrorInvalidAddress
+		if req.ForceTCP {
+			code = ErrorInvalidElement
+		}
+		return tp, perr(code, err, "%v", err)
+	}
+	if req.OutboundProxy != "" {
+		acct.outbound = hostPort(ob, tp)
+	}
+	return tp, nil
 }
 
 // unregister handles {"request":"unregister"}.
@@ -331,15 +369,20 @@ func (p *Plugin) sendRegister(ctx context.Context, acct *account, callID string,
 	cid := sip.CallIDHeader(callID)
 	req.AppendHeader(&cid)
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: *cseq, MethodName: sip.REGISTER})
-	req.AppendHeader(p.contact(acct.uri.User))
+	req.AppendHeader(p.contact(acct.uri.User, acct.tp))
 	exp := sip.ExpiresHeader(uint32(expires / time.Second))
 	req.AppendHeader(&exp)
 	p.addCommonHeaders(req, acct, acct.headers)
+	p.route(req, acct, acct.tp)
 	*cseq++
 
-	res, err := p.cli.Do(ctx, req)
+	// Over TCP and TLS the connection stays open after the transaction
+	// (sipgo keeps it idle): the refreshes go over it, and the registrar
+	// may send our calls over it.
+	cli := p.stackOf(acct.tp).cli
+	res, err := cli.Do(ctx, req)
 	if err == nil && (res.StatusCode == sip.StatusUnauthorized || res.StatusCode == sip.StatusProxyAuthRequired) {
-		res, err = p.cli.DoDigestAuth(ctx, req, res, acct.digest())
+		res, err = cli.DoDigestAuth(ctx, req, res, acct.digest())
 		if c := req.CSeq(); c != nil {
 			*cseq = c.SeqNo + 1
 		}
@@ -347,7 +390,7 @@ func (p *Plugin) sendRegister(ctx context.Context, acct *account, callID string,
 	if err != nil {
 		return nil, 0, err
 	}
-	return res, grantedExpiry(res, p.contact(acct.uri.User), expires), nil
+	return res, grantedExpiry(res, p.contact(acct.uri.User, acct.tp), expires), nil
 }
 
 // grantedExpiry is the lifetime the registrar gave our binding: the

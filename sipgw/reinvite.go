@@ -159,7 +159,7 @@ func (c *call) acceptOffer(offer mediaDesc, n negotiated, raw []byte) ([]byte, e
 // returns; false when no ACK came.
 func (c *call) respondUntilAck(req *sip.Request, tx sip.ServerTransaction, body []byte) ([]byte, bool) {
 	res := sip.NewSDPResponseFromRequest(req, body)
-	res.AppendHeader(c.a.p.contact(c.acct.uri.User))
+	res.AppendHeader(c.a.p.contact(c.acct.uri.User, c.tp))
 	seq := req.CSeq().SeqNo
 	ack := c.expectAck(seq)
 	if err := tx.Respond(res); err != nil {

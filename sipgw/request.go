@@ -33,6 +33,7 @@ type Request struct {
 	Refresh       bool              `json:"refresh,omitempty"`
 	RegisterTTL   *int              `json:"register_ttl,omitempty"`
 	ForceTCP      bool              `json:"force_tcp,omitempty"`
+	ForceUDP      bool              `json:"force_udp,omitempty"`
 	MasterID      *uint64           `json:"master_id,omitempty"`
 
 	// call (also uri for message and transfer, call_id for message)
@@ -111,13 +112,13 @@ func parseURI(field, s string) (sip.Uri, error) {
 }
 
 // parseUserURI is parseURI for the URIs that name a user (username, the
-// callee): a user part is required and SIPS is not supported, as in Janus.
+// callee): a user part is required.
 func parseUserURI(field, s string) (sip.Uri, error) {
 	u, err := parseURI(field, s)
 	if err != nil {
 		return u, err
 	}
-	if u.Scheme != "sip" || u.User == "" {
+	if u.User == "" {
 		return u, perr(ErrorInvalidAddress, ErrInvalidAddress, "Invalid %s address %s", field, s)
 	}
 	return u, nil

@@ -40,7 +40,11 @@ type roomCall struct {
 	src      *ianua.Source
 	dlg      *sipgo.DialogServerSession
 	target   sip.Uri // the caller's Contact
-	user     string  // the Request-URI user, our Contact's
+	// tp is the transport the INVITE came over, and conn the address of
+	// its connection (TCP, TLS).
+	tp       transport
+	conn     string
+	user     string // the Request-URI user, our Contact's
 	interval time.Duration
 
 	ctx    context.Context
@@ -102,14 +106,15 @@ func (p *Plugin) dialIn(req *sip.Request, tx sip.ServerTransaction, t dialInTarg
 		p.respond(req, tx, sip.StatusServiceUnavailable, "Service Unavailable")
 		return
 	}
-	dlg, err := p.dua.ReadInvite(req, tx)
+	tp := transportOfRequest(req)
+	dlg, err := p.stackOf(tp).dua.ReadInvite(req, tx)
 	if err != nil {
 		m.close()
 		p.respond(req, tx, sip.StatusBadRequest, "Bad Request")
 		return
 	}
 	rc := &roomCall{p: p, id: req.CallID().Value(), room: room, neg: n, media: m, dlg: dlg,
-		user: req.Recipient.User, interval: t.interval, wake: make(chan struct{}, 1)}
+		user: req.Recipient.User, interval: t.interval, wake: make(chan struct{}, 1), tp: tp, conn: req.Source()}
 	rc.localTag, _ = dlg.InviteRequest.To().Params.Get("tag")
 	rc.ctx, rc.cancel = context.WithCancel(p.ctx)
 	defer rc.cancel()
@@ -157,7 +162,7 @@ func (p *Plugin) dialIn(req *sip.Request, tx sip.ServerTransaction, t dialInTarg
 	body := rc.local.marshal()
 	rc.mu.Unlock()
 	res := sip.NewSDPResponseFromRequest(dlg.InviteRequest, body)
-	res.AppendHeader(p.contact(rc.user))
+	res.AppendHeader(p.contact(rc.user, rc.tp))
 	res.AppendHeader(sip.NewHeader("User-Agent", p.p.UserAgent))
 	// WriteResponse retransmits the 200 until the ACK (RFC 3261 section
 	// 13.3.1.4); a CANCEL that came first, or no ACK, ends the call.
@@ -328,7 +333,7 @@ func (rc *roomCall) finish() {
 // bye ends the established dialog from our side.
 func (rc *roomCall) bye() {
 	req := sip.NewRequest(sip.BYE, rc.target)
-	req.Laddr = rc.p.laddr
+	rc.p.inDialog(req, rc.tp, rc.conn)
 	rc.p.addCommonHeaders(req, nil, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
@@ -532,7 +537,7 @@ func (rc *roomCall) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	body := rc.local.marshal()
 	rc.mu.Unlock()
 	res := sip.NewSDPResponseFromRequest(req, body)
-	res.AppendHeader(rc.p.contact(rc.user))
+	res.AppendHeader(rc.p.contact(rc.user, rc.tp))
 	if err := tx.Respond(res); err != nil {
 		rc.p.log.Debug("sipgw: re-INVITE answer", "call", rc.id, "err", err)
 	}

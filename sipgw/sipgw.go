@@ -22,8 +22,9 @@ const Name = "janus.plugin.sip"
 const cleanupTimeout = 5 * time.Second
 
 // Plugin is the SIP gateway. It owns one SIP stack (sipgo user agent) on
-// one UDP socket, shared by every handle: each handle is a user agent of
-// its own (an Agent) as far as its peers can tell, by its From and Contact.
+// one UDP socket, and a TCP and a TLS listener when configured, shared by
+// every handle: each handle is a user agent of its own (an Agent) as far
+// as its peers can tell, by its From and Contact.
 // Requests that start a dialog are routed to the handle registered for
 // the Request-URI's user; requests inside a dialog by their Call-ID.
 //
@@ -32,15 +33,22 @@ type Plugin struct {
 	p   Params
 	log *slog.Logger
 
-	conn  net.PacketConn
-	ua    *sipgo.UserAgent
-	srv   *sipgo.Server
-	cli   *sipgo.Client
-	dua   *sipgo.DialogUA
-	laddr sip.Addr // our socket, the source of every request we send
-	host  string   // Contact host and port
-	port  int
-	ports portRange
+	conn net.PacketConn
+	ua   *sipgo.UserAgent
+	srv  *sipgo.Server
+	// udp, tcp and tls send requests over their transport; tcp and tls
+	// are nil when not enabled.
+	udp, tcp, tls *stack
+	laddr         sip.Addr // our UDP socket, the source of every UDP request
+	host          string   // Contact host and port
+	port          int      // of UDP and TCP
+	tlsPort       int
+	tlsAddr       net.Addr
+	// listeners are the TCP and TLS ones; serving counts the goroutines
+	// that accept on them.
+	listeners []net.Listener
+	serving   sync.WaitGroup
+	ports     portRange
 	// glareUnit is the 10 ms of RFC 3261 section 14.1's retry timer;
 	// tests shorten it before the first call.
 	glareUnit time.Duration
@@ -68,15 +76,25 @@ type Plugin struct {
 	rooms roomGateway
 }
 
-// New opens the SIP socket and starts serving it.
+// New opens the SIP sockets and starts serving them.
 func New(params Params) (*Plugin, error) {
 	params, err := params.withDefaults()
 	if err != nil {
 		return nil, err
 	}
-	conn, err := net.ListenPacket("udp4", params.ListenAddr)
+	conn, tcpLn, err := listen(params.ListenAddr, params.TCP)
 	if err != nil {
 		return nil, fmt.Errorf("sipgw: SIP listen on %s: %w", params.ListenAddr, err)
+	}
+	var tlsLn net.Listener
+	if params.TLSConfig != nil {
+		if tlsLn, err = listenTLS(params.TLSListenAddr, params.TLSConfig); err != nil {
+			_ = conn.Close()
+			if tcpLn != nil {
+				_ = tcpLn.Close()
+			}
+			return nil, fmt.Errorf("sipgw: SIP TLS listen on %s: %w", params.TLSListenAddr, err)
+		}
 	}
 	local := conn.LocalAddr().(*net.UDPAddr)
 	p := &Plugin{
@@ -94,7 +112,23 @@ func New(params Params) (*Plugin, error) {
 		calls:     make(map[string]*call),
 		transfers: make(map[uint32]*transfer),
 	}
+	if tlsLn != nil {
+		p.tlsAddr = tlsLn.Addr()
+		p.tlsPort = tlsLn.Addr().(*net.TCPAddr).Port
+	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
+	fail := func(err error) (*Plugin, error) {
+		if p.ua != nil {
+			_ = p.ua.Close()
+		}
+		_ = conn.Close()
+		for _, ln := range []net.Listener{tcpLn, tlsLn} {
+			if ln != nil {
+				_ = ln.Close()
+			}
+		}
+		return nil, err
+	}
 	sipLog := params.Logger.With("component", "sipgo")
 	p.ua, err = sipgo.NewUA(
 		sipgo.WithUserAgent(params.UserAgent),
@@ -107,30 +141,32 @@ func New(params Params) (*Plugin, error) {
 			}),
 		),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(sipLog)),
+		// Outgoing TLS connections verify the peer with it.
+		sipgo.WithUserAgenTLSConfig(params.TLSConfig),
 	)
 	if err != nil {
-		_ = conn.Close()
-		return nil, fmt.Errorf("sipgw: SIP user agent: %w", err)
+		return fail(fmt.Errorf("sipgw: SIP user agent: %w", err))
 	}
 	if p.srv, err = sipgo.NewServer(p.ua, sipgo.WithServerLogger(sipLog)); err != nil {
-		_ = p.ua.Close()
-		_ = conn.Close()
-		return nil, fmt.Errorf("sipgw: SIP server: %w", err)
+		return fail(fmt.Errorf("sipgw: SIP server: %w", err))
 	}
-	// Every request leaves from our one socket, so that responses and
+	// Every UDP request leaves from our one socket, so that responses and
 	// in-dialog requests come back to it and Via/Contact tell the truth.
-	p.cli, err = sipgo.NewClient(p.ua,
-		sipgo.WithClientLogger(sipLog),
-		sipgo.WithClientHostname(params.LocalIP),
-		sipgo.WithClientPort(local.Port),
-		sipgo.WithClientConnectionAddr(local.String()),
-	)
-	if err != nil {
-		_ = p.ua.Close()
-		_ = conn.Close()
-		return nil, fmt.Errorf("sipgw: SIP client: %w", err)
+	// TCP and TLS requests go over a connection to the peer (one it
+	// opened, or a new one), their Via naming our listener.
+	if p.udp, err = p.newStack(tpUDP, local.Port, sipgo.WithClientConnectionAddr(local.String())); err != nil {
+		return fail(fmt.Errorf("sipgw: SIP client: %w", err))
 	}
-	p.dua = &sipgo.DialogUA{Client: p.cli, ContactHDR: sip.ContactHeader{Address: sip.Uri{Scheme: "sip", Host: p.host, Port: p.port}}}
+	if tcpLn != nil {
+		if p.tcp, err = p.newStack(tpTCP, local.Port); err != nil {
+			return fail(fmt.Errorf("sipgw: SIP client: %w", err))
+		}
+	}
+	if tlsLn != nil {
+		if p.tls, err = p.newStack(tpTLS, p.tlsPort); err != nil {
+			return fail(fmt.Errorf("sipgw: SIP client: %w", err))
+		}
+	}
 
 	p.srv.OnInvite(p.serve(p.onInvite))
 	p.srv.OnAck(p.serve(p.onAck))
@@ -146,6 +182,12 @@ func New(params Params) (*Plugin, error) {
 		defer close(p.serveDone)
 		_ = p.srv.ServeUDP(conn)
 	}()
+	if tcpLn != nil {
+		p.serveStream(tcpLn, p.srv.ServeTCP)
+	}
+	if tlsLn != nil {
+		p.serveStream(tlsLn, p.srv.ServeTLS)
+	}
 	// ServeUDP registers the socket in sipgo's connection pool from its
 	// goroutine; a request sent before that would try to bind the port a
 	// second time.
@@ -160,7 +202,7 @@ func New(params Params) (*Plugin, error) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	p.log.Info("sipgw: SIP listening", "addr", local.String(), "transport", params.Transport)
+	p.log.Info("sipgw: SIP listening", "addr", local.String(), "tcp", tcpLn != nil, "tls", p.tlsAddr)
 	return p, nil
 }
 
@@ -177,8 +219,11 @@ func (p *Plugin) Attach(h *ianua.Handle) (ianua.Attachment, error) {
 	return newAgent(p, h), nil
 }
 
-// Addr is the address of the SIP socket.
+// Addr is the address of the SIP socket (UDP, and TCP with Params.TCP).
 func (p *Plugin) Addr() net.Addr { return p.conn.LocalAddr() }
+
+// TLSAddr is the address of the TLS listener, nil without TLS.
+func (p *Plugin) TLSAddr() net.Addr { return p.tlsAddr }
 
 // Close ends every call and registration (best effort: BYE, CANCEL,
 // un-REGISTER), waits for the plugin's goroutines or ctx, and closes the
@@ -211,8 +256,10 @@ func (p *Plugin) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
-	// Closing the stack terminates what is left of the transactions, which
-	// lets the stragglers return.
+	// No new connections; then closing the stack terminates what is left
+	// of the transactions, which lets the stragglers return, and closes
+	// the connections.
+	p.closeListeners()
 	_ = p.ua.Close()
 	_ = p.conn.Close()
 	<-done
@@ -360,11 +407,6 @@ func (p *Plugin) callOf(req *sip.Request) *call {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.calls[key]
-}
-
-// contact is our Contact for user.
-func (p *Plugin) contact(user string) *sip.ContactHeader {
-	return &sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: p.host, Port: p.port}}
 }
 
 func (p *Plugin) onOptions(req *sip.Request, tx sip.ServerTransaction) {

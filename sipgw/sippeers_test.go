@@ -3,6 +3,7 @@ package sipgw
 import (
 	"context"
 	"crypto/md5"
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -78,6 +79,31 @@ func (p *sipPeer) serve(e *env) {
 	})
 }
 
+// listenStream also serves SIP over TCP, or TLS with conf, on an
+// ephemeral port of 127.0.0.1, and returns its address.
+func (p *sipPeer) listenStream(e *env, conf *tls.Config) string {
+	t := e.t
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve := p.srv.ServeTCP
+	if conf != nil {
+		ln, serve = tls.NewListener(ln, conf), p.srv.ServeTLS
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = serve(ln)
+	}()
+	e.afterGateway(func() {
+		_ = ln.Close()
+		<-done
+	})
+	return ln.Addr().String()
+}
+
 func (p *sipPeer) uri(user string) string { return fmt.Sprintf("sip:%s@%s", user, p.addr) }
 
 // registrar is a registrar for one user with digest authentication (RFC
@@ -92,6 +118,8 @@ type registrar struct {
 	removed   int    // REGISTERs with Expires: 0
 	contact   string // current binding
 	failures  []int
+	// sources are the transport and source address of each REGISTER.
+	sources []string
 }
 
 func newRegistrar(e *env, user, password string, expires int) *registrar {
@@ -110,6 +138,9 @@ func md5hex(s string) string {
 
 func (r *registrar) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	const nonce = "a1b2c3"
+	r.mu.Lock()
+	r.sources = append(r.sources, req.Transport()+" "+req.Source())
+	r.mu.Unlock()
 	auth := req.GetHeader("Authorization")
 	if auth == nil {
 		res := sip.NewResponseFromRequest(req, sip.StatusUnauthorized, "Unauthorized", nil)

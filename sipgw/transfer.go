@@ -91,7 +91,7 @@ func (a *Agent) transfer(transaction string, req Request) error {
 	}
 	refer.AppendHeader(sip.NewHeader("Refer-To", referTo))
 	refer.AppendHeader(sip.NewHeader("Referred-By", "<"+c.acct.uri.String()+">"))
-	refer.AppendHeader(a.p.contact(c.acct.uri.User))
+	refer.AppendHeader(a.p.contact(c.acct.uri.User, c.tp))
 	a.p.addCommonHeaders(refer, c.acct, headers)
 	ok := a.p.goOwned(func() {
 		ctx, cancel := context.WithTimeout(c.ctx, 64*sip.T1)
@@ -348,7 +348,7 @@ func (p *Plugin) notify(t *transfer, f sipfrag) bool {
 	req.AppendHeader(sip.NewHeader("Event", fmt.Sprintf("refer;id=%d", t.referSeq)))
 	req.AppendHeader(sip.NewHeader("Subscription-State", state))
 	req.AppendHeader(sip.NewHeader("Content-Type", "message/sipfrag;version=2.0"))
-	req.AppendHeader(p.contact(c.acct.uri.User))
+	req.AppendHeader(p.contact(c.acct.uri.User, c.tp))
 	p.addCommonHeaders(req, c.acct, nil)
 	req.SetBody(fmt.Appendf(nil, "SIP/2.0 %d %s\r\n", f.code, f.reason))
 	ctx, cancel := context.WithTimeout(p.ctx, 64*sip.T1)
