@@ -387,7 +387,7 @@ func TestTCPBadPeers(t *testing.T) {
 // TestHandleToHandleTCP: a handle calls another of the same gateway over
 // TCP while a stranger holds a TCP connection to the gateway: the INVITE
 // must reach the gateway, not the stranger (sipgo files accepted
-// connections under the listener's address too).
+// connections under the listener's address too); the callee hangs up.
 func TestHandleToHandleTCP(t *testing.T) {
 	e := newEnvWith(t, Params{TCP: true})
 	stranger, err := net.Dial("tcp4", e.gw.Addr().String())
@@ -416,9 +416,15 @@ func TestHandleToHandleTCP(t *testing.T) {
 	caller.sendAudio()
 	callee.sendAudio()
 	waitPackets(t, "audio between the handles", func() bool { return caller.received.Load() > 25 && callee.received.Load() > 25 })
-	e.must(e.h, map[string]any{"request": "hangup"}, nil)
+	// The callee's BYE goes over the connection the INVITE came on.
+	if c := hb.Attachment().(*Agent).currentCall(); c == nil || c.tp != tpTCP || c.conn == "" {
+		t.Fatalf("callee's call: %+v", c)
+	}
+	e.must(hb, map[string]any{"request": "hangup"}, nil)
 	e.wait(logB, hb, "hangup")
-	e.wait(e.log, e.h, "hangup")
+	if r := resultOf(e.wait(e.log, e.h, "hangup")); r["code"] != float64(200) {
+		t.Errorf("caller's hangup: %v", r)
+	}
 	_ = stranger.Close()
 	if n := <-got; n != 0 {
 		t.Errorf("the stranger got %d bytes", n)
