@@ -92,9 +92,12 @@
 // The active speaker of a node counts a remote publisher at its talking
 // level while it talks, silent otherwise.
 //
-// Not yet: subscribers and data channels stay on their node (a
-// publisher's data channel messages reach subscribers of its own node
-// only); the room's publisher limit is checked by each node on its own
+// A publisher's data channel messages go to the other nodes over NATS
+// ("<prefix>.data"), where the subscribers of its data stream get them:
+// they are few and small next to media, and NATS already links every
+// node.
+//
+// Not yet: the room's publisher limit is checked by each node on its own
 // view (two joins at once on two nodes may both pass the last place); the
 // relay hop has no retransmission.
 package cluster

@@ -65,6 +65,11 @@ func (n *Node) onPublisher(e sfu.PublisherEvent) {
 		if !e.Active {
 			break // in the room, not publishing
 		}
+		if st.Kind == "data" {
+			// Its messages go over NATS (data.go).
+			info.Streams = append(info.Streams, StreamInfo{MID: st.MID, Kind: st.Kind, Description: st.Description})
+			continue
+		}
 		c := st.Source.Codec()
 		info.Streams = append(info.Streams, StreamInfo{
 			MID: st.MID, Kind: st.Kind, Codec: st.Codec, Simulcast: st.Simulcast, Description: st.Description,
@@ -325,6 +330,10 @@ func (n *Node) addFeed(info FeedInfo) (*remoteFeed, error) {
 func (n *Node) openStreams(f *remoteFeed) ([]sfu.Stream, error) {
 	var streams []sfu.Stream
 	for _, st := range f.info.Streams {
+		if st.Kind == "data" {
+			streams = append(streams, sfu.Stream{MID: st.MID, Kind: st.Kind, Description: st.Description})
+			continue
+		}
 		kind := webrtc.NewRTPCodecType(st.Kind)
 		if kind == 0 || st.MimeType == "" || st.ClockRate == 0 {
 			n.closeStreams(f)

@@ -131,6 +131,9 @@ func pluginData(e ianua.Event) map[string]any {
 type publisher struct {
 	id uint64
 	h  *ianua.Handle
+	// withData makes publish open a data channel, dc.
+	withData bool
+	dc       *webrtc.DataChannel
 	// loud makes the audio packets' level (RFC 6464) loud instead of
 	// silent.
 	loud atomic.Bool
@@ -229,6 +232,11 @@ func (p *publisher) publish(t *testing.T, simulcast bool) {
 			readRTCP(func() error { _, _, err := vtr.Sender().ReadRTCP(); return err })
 		}
 	}
+	if p.withData {
+		if p.dc, err = pc.CreateDataChannel("JanusDataChannel", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
 	testpeer.TrickleTo(t, pc, h)
 	offer, err := pc.CreateOffer(nil)
 	if err != nil {
@@ -316,6 +324,15 @@ type subscriber struct {
 	video atomic.Int64
 	// layers counts video packets per simulcast layer (payload byte 4).
 	layers [3]atomic.Int64
+	// chat is what came on the data channel.
+	mu   sync.Mutex
+	chat []string
+}
+
+func (s *subscriber) messages() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.chat...)
 }
 
 func subscribe(t *testing.T, n *testNode, feed uint64) *subscriber {
@@ -351,6 +368,13 @@ func subscribeIn(t *testing.T, n *testNode, room, feed uint64) *subscriber {
 				sub.layers[pkt.Payload[4]].Add(1)
 			}
 		}
+	})
+	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
+		dc.OnMessage(func(m webrtc.DataChannelMessage) {
+			sub.mu.Lock()
+			sub.chat = append(sub.chat, string(m.Data))
+			sub.mu.Unlock()
+		})
 	})
 	stop := make(chan struct{})
 	t.Cleanup(func() { close(stop) })

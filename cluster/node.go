@@ -105,7 +105,9 @@ type Node struct {
 	unobserve        func()
 	unobserveRooms   func()
 	unobserveTalking func()
+	unobserveData    func()
 	talkSub          *nats.Subscription
+	dataSub          *nats.Subscription
 	// kick wakes the relay loop.
 	kick chan struct{}
 	// work is the queue of feed announcements, run in order by one
@@ -198,6 +200,12 @@ func Join(ctx context.Context, p Params) (*Node, error) {
 		return nil, fmt.Errorf("cluster: subscribe: %w", err)
 	}
 	n.talkSub, err = p.Conn.Subscribe(n.talkingSubject(), n.onTalkingMsg)
+	if err == nil {
+		n.dataSub, err = p.Conn.Subscribe(n.dataSubject(), n.onDataMsg)
+		if err != nil {
+			_ = n.talkSub.Unsubscribe()
+		}
+	}
 	if err != nil {
 		_ = n.sub.Unsubscribe()
 		n.cancel()
@@ -211,6 +219,7 @@ func Join(ctx context.Context, p Params) (*Node, error) {
 	if err := n.startWatchers(); err != nil {
 		n.unobserveRooms()
 		_ = n.talkSub.Unsubscribe()
+		_ = n.dataSub.Unsubscribe()
 		_ = n.sub.Unsubscribe()
 		n.cancel()
 		n.release()
@@ -218,6 +227,7 @@ func Join(ctx context.Context, p Params) (*Node, error) {
 	}
 	n.unobserve = p.SFU.AddPublisherObserver(n.onPublisher)
 	n.unobserveTalking = p.SFU.AddTalkingObserver(n.onTalking)
+	n.unobserveData = p.SFU.AddDataObserver(n.onData)
 	// Participants already there before Join.
 	for _, r := range p.SFU.Rooms() {
 		for _, pt := range r.Participants() {
@@ -345,8 +355,10 @@ func (n *Node) Close() error {
 	n.unobserve()
 	n.unobserveRooms()
 	n.unobserveTalking()
+	n.unobserveData()
 	_ = n.sub.Unsubscribe()
 	_ = n.talkSub.Unsubscribe()
+	_ = n.dataSub.Unsubscribe()
 	n.cancel()
 	if stopWatch != nil {
 		stopWatch()

@@ -389,6 +389,7 @@ func (a *attachment) HandleTrack(track *webrtc.TrackRemote, rcv *webrtc.RTPRecei
 func (a *attachment) HandleData(m ianua.DataMessage) {
 	if pub, _ := a.roles(); pub != nil {
 		pub.relayData(m)
+		a.p.notifyData(DataEvent{Room: pub.room, Participant: pub, Data: m.Data, IsString: m.IsString})
 	}
 }
 

@@ -8,12 +8,12 @@ import (
 // Stream describes one published stream of a participant, local or remote.
 type Stream struct {
 	MID         string `json:"mid"`
-	Kind        string `json:"type"` // "audio" or "video"
+	Kind        string `json:"type"` // "audio", "video" or "data"
 	Codec       string `json:"codec,omitempty"`
 	Simulcast   bool   `json:"simulcast,omitempty"`
 	Description string `json:"description,omitempty"`
-	// Source is the stream's media (nil in announcements that cross the
-	// network).
+	// Source is the stream's media (nil for data, and in announcements
+	// that cross the network).
 	Source *ianua.Source `json:"-"`
 }
 
@@ -79,7 +79,8 @@ func (r *Room) AddRemotePublisher(p RemotePublisherParams) (*Participant, error)
 func remoteStreams(p RemotePublisherParams) ([]*pubStream, error) {
 	var out []*pubStream
 	for i, st := range p.Streams {
-		if st.Source == nil || (st.Kind != "audio" && st.Kind != "video") {
+		media := st.Kind == "audio" || st.Kind == "video"
+		if media != (st.Source != nil) || (!media && st.Kind != "data") {
 			return nil, perr(ErrorInvalidElement, ianua.ErrInvalidElement, "Invalid stream %q of remote publisher %d", st.MID, p.ID)
 		}
 		out = append(out, &pubStream{mid: st.MID, mindex: i, kind: st.Kind, codec: st.Codec,
@@ -134,13 +135,14 @@ func (r *Room) RemoveRemotePublisher(id uint64) error {
 // Remote says whether the participant is a remote publisher.
 func (pt *Participant) Remote() bool { return pt.remote }
 
-// Streams returns the participant's published audio and video streams.
+// Streams returns the participant's published streams: audio and video
+// with their sources, and its data channel (Kind "data", no Source).
 func (pt *Participant) Streams() []Stream {
 	pt.mu.Lock()
 	defer pt.mu.Unlock()
 	out := make([]Stream, 0, len(pt.streams))
 	for _, s := range pt.streams {
-		if s.src == nil {
+		if s.src == nil && s.kind != "data" {
 			continue
 		}
 		out = append(out, Stream{MID: s.mid, Kind: s.kind, Codec: s.codec, Simulcast: s.simulcast, Description: s.description, Source: s.src})

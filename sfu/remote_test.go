@@ -177,6 +177,15 @@ func TestRemoteParticipantUpdates(t *testing.T) {
 	if !pt.Publishing() || len(pt.Streams()) != 1 {
 		t.Error("a refused update changed the participant")
 	}
+	if err := room.SendRemoteData(90, []byte("x"), true); err == nil {
+		t.Error("data sent for a remote publisher without a data stream")
+	}
+	if err := room.SendRemoteData(4242, []byte("x"), true); err == nil {
+		t.Error("data sent for an unknown remote publisher")
+	}
+	if err := room.UpdateRemotePublisher(sfu.RemotePublisherParams{ID: 90, Streams: []sfu.Stream{{MID: "1", Kind: "data", Source: src}}}); err == nil {
+		t.Error("a data stream with a source was accepted")
+	}
 
 	mark = a.log.Len()
 	if err := room.UpdateRemotePublisher(sfu.RemotePublisherParams{ID: 90, Display: "loud"}); err != nil {

@@ -82,6 +82,9 @@ type Plugin struct {
 	// talkingObservers are told of local publishers' talking
 	// (AddTalkingObserver).
 	talkingObservers []*func(TalkingEvent)
+	// dataObservers are told of local publishers' data channel messages
+	// (AddDataObserver); copy-on-write, read without copying.
+	dataObservers []*func(DataEvent)
 }
 
 // New returns the plugin with the rooms of p created.
