@@ -1,6 +1,7 @@
 package sipgw
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -19,6 +20,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
 
 	"github.com/ianua/ianua"
 	"github.com/ianua/ianua/internal/testpeer"
@@ -429,4 +433,54 @@ func TestHandleToHandleTCP(t *testing.T) {
 	if n := <-got; n != 0 {
 		t.Errorf("the stranger got %d bytes", n)
 	}
+}
+
+// TestIncomingTCPByeOverConnection: a caller over TCP whose Contact
+// cannot be reached (behind NAT, say) still gets our BYE, over the
+// connection its INVITE came on.
+func TestIncomingTCPByeOverConnection(t *testing.T) {
+	e := newEnvWith(t, Params{TCP: true})
+	reg := newRegistrar(e, "alice", "pw", 60)
+	e.register(e.h, e.log, reg, "alice")
+	c := newUAC(e)
+	cli, err := sipgo.NewClient(c.ua, sipgo.WithClientLogger(testpeer.QuietLogger()), sipgo.WithClientHostname("127.0.0.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unreachable := sip.Uri{Scheme: "sip", User: "bob", Host: "127.0.0.1", Port: freeTCPPort(t), UriParams: sip.HeaderParams{{K: "transport", V: "tcp"}}}
+	c.dua = &sipgo.DialogUA{Client: cli, ContactHDR: sip.ContactHeader{Address: unreachable}}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	dlg, err := c.invite(ctx, e.gwURI("alice")+";transport=tcp", c.offer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	answered := make(chan error, 1)
+	go func() { answered <- dlg.WaitAnswer(ctx, sipgo.AnswerOptions{}) }()
+	ev := e.wait(e.log, e.h, "incomingcall")
+	b := newBrowser(t, e.h, e.log, "pcmu")
+	e.must(e.h, map[string]any{"request": "accept"}, b.answer(ev.JSEP))
+	b.flush()
+	e.wait(e.log, e.h, "accepted")
+	if err := waitErr(t, answered); err != nil {
+		t.Fatalf("caller: %v", err)
+	}
+	if ct := dlg.InviteResponse.Contact(); ct == nil || !strings.HasSuffix(ct.Address.String(), ";transport=tcp") {
+		t.Errorf("our Contact: %v", ct)
+	}
+	if err := dlg.Ack(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c.sendAudio(dlg.InviteResponse.Body())
+	b.sendAudio()
+	waitPackets(t, "media both ways", func() bool { return c.received.Load() > 10 && b.received.Load() > 10 })
+
+	e.must(e.h, map[string]any{"request": "hangup"}, nil)
+	if r := resultOf(e.wait(e.log, e.h, "hangup")); r["code"] != float64(200) {
+		t.Errorf("hangup: %v", r)
+	}
+	if c.byes.Load() != 1 {
+		t.Errorf("the caller got %d BYEs", c.byes.Load())
+	}
+	legsEnded(t, e, b, 0)
 }
