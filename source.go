@@ -22,6 +22,9 @@ const (
 	// maxLayers is the number of simulcast layers a source may have
 	// (RFC 8853: rid-based simulcast; browsers send up to 3).
 	maxLayers = 3
+	// maxSpatial is the number of VP9 spatial layers a source measures
+	// (browsers send up to three: L3T3).
+	maxSpatial = 3
 	// cacheSize is the number of packets kept per layer for NACKs: about
 	// 2 s of 1.2 Mbit/s video.
 	cacheSize = 512
@@ -124,6 +127,10 @@ type layer struct {
 	packets atomic.Uint64
 	bytes   atomic.Uint64
 	bitrate atomic.Uint64
+	// spatialRate is the bitrate of each VP9 spatial layer (RFC 9628
+	// SID) within the stream, over the same second; zero when the
+	// stream has no spatial layers.
+	spatialRate [maxSpatial]atomic.Uint64
 	// kf is the latest keyframe (SourceParams.KeepKeyframe), or nil.
 	kf *keyframeBuffer
 }
@@ -404,6 +411,8 @@ type reader struct {
 	audioLevelID uint8
 	dropped      uint64
 	mime         string
+	// spatialBytes counts each VP9 spatial layer's bytes since rateStart.
+	spatialBytes [maxSpatial]uint64
 }
 
 func (s *Source) newReader(idx int, rid string, ssrc uint32) (*reader, error) {
@@ -455,9 +464,18 @@ func (rd *reader) ingest(raw []byte) bool {
 	l.lastPacket.Store(now.UnixNano())
 	l.packets.Add(1)
 	total := l.bytes.Add(uint64(len(raw)))
+	if rd.mime == "video/vp9" {
+		if d, ok := rtpmunge.ParseVP9(rd.pkt.Payload); ok && d.LayersPresent && int(d.SID) < maxSpatial {
+			rd.spatialBytes[d.SID] += uint64(len(raw))
+		}
+	}
 	if d := now.Sub(rd.rateStart); d >= time.Second {
 		l.bitrate.Store((total - rd.rateBytes) * 8 * uint64(time.Second) / uint64(d))
 		rd.rateStart, rd.rateBytes = now, total
+		for i := range rd.spatialBytes {
+			l.spatialRate[i].Store(rd.spatialBytes[i] * 8 * uint64(time.Second) / uint64(d))
+			rd.spatialBytes[i] = 0
+		}
 	}
 	l.cache.Store(rd.pkt.SequenceNumber, raw)
 
@@ -701,6 +719,25 @@ func (s *Source) LayerBitrates() [maxLayers]uint64 {
 		l := s.layers[i]
 		s.mu.Unlock()
 		out[i] = l.bitrate.Load()
+	}
+	return out
+}
+
+// SpatialBitrates returns the bitrate of each VP9 spatial layer (RFC 9628)
+// of the source's stream over the last second, bits per second, lowest
+// first; all zero for a stream without spatial layers, or silent for a
+// second. A subscriber forwarded up to layer n gets the sum of layers 0 to
+// n.
+func (s *Source) SpatialBitrates() [maxSpatial]uint64 {
+	var out [maxSpatial]uint64
+	if !s.layerLive(0, time.Now()) {
+		return out
+	}
+	s.mu.Lock()
+	l := s.layers[0]
+	s.mu.Unlock()
+	for i := range out {
+		out[i] = l.spatialRate[i].Load()
 	}
 	return out
 }

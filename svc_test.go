@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
@@ -107,5 +108,54 @@ func TestVP9SpatialLayers(t *testing.T) {
 	}
 	if err := sub.SetSpatialLayer(3); err == nil {
 		t.Error("spatial layer 3 accepted")
+	}
+}
+
+// A VP9 source measures the bitrate of each spatial layer, which the
+// automatic layer choice compares with a subscriber's bandwidth.
+func TestSpatialBitrates(t *testing.T) {
+	r, err := NewMediaRouter(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = r.Close(t.Context()) }()
+	vp9 := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000}, PayloadType: 98}
+	src, err := r.NewSource(SourceParams{ID: "svc", Kind: webrtc.RTPCodecTypeVideo, Codec: vp9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	sizes := []int{100, 300, 900}
+	seq, i := uint16(0), 0
+	start := time.Now()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = src.ReadPackets(0, func(b []byte) (int, error) {
+			if time.Since(start) > 1300*time.Millisecond {
+				return 0, io.EOF
+			}
+			sid := i % 3
+			if sid == 0 {
+				time.Sleep(2 * time.Millisecond)
+			}
+			payload := make([]byte, sizes[sid])
+			payload[0] = 0x20 | 0x08 | 0x04 | 0x40 // L, B, E, P
+			payload[1] = byte(sid) << 1
+			raw, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 98, SequenceNumber: seq, Timestamp: uint32(i/3) * 3000, SSRC: 9, Marker: sid == 2}, Payload: payload}).Marshal()
+			seq++
+			i++
+			return copy(b, raw), nil
+		})
+	}()
+	<-done
+	rates := src.SpatialBitrates()
+	if rates[0] == 0 || rates[1] <= rates[0] || rates[2] <= rates[1] {
+		t.Fatalf("spatial bitrates %v: want three, growing with the layers' sizes", rates)
+	}
+	// Same packet count per layer: the rates are in the ratio of the
+	// packet sizes (RTP header included).
+	if ratio := float64(rates[2]) / float64(rates[0]); ratio < 7 || ratio > 9.5 {
+		t.Errorf("layer 2 / layer 0 = %.2f, want about 912/112 = 8.1", ratio)
 	}
 }

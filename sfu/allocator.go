@@ -6,8 +6,10 @@ import (
 
 // Automatic layer choice: every allocInterval each subscriber's bandwidth
 // estimate (send-side, from transport-wide-cc feedback) is shared among its
-// simulcast video streams, and each stream gets the highest layer that fits
-// its share. Going down is immediate (congestion hurts now); going up waits
+// video streams, and each simulcast stream gets the highest layer that
+// fits its share, each VP9 SVC stream the highest spatial layer whose sum
+// with the layers below it fits (RFC 9628: a spatial layer needs those
+// below). Going down is immediate (congestion hurts now); going up waits
 // for upVotes intervals in a row (the estimate grows slowly and a keyframe
 // for nothing is costly). A stream whose layer the client chose by hand
 // ("substream") is left alone.
@@ -85,13 +87,17 @@ func (s *Subscriber) allocate(quit <-chan struct{}) {
 
 func (s *Subscriber) allocStream(st *subStream, share uint64) {
 	src := st.sub.Source()
-	if src == nil || !src.Simulcast() {
+	if src == nil {
 		return
 	}
 	s.mu.Lock()
 	manual := st.manual
 	s.mu.Unlock()
 	if manual {
+		return
+	}
+	if !src.Simulcast() {
+		s.allocSpatial(st, src.SpatialBitrates(), share)
 		return
 	}
 	want := chooseLayer(src.LayerBitrates(), share)
@@ -108,6 +114,47 @@ func (s *Subscriber) allocStream(st *subStream, share uint64) {
 		if st.votes >= upVotes {
 			st.votes = 0
 			_ = st.sub.SetLayer(target + 1)
+		}
+	default:
+		st.votes = 0
+	}
+}
+
+// allocSpatial picks a VP9 SVC stream's spatial layer, with the same rules
+// as a simulcast layer: down at once, up one layer after upVotes.
+func (s *Subscriber) allocSpatial(st *subStream, rates [3]uint64, share uint64) {
+	var cumulative [3]uint64
+	layers := 0
+	var sum uint64
+	for i, r := range rates {
+		if r == 0 {
+			break // a layer needs all those below it
+		}
+		sum += r
+		cumulative[i] = sum
+		layers++
+	}
+	if layers < 2 {
+		return // nothing to choose from
+	}
+	want := chooseLayer(cumulative, share)
+	current, target := st.sub.SpatialLayer()
+	if target < 0 {
+		// All layers so far: the top one is what it gets.
+		target = layers - 1
+		if current >= 0 {
+			target = current
+		}
+	}
+	switch {
+	case want < target:
+		st.votes = 0
+		_ = st.sub.SetSpatialLayer(want)
+	case want > target:
+		st.votes++
+		if st.votes >= upVotes {
+			st.votes = 0
+			_ = st.sub.SetSpatialLayer(target + 1)
 		}
 	default:
 		st.votes = 0

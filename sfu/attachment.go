@@ -3,6 +3,7 @@ package sfu
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"sync"
 
 	"github.com/pion/webrtc/v4"
@@ -204,11 +205,13 @@ func (a *attachment) joinSubscriber(ctx context.Context, room *Room, req request
 		return err
 	}
 	// Bandwidth estimation only serves the automatic choice of a
-	// simulcast layer: without a simulcast stream to choose in, its
-	// per-packet bookkeeping and goroutines are spent for nothing.
+	// simulcast or SVC layer: without a stream to choose in, its
+	// per-packet bookkeeping and goroutines are spent for nothing. A VP9
+	// stream may carry spatial layers (the publisher's encoder decides,
+	// the SDP does not say), so it counts.
 	sim := false
 	for _, it := range items {
-		sim = sim || it.ps.simulcast
+		sim = sim || it.ps.simulcast || strings.EqualFold(it.ps.codec, "vp9")
 	}
 	a.mu.Lock()
 	a.bwe = sim

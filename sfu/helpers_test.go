@@ -65,6 +65,8 @@ type participant struct {
 	// rid header extensions (RFC 8852) to simulcast packets, browsers do,
 	// so send does.
 	simTr *webrtc.RTPTransceiver
+	// svc: the video is VP9 with three spatial layers.
+	svc bool
 
 	subH  *ianua.Handle
 	subPC *webrtc.PeerConnection
@@ -142,8 +144,11 @@ func (p *participant) close() {
 
 type publishOptions struct {
 	audio, video, simulcast, data bool
-	conn                          *testpeer.SwitchConn
-	audioLevel                    bool
+	// svc: VP9 video in three spatial layers (RFC 9628), one packet of
+	// each per picture, the fifth payload byte saying which.
+	svc        bool
+	conn       *testpeer.SwitchConn
+	audioLevel bool
 }
 
 // publish sends an offer with the tracks asked for and waits until the
@@ -166,6 +171,10 @@ func (p *participant) publish(o publishOptions) {
 	}
 	if o.video {
 		vp8 := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
+		if o.svc {
+			vp8 = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000}
+			p.svc = true
+		}
 		if o.simulcast {
 			for _, rid := range []string{"q", "h", "f"} {
 				tr, err := webrtc.NewTrackLocalStaticRTP(vp8, "video", "pub", webrtc.WithRTPStreamID(rid))
@@ -439,7 +448,11 @@ func (p *participant) send(n int) {
 		p.sending.Add(1)
 		go send(p.audio, kindAudio, 0, 960)
 	}
-	if p.video != nil {
+	if p.video != nil && p.svc {
+		p.wg.Add(1)
+		p.sending.Add(1)
+		go p.sendSVC(n)
+	} else if p.video != nil {
 		p.wg.Add(1)
 		p.sending.Add(1)
 		go send(p.video, kindVideo, 0, 3000)
@@ -527,4 +540,42 @@ func data2(raw []byte) map[string]any {
 	var d map[string]any
 	_ = json.Unmarshal(raw, &d)
 	return d
+}
+
+// sendSVC sends n VP9 pictures of three spatial layers, one packet each
+// (about 160, 400 and 880 kbit/s at 100 pictures a second), every picture
+// a keyframe so that layer switches need not wait. The descriptor (RFC
+// 9628) has the L bit, SID in the layer byte and TL0PICIDX, which carries
+// the marker; then the kind and the SID.
+func (p *participant) sendSVC(n int) {
+	defer p.wg.Done()
+	defer p.sending.Done()
+	p.mu.Lock()
+	first := p.sent[p.video]
+	p.sent[p.video] += n
+	p.mu.Unlock()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	seq := uint16(first * 3)
+	for i := first; i < first+n; i++ {
+		for sid := range 3 {
+			payload := make([]byte, []int{200, 500, 1100}[sid])
+			payload[0] = 0x20 | 0x08 | 0x04 // L, B, E
+			if sid > 0 {
+				payload[0] |= 0x40 // P: the upper layers refer to the lower
+			}
+			payload[1] = byte(sid) << 1
+			payload[2], payload[3], payload[4] = p.marker, kindVideo, byte(sid)
+			pkt := &rtp.Packet{Header: rtp.Header{Version: 2, SSRC: 1, SequenceNumber: seq, Timestamp: uint32(i) * 3000, Marker: sid == 2}, Payload: payload}
+			seq++
+			if err := p.video.WriteRTP(pkt); err != nil {
+				return
+			}
+		}
+		select {
+		case <-p.stop:
+			return
+		case <-tick.C:
+		}
+	}
 }

@@ -410,3 +410,60 @@ func settle(count func() int, want int) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// A VP9 SVC subscriber whose downlink narrows is moved down a spatial
+// layer by the bandwidth estimate, as a simulcast one is moved down a
+// layer; a spatial layer asked for by hand stays.
+func TestSVCAutoSwitch(t *testing.T) {
+	checkLeaks(t)
+	r, p := newRoomRouter(t, sfu.RoomParams{ID: 23, VideoCodec: "vp9"})
+	a := join(t, r, 23, 1)
+	a.publish(publishOptions{video: true, svc: true})
+	conn := testpeer.ListenSwitch(t)
+	b := join(t, r, 23, 2)
+	b.subscribe(feeds(a), conn)
+	a.send(3000)
+	testpeer.WaitFor(t, 5*time.Second, "all three spatial layers", func() bool { return b.receivedLayer(2) > 50 })
+	// The server's choice, seen on the subscription (the narrowed link
+	// itself drops packets, so what arrives does not tell).
+	room, _ := p.Room(23)
+	pub, _ := room.Participant(a.id)
+	spatial := func() (current, target int) {
+		for _, src := range pub.Sources() {
+			for _, sub := range src.Subscribers() {
+				return sub.SpatialLayer()
+			}
+		}
+		return -2, -2
+	}
+	if cur, target := spatial(); target >= 0 && target < 2 {
+		t.Fatalf("spatial layer %d (target %d) before any squeeze", cur, target)
+	}
+
+	conn.InRate.Store(600_000) // all three (~1.4 Mbit/s) no longer fit
+	testpeer.WaitFor(t, 20*time.Second, "a switch down to spatial layer 0 or 1", func() bool {
+		cur, target := spatial()
+		return target >= 0 && target < 2 && cur == target
+	})
+	top := b.receivedLayer(2)
+	time.Sleep(500 * time.Millisecond)
+	if got := b.receivedLayer(2); got > top+5 {
+		t.Errorf("layer 2 still forwarded: %d -> %d", top, got)
+	}
+	if low := b.receivedLayer(0); low == 0 {
+		t.Error("no layer 0")
+	}
+
+	// By hand, the automatic choice stops: layer 0 only, even with room.
+	conn.InRate.Store(0)
+	message(t, b.subH, map[string]any{"request": "configure", "mid": subMID(t, b), "spatial_layer": 0}, nil)
+	time.Sleep(2 * time.Second) // more than upVotes allocation rounds
+	if cur, target := spatial(); cur != 0 || target != 0 {
+		t.Errorf("spatial layer %d (target %d) after asking for 0", cur, target)
+	}
+	l1 := b.receivedLayer(1)
+	time.Sleep(300 * time.Millisecond)
+	if b.receivedLayer(1) != l1 {
+		t.Error("layer 1 forwarded after asking for 0")
+	}
+}

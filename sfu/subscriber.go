@@ -406,6 +406,9 @@ func (s *Subscriber) configureStream(st *subStream, c streamRef) error {
 		if err := st.sub.SetSpatialLayer(*c.Spatial); err != nil {
 			return perr(ErrorInvalidElement, err, "Cannot pick spatial layer %d: %v", *c.Spatial, err)
 		}
+		s.mu.Lock()
+		st.manual = true // no automatic choice after a client's
+		s.mu.Unlock()
 	}
 	if c.TemporalLayer != nil {
 		if err := st.sub.SetTemporalLayer(*c.TemporalLayer); err != nil {
