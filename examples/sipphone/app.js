@@ -9,7 +9,9 @@
 // and follows its events: registering, registered, registration_failed,
 // calling, ringing, progress, accepted, incomingcall, hangup, holding,
 // resuming, dtmf, ... Each call gets a new RTCPeerConnection with the
-// microphone; the plugin closes its side when the call ends.
+// microphone, and the camera when "Video" is ticked (the gateway relays
+// VP8 or H.264 with phones that do video); the plugin closes its side when
+// the call ends.
 // The signaling is in README.md.
 'use strict';
 
@@ -34,7 +36,7 @@ const st = {
   callId: '',
   held: false,
   pc: null, // this call's RTCPeerConnection
-  mic: null, // this call's microphone stream
+  mic: null, // this call's microphone (and camera) stream
   remote: null, // the peer's audio
   remoteSet: false, // the remote description is applied: candidates go in
   serverCandidates: [], // the server's, until then
@@ -270,9 +272,10 @@ async function onPluginEvent(d, jsep) {
 
 // ---- calls --------------------------------------------------------------
 
-// newPeer makes this call's PeerConnection and takes the microphone.
+// newPeer makes this call's PeerConnection and takes the microphone, and
+// the camera if video is ticked.
 async function newPeer() {
-  st.mic = await navigator.mediaDevices.getUserMedia({ audio: true, video: false });
+  st.mic = await navigator.mediaDevices.getUserMedia({ audio: true, video: $('video').checked });
   const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
   st.pc = pc;
   st.remote = new MediaStream();
@@ -284,6 +287,15 @@ async function newPeer() {
     else st.localCandidates.push(c);
   };
   pc.ontrack = (e) => {
+    if (e.track.kind === 'video') {
+      // The audio element plays the sound; the video one, muted, the
+      // picture.
+      const video = $('remote-video');
+      video.srcObject = new MediaStream([e.track]);
+      video.hidden = false;
+      video.play().catch((err) => log(`cannot play the call's video: ${err.message}`));
+      return;
+    }
     st.remote.addTrack(e.track);
     const audio = $('remote');
     audio.srcObject = st.remote;
@@ -340,6 +352,8 @@ function closePeer() {
   st.serverCandidates = [];
   st.localCandidates = [];
   $('remote').srcObject = null;
+  $('remote-video').srcObject = null;
+  $('remote-video').hidden = true;
 }
 
 // endCall forgets the call; code is the hangup event's, if there was one.
@@ -386,6 +400,11 @@ async function startCall() {
   try {
     const pc = await newPeer();
     pc.addTransceiver(st.mic.getAudioTracks()[0], { direction: 'sendrecv', streams: [st.mic] });
+    // With video, a second m-line: the gateway offers the phone the
+    // camera's VP8 and H.264; a phone without video refuses it and the
+    // call goes on with audio.
+    const cam = st.mic.getVideoTracks()[0];
+    if (cam) pc.addTransceiver(cam, { direction: 'sendrecv', streams: [st.mic] });
     await pc.setLocalDescription(await pc.createOffer());
     await request({ request: 'call', uri }, pc.localDescription);
     descriptionSent();
@@ -406,9 +425,13 @@ async function accept() {
     const pc = await newPeer();
     await pc.setRemoteDescription(offer);
     remoteApplied();
-    // The plugin offered one sendrecv audio m-line: addTrack puts the
-    // microphone on its transceiver and makes it sendrecv.
+    // The plugin offered a sendrecv audio m-line (and a video one if the
+    // caller has video): addTrack puts the microphone (and the camera) on
+    // its transceiver and makes it sendrecv. Without the camera the
+    // caller's video still plays here.
     pc.addTrack(st.mic.getAudioTracks()[0], st.mic);
+    const cam = st.mic.getVideoTracks()[0];
+    if (cam && pc.getTransceivers().some((t) => t.receiver.track.kind === 'video')) pc.addTrack(cam, st.mic);
     await pc.setLocalDescription(await pc.createAnswer());
     await request({ request: 'accept' }, pc.localDescription);
     descriptionSent();
@@ -542,9 +565,10 @@ function render() {
   $('dtmf-in').textContent = st.dtmfReceived;
 }
 
-// audioStats reads this call's audio statistics.
+// audioStats reads this call's audio (and video) statistics.
 async function audioStats() {
-  const out = { packetsReceived: 0, audioEnergy: 0, audioLevel: 0, packetsSent: 0, codec: '' };
+  const out = { packetsReceived: 0, audioEnergy: 0, audioLevel: 0, packetsSent: 0, codec: '',
+    videoPacketsReceived: 0, framesDecoded: 0, videoPacketsSent: 0, videoCodec: '' };
   if (!st.pc) return out;
   const stats = await st.pc.getStats();
   stats.forEach((s) => {
@@ -556,6 +580,13 @@ async function audioStats() {
       if (c) out.codec = c.mimeType.replace(/^audio\//, '');
     } else if (s.type === 'outbound-rtp' && s.kind === 'audio') {
       out.packetsSent += s.packetsSent || 0;
+    } else if (s.type === 'inbound-rtp' && s.kind === 'video') {
+      out.videoPacketsReceived += s.packetsReceived || 0;
+      out.framesDecoded += s.framesDecoded || 0;
+      const c = s.codecId && stats.get(s.codecId);
+      if (c) out.videoCodec = c.mimeType.replace(/^video\//, '');
+    } else if (s.type === 'outbound-rtp' && s.kind === 'video') {
+      out.videoPacketsSent += s.packetsSent || 0;
     }
   });
   return out;
@@ -587,6 +618,10 @@ window.ianuaPhoneStats = async () => {
     packetsSent: a.packetsSent || 0,
     audioEnergy: a.audioEnergy || 0,
     audioLevel: a.audioLevel || 0,
+    videoCodec: a.videoCodec || '',
+    videoPacketsReceived: a.videoPacketsReceived || 0,
+    videoPacketsSent: a.videoPacketsSent || 0,
+    framesDecoded: a.framesDecoded || 0,
   };
 };
 
@@ -594,7 +629,11 @@ setInterval(async () => {
   if (!st.pc) { $('stats').textContent = ''; return; }
   const a = await audioStats().catch(() => null);
   if (!a) return;
-  $('stats').textContent = `${a.codec || 'audio'}: ${a.packetsSent} packets sent, ${a.packetsReceived} received, level ${a.audioLevel.toFixed(3)}`;
+  let text = `${a.codec || 'audio'}: ${a.packetsSent} packets sent, ${a.packetsReceived} received, level ${a.audioLevel.toFixed(3)}`;
+  if (a.videoPacketsSent || a.videoPacketsReceived) {
+    text += ` · ${a.videoCodec || 'video'}: ${a.videoPacketsSent} packets sent, ${a.videoPacketsReceived} received, ${a.framesDecoded} frames shown`;
+  }
+  $('stats').textContent = text;
 }, 1000);
 
 $('account').onsubmit = (e) => { e.preventDefault(); register(); };
@@ -615,13 +654,14 @@ document.addEventListener('keydown', (e) => {
 
 // Query parameters: identity (or user), secret, proxy, display and guest=1
 // fill the form; call=URI the target; autoaccept=1 ticks "answer
-// automatically"; autoregister=1 registers at once and then calls the
+// automatically", video=1 "Video"; autoregister=1 registers at once and then calls the
 // target, if there is one.
 $('identity').value = query.get('identity') || query.get('user') || '';
 for (const f of ['secret', 'proxy', 'display']) $(f).value = query.get(f) || '';
 $('guest').checked = !!query.get('guest');
 $('target').value = query.get('call') || '';
 $('autoaccept').checked = !!query.get('autoaccept');
+$('video').checked = !!query.get('video');
 render();
 connect().then(() => {
   if (query.get('autoregister')) register();

@@ -61,6 +61,46 @@ func TestBrowserBaresip(t *testing.T) {
 	waitFor(t, browser, 10*time.Second, "call from carol hung up", func(s phoneStats) bool { return s.Call == "idle" && s.Hangups == 2 })
 }
 
+// TestBrowserBaresipVideo makes video calls from the page with its fake
+// camera ("Video" ticked) to and from baresips with a fake camera of
+// their own (a test pattern, VP8): each side's video reaches the other —
+// the page decodes baresip's frames, baresip logs the page's first video
+// RTP — with the audio beside it.
+func TestBrowserBaresipVideo(t *testing.T) {
+	chromium := testbrowser.Chromium(t)
+	reg := newRegistrar(t, "alice", "wonderland")
+	bob := startBaresipVideo(t, "bob", "opus/48000/2", "vp8")
+	gw := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, false)))
+	at, _ := startServer(t, func(o *options) { o.SIP = gw })
+	browser, cancel := context.WithTimeout(testbrowser.Start(t, chromium), 100*time.Second)
+	defer cancel()
+
+	q := neturl.Values{"identity": {"alice@127.0.0.1"}, "secret": {"wonderland"}, "proxy": {reg.uri()},
+		"autoregister": {"1"}, "autoaccept": {"1"}, "video": {"1"}, "call": {bob.uri}}
+	navigate(t, browser, "http://"+at.HTTP+"/?"+q.Encode())
+	s := waitFor(t, browser, 30*time.Second, "bob's picture and sound", func(s phoneStats) bool {
+		return s.Call == "incall" && s.FramesDecoded > 10 && s.VideoPacketsSent > 30 && s.PacketsReceived > 50
+	})
+	t.Logf("video call to bob: %s and %s, %d frames decoded, %d video packets sent, %d received",
+		s.Codec, s.VideoCodec, s.FramesDecoded, s.VideoPacketsSent, s.VideoPacketsReceived)
+	if !strings.EqualFold(s.VideoCodec, "VP8") {
+		t.Errorf("video codec %q, want VP8 (bob's only one)", s.VideoCodec)
+	}
+	bob.waitLog(t, "incoming rtp for 'video' established")
+	click(t, browser, "#hangup")
+	waitFor(t, browser, 10*time.Second, "call to bob hung up", func(s phoneStats) bool { return s.Call == "idle" && s.Hangups == 1 })
+
+	// carol calls the page with video; the page answers with its camera.
+	carol := startBaresipVideo(t, "carol", "opus/48000/2", "vp8", "-e", "/dial sip:alice@"+gw)
+	s = waitFor(t, browser, 30*time.Second, "carol's picture", func(s phoneStats) bool {
+		return s.Call == "incall" && s.Calls == 2 && s.FramesDecoded > 10 && s.VideoPacketsSent > 30
+	})
+	t.Logf("video call from %s: %d frames decoded, %d video packets sent", s.Peer, s.FramesDecoded, s.VideoPacketsSent)
+	carol.waitLog(t, "incoming rtp for 'video' established")
+	click(t, browser, "#hangup")
+	waitFor(t, browser, 10*time.Second, "call from carol hung up", func(s phoneStats) bool { return s.Call == "idle" && s.Hangups == 2 })
+}
+
 // baresipUA is a headless baresip: a sine wave for a microphone, a file
 // for a speaker, answering calls by itself.
 type baresipUA struct {
@@ -98,6 +138,13 @@ func (b *baresipUA) waitLog(t *testing.T, s string) {
 // devices; args are more command-line arguments (-e commands).
 func startBaresip(t *testing.T, user, codecs string, args ...string) *baresipUA {
 	t.Helper()
+	return startBaresipVideo(t, user, codecs, "", args...)
+}
+
+// startBaresipVideo is startBaresip with video_codecs (e.g. "vp8") and a
+// fake camera (a test pattern) whose frames baresip encodes; "" for none.
+func startBaresipVideo(t *testing.T, user, codecs, video string, args ...string) *baresipUA {
+	t.Helper()
 	path, err := exec.LookPath("baresip")
 	if err != nil {
 		t.Fatal("baresip not found: run the README's test command (scripts/test.sh), which installs it (apt-get install -y baresip)")
@@ -121,7 +168,13 @@ module aufile.so
 module_app account.so
 module_app menu.so
 `, port, filepath.Join(dir, "heard.wav"))
-	account := fmt.Sprintf("<%s>;regint=0;answermode=auto;audio_codecs=%s\n", b.uri, codecs)
+	account := fmt.Sprintf("<%s>;regint=0;answermode=auto;audio_codecs=%s", b.uri, codecs)
+	if video != "" {
+		config += "module vp8.so\nmodule fakevideo.so\nvideo_source fakevideo,nil\nvideo_display fakevideo,nil\n" +
+			"video_size 320x240\nvideo_fps 15\nvideo_bitrate 300000\n"
+		account += ";video_codecs=" + video
+	}
+	account += "\n"
 	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -44,6 +44,11 @@ type phoneStats struct {
 	PacketsReceived int     `json:"packetsReceived"`
 	PacketsSent     int     `json:"packetsSent"`
 	AudioEnergy     float64 `json:"audioEnergy"`
+	// The call's video, if any.
+	VideoCodec           string `json:"videoCodec"`
+	VideoPacketsReceived int    `json:"videoPacketsReceived"`
+	VideoPacketsSent     int    `json:"videoPacketsSent"`
+	FramesDecoded        int    `json:"framesDecoded"`
 }
 
 // TestBrowserPhone drives the page in headless Chromium against SIPp

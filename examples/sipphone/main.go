@@ -31,6 +31,10 @@ func main() {
 	// so that this one runs beside them.
 	flag.StringVar(&opts.Addr, "addr", "127.0.0.1:8090", "HTTP address of the page and of the /ws signaling")
 	flag.StringVar(&opts.SIP, "sip", "127.0.0.1:5070", "UDP address of the SIP user agents (every phone page shares this socket); your SIP server or softphone must reach it")
+	flag.BoolVar(&opts.SIPTCP, "sip-tcp", false, "also SIP over TCP on the -sip address (for servers that want it: a proxy with ;transport=tcp)")
+	flag.StringVar(&opts.SIPTLSCert, "sip-tls-cert", "", "PEM certificate (with -sip-tls-key): also SIP over TLS (sips: URIs, ;transport=tls)")
+	flag.StringVar(&opts.SIPTLSKey, "sip-tls-key", "", "PEM private key of -sip-tls-cert")
+	flag.StringVar(&opts.SIPTLS, "sip-tls", "", "address of the SIP over TLS listener (default: the -sip host, port 5061)")
 	flag.StringVar(&opts.SIPIP, "sip-ip", "", "IPv4 address advertised in Contact headers and SDP, where RTP arrives (default: the host of -sip, or 127.0.0.1 when that is 0.0.0.0)")
 	flag.StringVar(&rtpPorts, "rtp-ports", "", "range of the calls' RTP and RTCP ports on the SIP side, min-max (default: ephemeral ports)")
 	flag.StringVar(&opts.ICEUDP, "ice-udp", "127.0.0.1:0", "address of the one UDP socket that carries all WebRTC media (ICE UDP mux); a loopback address offers loopback candidates only")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -50,6 +51,12 @@ type options struct {
 	SIP string
 	// SIPIP is sipgw.Params.LocalIP, the address in Contact and SDP.
 	SIPIP string
+	// SIPTCP also takes and sends SIP over TCP on the SIP address
+	// (sipgw.Params.TCP).
+	SIPTCP bool
+	// SIPTLSCert and SIPTLSKey, PEM files, take and send SIP over TLS on
+	// SIPTLS (default: the SIP host, port 5061).
+	SIPTLSCert, SIPTLSKey, SIPTLS string
 	// RTPPortMin and RTPPortMax are sipgw.Params' RTP port range; zero
 	// for ephemeral ports.
 	RTPPortMin, RTPPortMax uint16
@@ -68,6 +75,8 @@ type options struct {
 type listening struct {
 	HTTP string // the page and /ws
 	SIP  string // the gateway's SIP socket, as peers reach it
+	// SIPTLS is the gateway's TLS listener, if it has one.
+	SIPTLS string
 }
 
 // routerConfig turns the options into the router's configuration.
@@ -125,14 +134,26 @@ func run(ctx context.Context, opts options, ready func(listening)) error {
 	}
 	// The SIP gateway: one UDP socket for SIP that every phone (handle)
 	// shares, each with a user agent of its own, and RTP ports per call.
-	gw, err := sipgw.New(sipgw.Params{
-		ListenAddr: opts.SIP,
-		LocalIP:    opts.SIPIP,
-		RTPPortMin: opts.RTPPortMin,
-		RTPPortMax: opts.RTPPortMax,
-		UserAgent:  "ianua-sipphone",
-		Logger:     opts.Logger,
-	})
+	// With -sip-tcp and -sip-tls-cert the phones also reach SIP servers
+	// over TCP and TLS: a proxy with ";transport=tcp" or a sips: URI.
+	gp := sipgw.Params{
+		ListenAddr:    opts.SIP,
+		LocalIP:       opts.SIPIP,
+		TCP:           opts.SIPTCP,
+		TLSListenAddr: opts.SIPTLS,
+		RTPPortMin:    opts.RTPPortMin,
+		RTPPortMax:    opts.RTPPortMax,
+		UserAgent:     "ianua-sipphone",
+		Logger:        opts.Logger,
+	}
+	if opts.SIPTLSCert != "" || opts.SIPTLSKey != "" {
+		cert, err := tls.LoadX509KeyPair(opts.SIPTLSCert, opts.SIPTLSKey)
+		if err != nil {
+			return fmt.Errorf("-sip-tls-cert, -sip-tls-key: %w", err)
+		}
+		gp.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	gw, err := sipgw.New(gp)
 	if err != nil {
 		return err
 	}
@@ -144,7 +165,10 @@ func run(ctx context.Context, opts options, ready func(listening)) error {
 		return errors.Join(err, gw.Close(context.WithoutCancel(ctx)))
 	}
 	at := listening{SIP: sipAddr(gw.Addr(), opts.SIPIP)}
-	opts.Logger.Info("sipphone: media", "ice-udp", router.UDPAddr(), "sip", at.SIP)
+	if a := gw.TLSAddr(); a != nil {
+		at.SIPTLS = sipAddr(a, opts.SIPIP)
+	}
+	opts.Logger.Info("sipphone: media", "ice-udp", router.UDPAddr(), "sip", at.SIP, "sip-tcp", opts.SIPTCP, "sip-tls", at.SIPTLS)
 
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
