@@ -29,8 +29,16 @@ type options struct {
 	ICEUDP string `json:"ice_udp"`
 	// SIP is the UDP address of the SIP plugin's user agents ("" to
 	// leave janus.plugin.sip out).
-	SIP     string   `json:"sip"`
-	NAT1To1 []string `json:"nat_1_1"`
+	SIP string `json:"sip"`
+	// SIPTCP also takes and sends SIP over TCP on the SIP address;
+	// SIPTLSCert and SIPTLSKey (PEM files) over TLS on SIPTLS (default:
+	// the SIP host, port 5061). A proxy or URI then picks the transport
+	// (";transport=tcp", sips:), as with Janus.
+	SIPTCP     bool     `json:"sip_tcp"`
+	SIPTLSCert string   `json:"sip_tls_cert"`
+	SIPTLSKey  string   `json:"sip_tls_key"`
+	SIPTLS     string   `json:"sip_tls"`
+	NAT1To1    []string `json:"nat_1_1"`
 	STUN    []string `json:"stun"`
 
 	APISecret      string              `json:"api_secret"`

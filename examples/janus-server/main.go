@@ -35,6 +35,10 @@ func main() {
 	flag.StringVar(&f.Web, "web", f.Web, "address of the demo pages; empty disables them")
 	flag.StringVar(&f.WebDir, "web-dir", "", "directory whose node_modules hold janus.js (default web/ or examples/janus-server/web/)")
 	flag.StringVar(&f.SIP, "sip", f.SIP, "UDP address of the SIP user agents (janus.plugin.sip); empty leaves the plugin out")
+	flag.BoolVar(&f.SIPTCP, "sip-tcp", false, "also SIP over TCP on the -sip address")
+	flag.StringVar(&f.SIPTLSCert, "sip-tls-cert", "", "PEM certificate (with -sip-tls-key): also SIP over TLS")
+	flag.StringVar(&f.SIPTLSKey, "sip-tls-key", "", "PEM private key of -sip-tls-cert")
+	flag.StringVar(&f.SIPTLS, "sip-tls", "", "address of the SIP over TLS listener (default: the -sip host, port 5061)")
 	flag.StringVar(&mountpointPorts, "mountpoint-ports", fmt.Sprintf("%d,%d", sampleAudioPort, sampleVideoPort),
 		"UDP ports on 127.0.0.1 of Streaming mountpoint 1, audio (Opus) and video (VP8), for RTP from ffmpeg or GStreamer; empty: no mountpoint. Given, it replaces the config file's mountpoints")
 	flag.StringVar(&f.ICEUDP, "ice-udp", f.ICEUDP, "address of the one UDP socket that carries all media; a loopback address offers loopback candidates only")
@@ -67,6 +71,14 @@ func main() {
 			o.WebDir = f.WebDir
 		case "sip":
 			o.SIP = f.SIP
+		case "sip-tcp":
+			o.SIPTCP = f.SIPTCP
+		case "sip-tls-cert":
+			o.SIPTLSCert = f.SIPTLSCert
+		case "sip-tls-key":
+			o.SIPTLSKey = f.SIPTLSKey
+		case "sip-tls":
+			o.SIPTLS = f.SIPTLS
 		case "ice-udp":
 			o.ICEUDP = f.ICEUDP
 		case "apisecret":

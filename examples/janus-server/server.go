@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,6 +29,9 @@ const shutdownTimeout = 10 * time.Second
 // resolved); empty for a disabled one.
 type listening struct {
 	HTTP, WebSocket, Admin, Web string
+	// SIP and SIPTLS are the SIP plugin's sockets, if it runs: UDP (and
+	// TCP with sip_tcp) on SIP, TLS on SIPTLS.
+	SIP, SIPTLS string
 }
 
 // plugins returns the plugins the server offers, under their Janus names.
@@ -54,7 +58,15 @@ func plugins(o options) ([]ianua.Plugin, error) {
 	if o.SIP != "" {
 		// janus.plugin.sip: one SIP user agent per handle; the router
 		// closes it (ianua.Closer).
-		sip, err := sipgw.New(sipgw.Params{ListenAddr: o.SIP, Logger: o.Logger})
+		sp := sipgw.Params{ListenAddr: o.SIP, TCP: o.SIPTCP, TLSListenAddr: o.SIPTLS, Logger: o.Logger}
+		if o.SIPTLSCert != "" || o.SIPTLSKey != "" {
+			cert, err := tls.LoadX509KeyPair(o.SIPTLSCert, o.SIPTLSKey)
+			if err != nil {
+				return nil, fmt.Errorf("sip_tls_cert, sip_tls_key: %w", err)
+			}
+			sp.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		}
+		sip, err := sipgw.New(sp)
 		if err != nil {
 			return nil, err
 		}
@@ -130,6 +142,15 @@ func run(ctx context.Context, o options, ready func(listening)) error {
 		return ln.Addr().String(), nil
 	}
 	var at listening
+	for _, p := range ps {
+		if sp, ok := p.(*sipgw.Plugin); ok {
+			at.SIP = sp.Addr().String()
+			if a := sp.TLSAddr(); a != nil {
+				at.SIPTLS = a.String()
+			}
+			o.Logger.Info("janus-server: SIP", "udp", at.SIP, "tcp", o.SIPTCP, "tls", at.SIPTLS)
+		}
+	}
 	for _, l := range []struct {
 		addr string
 		dst  *string
