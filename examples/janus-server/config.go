@@ -39,7 +39,7 @@ type options struct {
 	SIPTLSKey  string   `json:"sip_tls_key"`
 	SIPTLS     string   `json:"sip_tls"`
 	NAT1To1    []string `json:"nat_1_1"`
-	STUN    []string `json:"stun"`
+	STUN       []string `json:"stun"`
 
 	APISecret      string              `json:"api_secret"`
 	AdminSecret    string              `json:"admin_secret"`
