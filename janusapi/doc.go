@@ -99,7 +99,9 @@
 //	join (subscriber, streams),
 //	start, pause, subscribe,
 //	unsubscribe, update,
-//	configure, switch, leave     supported (asynchronous)
+//	configure, switch, leave     supported (asynchronous; configure takes a
+//	                             "streams" array of changes by mid, or one
+//	                             at the top level)
 //	events                       supported: joined, publishers, unpublished,
 //	                             leaving, kicked, destroyed, talking,
 //	                             stopped-talking, attached, updated, started,
@@ -108,7 +110,10 @@
 //	configure "temporal"         supported for VP8 (temporal layers 0..N)
 //	configure "spatial_layer",
 //	"temporal_layer"             supported (VP9 SVC: layers dropped, marker
-//	                             rewritten; up at keyframes); not automatic
+//	                             rewritten; up at keyframes); the spatial
+//	                             layer also chosen automatically from the
+//	                             subscriber's bandwidth estimate, until
+//	                             asked for by hand
 //	string room ids, e2ee,
 //	dummy publishers, AV1 SVC,
 //	permanent                    not yet
