@@ -43,14 +43,9 @@ func (n *Node) onDataMsg(msg *nats.Msg) {
 		n.log.Warn("cluster: malformed data message, dropped", "err", err)
 		return
 	}
-	if m.From == n.p.ID {
+	f := n.feedFrom(m.From, m.Room, m.Feed)
+	if f == nil {
 		return
-	}
-	n.mu.Lock()
-	f := n.remote[feedKey(m.Room, m.Feed)]
-	n.mu.Unlock()
-	if f == nil || f.info.Node != m.From {
-		return // a feed we do not have, or not from that node
 	}
 	if err := f.room.SendRemoteData(m.Feed, m.Data, m.IsString); err != nil {
 		n.log.Debug("cluster: data message", "feed", feedKey(m.Room, m.Feed), "err", err)

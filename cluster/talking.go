@@ -41,16 +41,27 @@ func (n *Node) onTalkingMsg(msg *nats.Msg) {
 		n.log.Warn("cluster: malformed talking message, dropped", "err", err)
 		return
 	}
-	if m.From == n.p.ID {
+	f := n.feedFrom(m.From, m.Room, m.Feed)
+	if f == nil {
 		return
-	}
-	n.mu.Lock()
-	f := n.remote[feedKey(m.Room, m.Feed)]
-	n.mu.Unlock()
-	if f == nil || f.info.Node != m.From {
-		return // a feed we do not have, or not from that node
 	}
 	if err := f.room.SetRemoteTalking(m.Feed, m.MID, m.Talking, m.Level); err != nil {
 		n.log.Debug("cluster: talking", "feed", feedKey(m.Room, m.Feed), "err", err)
 	}
+}
+
+// feedFrom returns the remote feed a message from another node is about,
+// nil if this node does not have it or it is not that node's (a message
+// of ours, or a forgery).
+func (n *Node) feedFrom(from string, room, feed uint64) *remoteFeed {
+	if from == n.p.ID {
+		return nil
+	}
+	n.mu.Lock()
+	f := n.remote[feedKey(room, feed)]
+	n.mu.Unlock()
+	if f == nil || f.info.Node != from {
+		return nil
+	}
+	return f
 }

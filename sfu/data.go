@@ -1,8 +1,6 @@
 package sfu
 
 import (
-	"slices"
-
 	"github.com/ianua/ianua"
 )
 
@@ -21,24 +19,7 @@ type DataEvent struct {
 // publisher's data channel goroutine, without the plugin's locks, must not
 // block, and must not keep Data after it returns.
 func (p *Plugin) AddDataObserver(f func(DataEvent)) (remove func()) {
-	fp := &f
-	p.mu.Lock()
-	p.dataObservers = append(slices.Clone(p.dataObservers), fp)
-	p.mu.Unlock()
-	return func() {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		p.dataObservers = slices.DeleteFunc(slices.Clone(p.dataObservers), func(x *func(DataEvent)) bool { return x == fp })
-	}
-}
-
-func (p *Plugin) notifyData(e DataEvent) {
-	p.mu.Lock()
-	obs := p.dataObservers
-	p.mu.Unlock()
-	for _, f := range obs {
-		(*f)(e)
-	}
+	return p.dataObs.add(f)
 }
 
 // SendRemoteData sends a data channel message of a remote publisher (one
@@ -60,3 +41,5 @@ func (r *Room) SendRemoteData(feed uint64, data []byte, isString bool) error {
 	pt.relayData(ianua.DataMessage{Data: data, IsString: isString})
 	return nil
 }
+
+func (p *Plugin) notifyData(e DataEvent) { p.dataObs.notify(e) }

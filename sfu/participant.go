@@ -343,7 +343,7 @@ func (pt *Participant) onTalking(src *ianua.Source, talking bool, level int) {
 	}
 	pt.mu.Unlock()
 	pt.setTalking(mid, talking, level)
-	pt.p.notifyTalking(TalkingEvent{Room: pt.room, Participant: pt, MID: mid, Talking: talking, Level: level})
+	pt.p.talkObs.notify(TalkingEvent{Room: pt.room, Participant: pt, MID: mid, Talking: talking, Level: level})
 }
 
 // setTalking records a stream's talking state and tells the room.

@@ -153,6 +153,6 @@ func (pt *Participant) Streams() []Stream {
 // observe tells the host's observers about a local participant.
 func (pt *Participant) observe(active, left bool) {
 	if !pt.remote {
-		pt.p.notifyObservers(PublisherEvent{Room: pt.room, Participant: pt, Active: active, Left: left})
+		pt.p.pubObs.notify(PublisherEvent{Room: pt.room, Participant: pt, Active: active, Left: left})
 	}
 }

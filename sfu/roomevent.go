@@ -1,7 +1,5 @@
 package sfu
 
-import "slices"
-
 // RoomEvent tells a host (a cluster node, say) that a room was created,
 // edited or destroyed after the plugin started, by a request or by the Go
 // API. Params are the room's settings after the change (defaults filled
@@ -17,24 +15,7 @@ type RoomEvent struct {
 // Params.Rooms are created before any observer is added, so they are not
 // told.
 func (p *Plugin) AddRoomObserver(f func(RoomEvent)) (remove func()) {
-	fp := &f
-	p.mu.Lock()
-	p.roomObservers = append(p.roomObservers, fp)
-	p.mu.Unlock()
-	return func() {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		p.roomObservers = slices.DeleteFunc(p.roomObservers, func(x *func(RoomEvent)) bool { return x == fp })
-	}
-}
-
-func (p *Plugin) notifyRoom(e RoomEvent) {
-	p.mu.Lock()
-	obs := slices.Clone(p.roomObservers)
-	p.mu.Unlock()
-	for _, f := range obs {
-		(*f)(e)
-	}
+	return p.roomObs.add(f)
 }
 
 // RoomEdit is what EditRoom changes; nil fields stay as they are. These are
@@ -81,6 +62,6 @@ func (p *Plugin) EditRoom(id uint64, e RoomEdit) error {
 	}
 	params := r.params
 	r.mu.Unlock()
-	p.notifyRoom(RoomEvent{Params: params})
+	p.roomObs.notify(RoomEvent{Params: params})
 	return nil
 }

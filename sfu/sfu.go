@@ -73,18 +73,13 @@ type Plugin struct {
 
 	mu    sync.Mutex
 	rooms map[uint64]*Room
-	// observers are told of local publishers (Params.OnPublisher and
-	// AddPublisherObserver).
-	observers []*func(PublisherEvent)
-	// roomObservers are told of rooms created, edited, destroyed
-	// (AddRoomObserver).
-	roomObservers []*func(RoomEvent)
-	// talkingObservers are told of local publishers' talking
-	// (AddTalkingObserver).
-	talkingObservers []*func(TalkingEvent)
-	// dataObservers are told of local publishers' data channel messages
-	// (AddDataObserver); copy-on-write, read without copying.
-	dataObservers []*func(DataEvent)
+	// The host's observers: of local participants (Params.OnPublisher
+	// and AddPublisherObserver), of rooms created, edited and destroyed,
+	// of local publishers' talking and data channel messages.
+	pubObs  observers[PublisherEvent]
+	roomObs observers[RoomEvent]
+	talkObs observers[TalkingEvent]
+	dataObs observers[DataEvent]
 }
 
 // New returns the plugin with the rooms of p created.
@@ -97,7 +92,7 @@ func New(p Params) (*Plugin, error) {
 	}
 	pl := &Plugin{params: p, log: p.Logger, rooms: make(map[uint64]*Room)}
 	if p.OnPublisher != nil {
-		pl.observers = append(pl.observers, &p.OnPublisher)
+		pl.pubObs.add(p.OnPublisher)
 	}
 	for _, rp := range p.Rooms {
 		if _, err := pl.CreateRoom(rp); err != nil {
@@ -114,25 +109,7 @@ func (*Plugin) Name() string { return Name }
 // Params.OnPublisher), for a host part made after the plugin, such as a
 // cluster node; the returned function removes it.
 func (p *Plugin) AddPublisherObserver(f func(PublisherEvent)) (remove func()) {
-	fp := &f
-	p.mu.Lock()
-	p.observers = append(p.observers, fp)
-	p.mu.Unlock()
-	return func() {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		p.observers = slices.DeleteFunc(p.observers, func(x *func(PublisherEvent)) bool { return x == fp })
-	}
-}
-
-// notifyObservers tells every observer, without the plugin's lock.
-func (p *Plugin) notifyObservers(e PublisherEvent) {
-	p.mu.Lock()
-	obs := slices.Clone(p.observers)
-	p.mu.Unlock()
-	for _, f := range obs {
-		(*f)(e)
-	}
+	return p.pubObs.add(f)
 }
 
 // Attach implements ianua.Plugin.
@@ -156,7 +133,7 @@ func (p *Plugin) CreateRoom(rp RoomParams) (*Room, error) {
 	r := &Room{p: p, params: rp, participants: map[uint64]*Participant{}, subscribers: map[*Subscriber]struct{}{}, forwarders: map[uint64]*forwarder{}}
 	p.rooms[rp.ID] = r
 	p.mu.Unlock()
-	p.notifyRoom(RoomEvent{Params: rp})
+	p.roomObs.notify(RoomEvent{Params: rp})
 	return r, nil
 }
 
@@ -225,7 +202,7 @@ func (p *Plugin) DestroyRoom(id uint64) error {
 		_ = x.h.PushEvent("", ev, nil)
 		x.leave("destroyed")
 	}
-	p.notifyRoom(RoomEvent{Params: params, Destroyed: true})
+	p.roomObs.notify(RoomEvent{Params: params, Destroyed: true})
 	return nil
 }
 

@@ -1,8 +1,6 @@
 package sfu
 
 import (
-	"slices"
-
 	"github.com/ianua/ianua"
 )
 
@@ -23,24 +21,7 @@ type TalkingEvent struct {
 // the returned function removes it. f is called from the stream's reading
 // goroutine, without the plugin's locks, and must not block.
 func (p *Plugin) AddTalkingObserver(f func(TalkingEvent)) (remove func()) {
-	fp := &f
-	p.mu.Lock()
-	p.talkingObservers = append(p.talkingObservers, fp)
-	p.mu.Unlock()
-	return func() {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		p.talkingObservers = slices.DeleteFunc(p.talkingObservers, func(x *func(TalkingEvent)) bool { return x == fp })
-	}
-}
-
-func (p *Plugin) notifyTalking(e TalkingEvent) {
-	p.mu.Lock()
-	obs := slices.Clone(p.talkingObservers)
-	p.mu.Unlock()
-	for _, f := range obs {
-		(*f)(e)
-	}
+	return p.talkObs.add(f)
 }
 
 // SetRemoteTalking sets whether a remote publisher's audio stream is
