@@ -162,9 +162,12 @@
 // reported in NOTIFYs), with Janus's events (early media as "progress")
 // and error codes (440–455); SDES-SRTP; video (VP8, H.264, plain RTP;
 // keyframe requests relayed); SIP over UDP, TCP and TLS (the proxy's
-// or the URI's transport, sips:, force_tcp, force_udp). Not yet: the
-// progress request, subscribe, recording, helper sessions, video with
-// SRTP. The sipgw package documentation is the full table.
+// or the URI's transport, sips:, force_tcp, force_udp). An ianua
+// extension: call with "room" (and pin, display) and no JSEP places the
+// call into a VideoRoom room, the callee publishing its audio there and
+// hearing the active speaker. Not yet: the progress request, subscribe,
+// recording, helper sessions, video with SRTP. The sipgw package
+// documentation is the full table.
 // Every request is asynchronous ("sip" error events). janus.js drives it
 // in examples/janus-server's SIP page, tested against SIPp: digest
 // registration and its refusal, calls both ways with audio, DTMF by INFO

@@ -40,11 +40,14 @@ type Agent struct {
 	vmedia    atomic.Pointer[media]
 	videoSSRC atomic.Uint32
 
-	mu       sync.Mutex
-	acct     *account
-	reg      *registration
-	state    regState
-	call     *call
+	mu    sync.Mutex
+	acct  *account
+	reg   *registration
+	state regState
+	call  *call
+	// room is the call the handle placed into a room (roomdial.go);
+	// a handle has one call at a time, call or room.
+	room     *roomCall
 	detached bool
 }
 
@@ -59,6 +62,8 @@ type Status struct {
 	CallStatus   string `json:"call_status"`
 	CallID       string `json:"call_id,omitempty"`
 	Peer         string `json:"callee,omitempty"`
+	// Room is the room of a call placed into one (RoomDial).
+	Room uint64 `json:"room,omitempty"`
 	// PacketsToPeer and PacketsFromPeer count RTP on the SIP leg of the
 	// current call.
 	PacketsToPeer   uint64 `json:"packets_to_peer"`
@@ -75,10 +80,14 @@ func (a *Agent) Status() Status {
 	if a.acct != nil {
 		st.Username = a.acct.identity
 	}
-	c := a.call
+	c, rc := a.call, a.room
 	a.mu.Unlock()
 	if c != nil {
 		st.CallStatus, st.CallID, st.Peer = c.stateName(), c.id, c.peer
+	}
+	if rc != nil {
+		st.CallStatus, st.CallID, st.Peer, st.Room = rc.state(), rc.id, rc.caller, rc.room.ID()
+		st.PacketsToPeer, st.PacketsFromPeer = rc.media.toPeer.Load(), rc.media.fromPeer.Load()
 	}
 	if m := a.media.Load(); m != nil {
 		st.PacketsToPeer, st.PacketsFromPeer = m.toPeer.Load(), m.fromPeer.Load()
@@ -118,7 +127,11 @@ func (a *Agent) HandleMessage(ctx context.Context, msg ianua.Message) (ianua.Rep
 	case "unregister":
 		err = a.unregister(msg.Transaction)
 	case "call":
-		err = a.startCall(ctx, msg, req)
+		if req.Room != nil {
+			err = a.callRoom(ctx, msg, req)
+		} else {
+			err = a.startCall(ctx, msg, req)
+		}
 	case "accept":
 		err = a.accept(msg, req)
 	case "decline":
@@ -291,10 +304,13 @@ func (a *Agent) HangupMedia(string) {
 func (a *Agent) Detached() {
 	a.mu.Lock()
 	a.detached = true
-	c, reg, acct := a.call, a.reg, a.acct
+	c, rc, reg, acct := a.call, a.room, a.reg, a.acct
 	a.mu.Unlock()
 	if c != nil {
 		c.endLocal(0, "")
+	}
+	if rc != nil {
+		rc.end(false)
 	}
 	if reg != nil {
 		reg.stop()

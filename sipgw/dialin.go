@@ -159,6 +159,17 @@ func (g *roomGateway) route(req *sip.Request) (dialInTarget, bool) {
 	return t, false
 }
 
+// switchInterval is DialIn.SwitchInterval, for calls placed into rooms
+// too.
+func (g *roomGateway) switchInterval() time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.rules.SwitchInterval <= 0 {
+		return defaultSwitchInterval
+	}
+	return g.rules.SwitchInterval
+}
+
 func (g *roomGateway) add(rc *roomCall) {
 	g.mu.Lock()
 	if g.calls == nil {

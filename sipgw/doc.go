@@ -116,7 +116,7 @@
 //     reason}, unregistering, unregistered.
 //   - call: uri, headers, call_id, srtp, srtp_profile,
 //     autoaccept_reinvites, refer_id, with the browser's
-//     JSEP offer. Events: calling {call_id}, proceeding {code}, ringing,
+//     JSEP offer (with room instead, see Rooms below). Events: calling {call_id}, proceeding {code}, ringing,
 //     progress (183 with SDP: early media, JSEP answer), accepted (JSEP
 //     answer unless progress had it), hangup {code, reason}. The account's
 //     secret answers a challenge of the INVITE too.
@@ -250,6 +250,46 @@
 // Plugin.RoomCalls lists the callers: room, participant id, codec, whom
 // each hears, packet counts.
 //
+// # Rooms: calls placed into a room
+//
+// The other way, an ianua extension of call: a handle places a SIP call
+// whose callee joins a room, with no PeerConnection (a phone brought into
+// a conference with one request):
+//
+//	{"request":"call","uri":"sip:bob@host","room":1234,"pin":"...","display":"Bob"}
+//
+// with no JSEP. Agent.CallRoom(ctx, transaction, RoomDial) is the same
+// for hosts that do not speak JSON. The room is one of the video-room
+// plugin (sfu) of the handle's router; pin is its PIN, if it has one;
+// display the callee's name in the room (its user part by default).
+// The call goes out as any call of the handle's account (registration or
+// guest, digest authentication, proxy, outbound_proxy, transport,
+// headers, call_id, srtp and srtp_profile). The offer has the room's
+// audio codecs that cross untranscoded, in the room's order (Opus for an
+// Opus room, PCMU for audiocodec "pcmu", and so on), with
+// telephone-event. Once answered, the callee is in the room exactly as a
+// dial-in caller (above): a remote publisher of the codec it chose, which
+// hears the room's active speaker (one publisher at a time, nothing is
+// mixed). Events: calling {call_id, room}, proceeding {code}, ringing
+// (early media is not relayed), accepted {username, room, id (its
+// participant id), codec}, hangup {code, reason, room}. hangup sends a
+// CANCEL while it rings (hangup 487), a BYE in the room (hangup 200);
+// the callee's BYE, the room's destruction or the host removing the
+// participant end it too, and detaching the handle. Refused at once:
+// a JSEP or refer_id with room (444), no such room (444, wrapping
+// sfu.ErrNoSuchRoom), a wrong pin (444, sfu.ErrUnauthorized), a full
+// room (447, sfu.ErrPublishersFull), no video-room plugin on the router
+// (442), a room with none of Opus, G.722, PCMU, PCMA (448), and what a
+// call refuses (447 when not registered or in a call: a handle has one
+// call at a time, room or not). A callee that refuses ends it with its
+// code (hangup 488 when it has none of the room's codecs); one that
+// answers with a codec not offered, or without a usable key with
+// sdes_mandatory, gets a BYE and the hangup says 488; a room destroyed
+// or filled while it rang, 404 or 486. Hold, update, transfer, info,
+// dtmf_info and message in the dialog are not available in such a call
+// (447). The call is listed by Plugin.RoomCalls, and Status has its
+// room.
+//
 // # Not supported yet
 //
 // AEAD SRTP suites (RFC 7714), video with SDES-SRTP (an outgoing call
@@ -269,8 +309,8 @@
 // incoming_header_prefixes (no "headers" in events), RTP forwarders,
 // symmetric RTP (media always goes to the address in the peer's SDP),
 // RTCP reports towards the SIP peer (video gets PLIs only), and DNS SRV/NAPTR (RFC 3263): hosts resolve
-// by A record, port 5060 when absent. In rooms: dialling out from a room,
-// moving a handle's call into a room, mixing (a caller hears one
+// by A record, port 5060 when absent. In rooms: moving a handle's call
+// into a room, mixing (a caller hears one
 // publisher), talking and active-speaker detection of callers (G.711
 // and Opus carry no RFC 6464 level from phones), DTMF (a PIN prompt),
 // and callers relayed to the other nodes of a cluster (they are remote

@@ -69,7 +69,7 @@ func (a *Agent) incoming(req *sip.Request, tx sip.ServerTransaction) {
 	callID := req.CallID().Value()
 
 	a.mu.Lock()
-	busy, gone, acct := a.call != nil, a.detached || a.acct == nil, a.acct
+	busy, gone, acct := a.call != nil || a.room != nil, a.detached || a.acct == nil, a.acct
 	a.mu.Unlock()
 	if gone {
 		a.p.respond(req, tx, sip.StatusTemporarilyUnavailable, "Temporarily Unavailable")

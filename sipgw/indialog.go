@@ -105,6 +105,15 @@ func (a *Agent) hangup(transaction string, req Request) error {
 	if err != nil {
 		return err
 	}
+	a.mu.Lock()
+	rc := a.room
+	a.mu.Unlock()
+	if rc != nil {
+		if rc.hangup(headers) {
+			a.push(transaction, rc.id, map[string]any{"event": "hangingup"}, nil)
+		}
+		return nil
+	}
 	c := a.currentCall()
 	if c == nil {
 		return nil

@@ -120,7 +120,7 @@ func (a *Agent) startCall(ctx context.Context, msg ianua.Message, req Request) e
 	invite := a.p.newInvite(acct, target, tp, callID, c.localTag, c.local.marshal(), headers)
 
 	a.mu.Lock()
-	if a.call != nil || a.detached {
+	if a.call != nil || a.room != nil || a.detached {
 		a.mu.Unlock()
 		c.cancel()
 		c.closeMedia()
@@ -154,8 +154,19 @@ func (a *Agent) idleAccount(ctx context.Context) (*account, error) {
 			a.mu.Unlock()
 			return nil, perr(ErrorWrongState, ErrCallState, "Wrong state (register first)")
 		}
-		c, acct := a.call, a.acct
+		c, rc, acct := a.call, a.room, a.acct
 		a.mu.Unlock()
+		if rc != nil {
+			if !rc.isEnded() {
+				return nil, perr(ErrorWrongState, ErrCallState, "Wrong state (already in a call? status=%s)", rc.state())
+			}
+			select {
+			case <-rc.finished:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			continue
+		}
 		if c == nil {
 			return acct, nil
 		}

@@ -49,6 +49,13 @@ type Request struct {
 	// them in the plugin.
 	AutoacceptReinvites *bool `json:"autoaccept_reinvites,omitempty"`
 
+	// Room, in call, places the call into that room of the router's
+	// video-room plugin, with no JSEP (an ianua extension, RoomDial);
+	// PIN is the room's pin, Display the callee's name in the room.
+	Room    *uint64 `json:"room,omitempty"`
+	PIN     string  `json:"pin,omitempty"`
+	Display string  `json:"display,omitempty"`
+
 	// decline
 	Code *int `json:"code,omitempty"`
 

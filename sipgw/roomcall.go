@@ -23,23 +23,25 @@ import (
 // hearPoll is how often a room call looks at who speaks in its room.
 const hearPoll = 250 * time.Millisecond
 
-// roomCall is a SIP caller in a room (DialIn). The handler goroutine of
-// its INVITE owns it from the INVITE to the end; its two other goroutines,
-// the feed of the caller's RTP into its source and the choice of what the
-// caller hears, end before the owner returns.
+// roomCall is a SIP call in a room: a caller let in by DialIn, or a
+// call a handle placed into a room (roomdial.go). One goroutine owns it
+// from the INVITE to the end (the handler of the caller's INVITE, or the
+// handle's dialling goroutine); its two other goroutines, the feed of the
+// peer's RTP into its source and the choice of what the peer hears, end
+// before the owner returns.
 type roomCall struct {
 	p        *Plugin
 	id       string // Call-ID
 	localTag string
-	caller   string // From URI
+	caller   string // the peer's URI: the From of a caller, the callee's
 	display  string
 	room     *sfu.Room
 	pid      uint64 // participant id in the room
 	neg      negotiated
 	media    *media
 	src      *ianua.Source
-	dlg      *sipgo.DialogServerSession
-	target   sip.Uri // the caller's Contact
+	dlg      roomDialog
+	target   sip.Uri // the peer's Contact
 	// tp is the transport the INVITE came over, and conn the address of
 	// its connection (TCP, TLS).
 	tp       transport
@@ -62,6 +64,24 @@ type roomCall struct {
 	sub         *ianua.Subscription
 	ended       bool
 	endedRemote bool
+
+	// A call placed by a handle: its agent and account, the request's
+	// transaction (for the events), whether it is answered, the headers
+	// of hangup's BYE, and finished, closed once the agent is free.
+	a           *Agent
+	acct        *account
+	transaction string
+	inCall      bool
+	byeHeaders  []sip.Header
+	finished    chan struct{}
+}
+
+// roomDialog is what a room call does in its dialog, as callee
+// (sipgo.DialogServerSession) or caller (sipgo.DialogClientSession).
+type roomDialog interface {
+	ReadRequest(req *sip.Request, tx sip.ServerTransaction) error
+	ReadBye(req *sip.Request, tx sip.ServerTransaction) error
+	WriteBye(ctx context.Context, bye *sip.Request) error
 }
 
 // dialIn takes an INVITE that a dial-in rule sends to a room: the caller
@@ -150,12 +170,7 @@ func (p *Plugin) dialIn(req *sip.Request, tx sip.ServerTransaction, t dialInTarg
 		return
 	}
 	p.rooms.add(rc)
-	m.setPeer(offer, n, dirSendRecv)
-	m.wg.Add(1)
-	go m.drainRTCP()
-	rc.wg.Add(2)
-	go rc.feed()
-	go rc.hear()
+	rc.start(offer)
 	defer rc.finish()
 
 	rc.mu.Lock()
@@ -177,17 +192,38 @@ func (p *Plugin) dialIn(req *sip.Request, tx sip.ServerTransaction, t dialInTarg
 		return
 	}
 	log.Info("sipgw: caller joined the room", "caller", rc.caller, "id", rc.pid, "codec", n.Media.Name)
+	rc.stay()
+}
+
+// start points the call's media at the peer (d, its SDP) and starts the
+// feed of its RTP into the room and the choice of what it hears.
+func (rc *roomCall) start(d mediaDesc) {
+	m := rc.media
+	m.setPeer(d, rc.neg, dirSendRecv)
+	m.wg.Add(1)
+	go m.drainRTCP()
+	rc.wg.Add(2)
+	go rc.feed()
+	go rc.hear()
+}
+
+// stay keeps the established call in the room until it ends, and sends
+// the BYE unless the peer hung up.
+func (rc *roomCall) stay() {
 	select {
 	case <-rc.ctx.Done():
-		// The caller hung up, or the plugin closes.
+		// The peer hung up, the handle did, or the plugin closes.
 	case <-rc.src.Done():
 		// Removed from the room (RemoveRemotePublisher), or the room
 		// was destroyed.
 	}
-	if !rc.end(false) {
-		return
+	rc.end(false)
+	rc.mu.Lock()
+	remote := rc.endedRemote
+	rc.mu.Unlock()
+	if !remote {
+		rc.bye()
 	}
-	rc.bye()
 }
 
 // roomCodec is the first of the room's audio codecs (in the room's order
@@ -314,9 +350,11 @@ func (rc *roomCall) end(remote bool) bool {
 // makes it, is over by then).
 func (rc *roomCall) finish() {
 	rc.cancel()
-	if err := rc.room.RemoveRemotePublisher(rc.pid); err != nil {
-		// Removed already, with the room or by the host.
-		rc.src.Close()
+	if rc.src != nil {
+		if err := rc.room.RemoveRemotePublisher(rc.pid); err != nil {
+			// Removed already, with the room or by the host.
+			rc.src.Close()
+		}
 	}
 	rc.media.close()
 	rc.wg.Wait()
@@ -334,7 +372,10 @@ func (rc *roomCall) finish() {
 func (rc *roomCall) bye() {
 	req := sip.NewRequest(sip.BYE, rc.target)
 	rc.p.inDialog(req, rc.tp, rc.conn)
-	rc.p.addCommonHeaders(req, nil, nil)
+	rc.mu.Lock()
+	headers := rc.byeHeaders
+	rc.mu.Unlock()
+	rc.p.addCommonHeaders(req, rc.acct, headers)
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
 	if err := rc.dlg.WriteBye(ctx, req); err != nil {
@@ -485,7 +526,12 @@ func (rc *roomCall) info() RoomCall {
 
 // onAck confirms the dialog (the ACK of our 200, or of a re-INVITE's).
 func (rc *roomCall) onAck(req *sip.Request, tx sip.ServerTransaction) {
-	if err := rc.dlg.ReadAck(req, tx); err != nil {
+	uas, ok := rc.dlg.(*sipgo.DialogServerSession)
+	if !ok {
+		// The ACK of a re-INVITE's 200 in a call we placed.
+		return
+	}
+	if err := uas.ReadAck(req, tx); err != nil {
 		rc.p.log.Debug("sipgw: ACK", "call", rc.id, "err", err)
 	}
 }
