@@ -22,6 +22,7 @@ import (
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/ianua/ianua/internal/av1dd"
 	"github.com/ianua/ianua/internal/loopback"
 	"github.com/ianua/ianua/internal/monitor"
 	"github.com/ianua/ianua/internal/pionlog"
@@ -111,6 +112,9 @@ func (r *MediaRouter) setupMedia() error {
 		{sdp.AudioLevelURI, []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio}},
 		{sdp.ABSSendTimeURI, []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo}},
 		{sdp.TransportCCURI, []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo}},
+		// AV1 SVC: each packet's layers, for the subscriptions' choice
+		// (browsers send it only when it is negotiated).
+		{av1dd.URI, []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo}},
 	}
 	for _, e := range exts {
 		for _, k := range e.kinds {

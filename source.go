@@ -1,6 +1,7 @@
 package ianua
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/ianua/ianua/internal/audiolevel"
+	"github.com/ianua/ianua/internal/av1dd"
 	"github.com/ianua/ianua/internal/packetcache"
 	"github.com/ianua/ianua/internal/rtpmunge"
 	"github.com/ianua/ianua/internal/throttle"
@@ -22,8 +24,8 @@ const (
 	// maxLayers is the number of simulcast layers a source may have
 	// (RFC 8853: rid-based simulcast; browsers send up to 3).
 	maxLayers = 3
-	// maxSpatial is the number of VP9 spatial layers a source measures
-	// (browsers send up to three: L3T3).
+	// maxSpatial is the number of VP9 or AV1 spatial layers a source
+	// measures (browsers send up to three: L3T3).
 	maxSpatial = 3
 	// cacheSize is the number of packets kept per layer for NACKs: about
 	// 2 s of 1.2 Mbit/s video.
@@ -70,6 +72,12 @@ type SourceParams struct {
 	// picture at once, then the live stream from the next keyframe. For
 	// senders that cannot be asked for a keyframe (plain RTP ingest).
 	KeepKeyframe bool
+	// HeaderExtensions are the RTP header extensions (URI and id) that a
+	// fed source's packets carry, as its sender negotiated them; a source
+	// from a PeerConnection knows them from its transceiver. Of these the
+	// source reads the AV1 dependency descriptor (for layer choice) and
+	// audio levels.
+	HeaderExtensions []webrtc.RTPHeaderExtensionParameter
 	// OnSubscribers, if set, is told the number of subscriptions each
 	// time it changes, so that a source fed from afar (a relay from
 	// another node) runs only while someone watches. It is called
@@ -107,6 +115,9 @@ type Source struct {
 	muted        atomic.Bool
 
 	dropped atomic.Uint64 // packets that were not RTP (ReadPackets)
+	// ddID is the id of the AV1 dependency descriptor extension in the
+	// source's packets, 0 without it; retransmissions carry it on.
+	ddID atomic.Uint32
 
 	kfArmed atomic.Bool
 	kfTimer *time.Timer // guarded by mu
@@ -127,9 +138,10 @@ type layer struct {
 	packets atomic.Uint64
 	bytes   atomic.Uint64
 	bitrate atomic.Uint64
-	// spatialRate is the bitrate of each VP9 spatial layer (RFC 9628
-	// SID) within the stream, over the same second; zero when the
-	// stream has no spatial layers.
+	// spatialRate is the bitrate of each spatial layer (VP9: RFC 9628
+	// SID; AV1: the dependency descriptor's spatial id) within the
+	// stream, over the same second; zero when the stream has no spatial
+	// layers.
 	spatialRate [maxSpatial]atomic.Uint64
 	// kf is the latest keyframe (SourceParams.KeepKeyframe), or nil.
 	kf *keyframeBuffer
@@ -360,7 +372,6 @@ func (s *Source) ReadTrack(track *webrtc.TrackRemote) error {
 		return err
 	}
 	defer rd.close()
-	rd.audioLevelID = s.headerExtensionID(sdp.AudioLevelURI)
 	for {
 		n, _, err := track.Read(rd.buf)
 		if err != nil {
@@ -411,8 +422,14 @@ type reader struct {
 	audioLevelID uint8
 	dropped      uint64
 	mime         string
-	// spatialBytes counts each VP9 spatial layer's bytes since rateStart.
+	// spatialBytes counts each spatial layer's bytes since rateStart.
 	spatialBytes [maxSpatial]uint64
+	// dd reads the AV1 dependency descriptors (extension ddID), keeping
+	// the layer's latest frame dependency structure; ddAsked is set once
+	// a keyframe was asked for because the structure is missing.
+	dd      av1dd.Parser
+	ddID    uint8
+	ddAsked bool
 }
 
 func (s *Source) newReader(idx int, rid string, ssrc uint32) (*reader, error) {
@@ -434,7 +451,13 @@ func (s *Source) newReader(idx int, rid string, ssrc uint32) (*reader, error) {
 		return nil, fmt.Errorf("%w: layer %d (%q) read twice", ErrInvalidElement, idx, rid)
 	}
 	s.layers[idx] = l
-	return &reader{s: s, l: l, idx: idx, buf: make([]byte, 1500), rateStart: time.Now(), mime: strings.ToLower(s.codec.MimeType)}, nil
+	rd := &reader{s: s, l: l, idx: idx, buf: make([]byte, 1500), rateStart: time.Now(), mime: strings.ToLower(s.codec.MimeType)}
+	rd.audioLevelID = s.headerExtensionID(sdp.AudioLevelURI)
+	if rd.mime == "video/av1" {
+		rd.ddID = s.headerExtensionID(av1dd.URI)
+		s.ddID.Store(uint32(rd.ddID))
+	}
+	return rd, nil
 }
 
 func (rd *reader) close() { rd.fan.close() }
@@ -464,9 +487,19 @@ func (rd *reader) ingest(raw []byte) bool {
 	l.lastPacket.Store(now.UnixNano())
 	l.packets.Add(1)
 	total := l.bytes.Add(uint64(len(raw)))
-	if rd.mime == "video/vp9" {
+	out := &rd.out
+	out.svc = svcFrame{}
+	switch rd.mime {
+	case "video/vp9":
 		if d, ok := rtpmunge.ParseVP9(rd.pkt.Payload); ok && d.LayersPresent && int(d.SID) < maxSpatial {
 			rd.spatialBytes[d.SID] += uint64(len(raw))
+		}
+	case "video/av1":
+		if rd.ddID != 0 {
+			rd.parseDD(&out.svc)
+			if out.svc.ok && int(out.svc.spatial) < maxSpatial {
+				rd.spatialBytes[out.svc.spatial] += uint64(len(raw))
+			}
 		}
 	}
 	if d := now.Sub(rd.rateStart); d >= time.Second {
@@ -479,13 +512,13 @@ func (rd *reader) ingest(raw []byte) bool {
 	}
 	l.cache.Store(rd.pkt.SequenceNumber, raw)
 
-	out := &rd.out
 	out.src = s
 	out.header = rd.pkt.Header
 	out.payload = rd.pkt.Payload
 	out.layer = rd.idx
 	out.now = now
-	out.keyframe = s.kind == webrtc.RTPCodecTypeVideo && rtpmunge.KeyFrame(rd.mime, rd.pkt.Payload)
+	out.keyframe = s.kind == webrtc.RTPCodecTypeVideo && rtpmunge.KeyFrame(rd.mime, rd.pkt.Payload) ||
+		out.svc.ok && out.svc.keyframe
 	if rd.audioLevelID != 0 && s.level != nil {
 		if ext := rd.pkt.GetExtension(rd.audioLevelID); ext != nil {
 			if lvl, voice, ok := audiolevel.ParseExtension(ext); ok {
@@ -518,6 +551,52 @@ type outPacket struct {
 	layer    int
 	keyframe bool
 	now      time.Time
+	svc      svcFrame
+}
+
+// svcFrame is what the AV1 dependency descriptor says of a packet's frame,
+// for the subscriptions' layer choice.
+type svcFrame struct {
+	ok                bool // a descriptor was read and resolved
+	spatial, temporal uint8
+	// start and end: first and last packet of the (layer) frame.
+	start, end bool
+	// keyframe: the packet brought a new frame dependency structure,
+	// which starts a coded video sequence.
+	keyframe  bool
+	dtis      av1dd.DTIs
+	structure *av1dd.Structure
+	// ext is the descriptor as received, forwarded to subscribers that
+	// negotiated it.
+	ext []byte
+}
+
+// parseDD reads the packet's AV1 dependency descriptor into f. Without
+// the frame dependency structure (the keyframe that brought it was lost,
+// or reading started after it) it asks once for a keyframe, which brings
+// the structure.
+func (rd *reader) parseDD(f *svcFrame) {
+	ext := rd.pkt.GetExtension(rd.ddID)
+	if ext == nil {
+		return
+	}
+	d, err := rd.dd.Parse(ext)
+	if err != nil {
+		if (errors.Is(err, av1dd.ErrNoStructure) || errors.Is(err, av1dd.ErrUnknownTemplate)) && !rd.ddAsked {
+			rd.ddAsked = true
+			rd.s.RequestKeyframe(rd.idx)
+		}
+		return
+	}
+	if d.NewStructure {
+		rd.ddAsked = false
+	}
+	*f = svcFrame{
+		ok: true, spatial: d.Spatial, temporal: d.Temporal,
+		start: d.StartOfFrame, end: d.EndOfFrame,
+		keyframe: d.NewStructure && d.StartOfFrame,
+		dtis:     d.DTIs, structure: d.Structure, ext: ext,
+	}
 }
 
 func (s *Source) forward(fan *fanout, p *outPacket) {
@@ -556,6 +635,11 @@ func (s *Source) observeLevel(level uint8, voice bool) {
 // headerExtensionID is the id the publisher negotiated for an extension.
 func (s *Source) headerExtensionID(uri string) uint8 {
 	if s.tr == nil {
+		for _, e := range s.params.HeaderExtensions {
+			if e.URI == uri {
+				return uint8(e.ID)
+			}
+		}
 		return 0
 	}
 	rcv := s.tr.Receiver()
@@ -723,8 +807,8 @@ func (s *Source) LayerBitrates() [maxLayers]uint64 {
 	return out
 }
 
-// SpatialBitrates returns the bitrate of each VP9 spatial layer (RFC 9628)
-// of the source's stream over the last second, bits per second, lowest
+// SpatialBitrates returns the bitrate of each spatial layer (VP9: RFC 9628;
+// AV1: from the dependency descriptor) of the source's stream over the last second, bits per second, lowest
 // first; all zero for a stream without spatial layers, or silent for a
 // second. A subscriber forwarded up to layer n gets the sum of layers 0 to
 // n.

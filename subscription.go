@@ -11,6 +11,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/ianua/ianua/internal/av1dd"
 	"github.com/ianua/ianua/internal/rtpmunge"
 )
 
@@ -59,14 +60,22 @@ type Subscription struct {
 	target  int // wanted simulcast layer
 	// temporal is the highest VP8 temporal layer forwarded, -1 for all.
 	temporal int
-	// VP9 SVC (RFC 9628): the spatial and temporal layers forwarded (-1:
-	// all) and the ones asked for, which take over at a picture where
-	// the switch is safe.
+	// VP9 SVC (RFC 9628) and AV1 SVC (dependency descriptor): the
+	// spatial and temporal layers forwarded (-1: all) and the ones asked
+	// for, which take over at a picture where the switch is safe.
 	spatial, spatialWant         int
 	svcTemporal, svcTemporalWant int
-	current                      int  // layer being forwarded, -1 before the first
-	waitKey                      bool // forward nothing until a keyframe (after a switch)
-	needKey                      int  // layer acceptLocked waits for a keyframe of, or -1
+	// av1TS is the timestamp of the AV1 temporal unit seen last (av1Seen:
+	// one was), to tell where the next starts.
+	av1TS   uint32
+	av1Seen bool
+	// ddID is the subscriber's id for the AV1 dependency descriptor
+	// extension, 0 when it did not negotiate it.
+	ddID uint8
+
+	current int  // layer being forwarded, -1 before the first
+	waitKey bool // forward nothing until a keyframe (after a switch)
+	needKey int  // layer acceptLocked waits for a keyframe of, or -1
 	// primedFrom is the source whose kept keyframe was last sent (or
 	// looked for) to start this subscription; once per source.
 	primedFrom *Source
@@ -76,6 +85,10 @@ type Subscription struct {
 	// forwarding path writes without allocating and without holding mu
 	// across the send.
 	hdr [maxLayers]rtp.Header
+	// ext backs each header's extensions: the dependency descriptor we
+	// forward, and what pion's interceptors add (transport-wide-cc),
+	// without allocating and without touching the source's packet.
+	ext [maxLayers][4]rtp.Extension
 	// payload is the VP8 copy buffer per layer, for picture-id rewriting.
 	payload [maxLayers][]byte
 
@@ -181,6 +194,12 @@ func (sub *Subscription) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecPara
 		}
 		sub.clock = c.ClockRate
 		sub.mime = strings.ToLower(c.MimeType)
+		sub.ddID = 0
+		for _, e := range ctx.HeaderExtensions() {
+			if e.URI == av1dd.URI && sub.mime == "video/av1" {
+				sub.ddID = uint8(e.ID)
+			}
+		}
 		sub.writer = ctx.WriteStream()
 		sub.bound = true
 		return c, nil
@@ -371,9 +390,16 @@ func (sub *Subscription) prepareLocked(p *outPacket) (h *rtp.Header, payload []b
 			return nil, nil, nil, false
 		}
 	}
+	if p.svc.ok && !sub.av1Locked(h, p) {
+		sub.munger.Drop(h)
+		return nil, nil, nil, false
+	}
 	h.Extension = false
 	h.ExtensionProfile = 0
-	h.Extensions = h.Extensions[:0]
+	h.Extensions = sub.ext[p.layer][:0]
+	if sub.ddID != 0 && len(p.svc.ext) > 0 {
+		sub.setDD(h, p.svc.ext)
+	}
 	if !sub.munger.Process(h, p.now) {
 		return nil, nil, nil, false
 	}
@@ -433,17 +459,80 @@ func (sub *Subscription) svcLocked(h *rtp.Header, payload []byte) bool {
 	return true
 }
 
-// SetSpatialLayer chooses the highest VP9 spatial layer to forward (0
-// lowest; -1 all). Going down takes effect at the next picture; going up
-// at the next keyframe, which is asked for.
+// av1Locked applies the spatial and temporal layer choice to one AV1
+// packet, from its dependency descriptor (AV1 RTP payload format, appendix
+// A): frames above the chosen layers are dropped — a frame refers only to
+// frames of its layers or lower ones (section 3) — and the end of the
+// chosen spatial layer's frame gets the marker bit, which ends the
+// temporal unit for the receiver (section 4.2). Switches happen at the
+// start of a temporal unit: down at once, spatial up at a keyframe (the
+// layer refers to its own earlier frames), temporal up at a switch
+// indication (A.4.4).
+func (sub *Subscription) av1Locked(h *rtp.Header, p *outPacket) bool {
+	f := &p.svc
+	if !sub.av1Seen || p.header.Timestamp != sub.av1TS {
+		sub.av1Seen, sub.av1TS = true, p.header.Timestamp
+		if sub.spatialWant != sub.spatial {
+			up := sub.spatialWant < 0 || (sub.spatial >= 0 && sub.spatialWant > sub.spatial)
+			if !up || p.keyframe {
+				sub.spatial = sub.spatialWant
+			}
+		}
+		if sub.svcTemporalWant != sub.svcTemporal {
+			up := sub.svcTemporalWant < 0 || (sub.svcTemporal >= 0 && sub.svcTemporalWant > sub.svcTemporal)
+			if !up || p.keyframe || av1TemporalSwitch(f, sub.svcTemporalWant) {
+				sub.svcTemporal = sub.svcTemporalWant
+			}
+		}
+	}
+	if (sub.spatial >= 0 && int(f.spatial) > sub.spatial) || (sub.svcTemporal >= 0 && int(f.temporal) > sub.svcTemporal) {
+		return false
+	}
+	if sub.spatial >= 0 && int(f.spatial) == sub.spatial && f.end {
+		h.Marker = true
+	}
+	return true
+}
+
+// av1TemporalSwitch says whether forwarding temporal layers up to tid (-1:
+// all) may start at the frame f: it has a switch indication for the
+// decode target of its spatial layer and that temporal layer.
+func av1TemporalSwitch(f *svcFrame, tid int) bool {
+	s := f.structure
+	if tid < 0 || tid > int(s.MaxTemporal) {
+		tid = int(s.MaxTemporal)
+	}
+	dt := s.DecodeTarget(int(f.spatial), tid)
+	if dt < 0 {
+		return f.temporal == 0
+	}
+	return f.dtis.At(dt) == av1dd.Switch
+}
+
+// setDD puts an AV1 dependency descriptor on an outgoing header under the
+// subscriber's id: in the one-byte form when it fits, else the two-byte
+// one (RFC 8285 sections 4.2 and 4.3; a descriptor with its structure is
+// often longer than 16 bytes, and Chrome sends it so too).
+func (sub *Subscription) setDD(h *rtp.Header, dd []byte) {
+	h.Extension = true
+	h.ExtensionProfile = rtp.ExtensionProfileOneByte
+	if sub.ddID > 14 || len(dd) > 16 {
+		h.ExtensionProfile = rtp.ExtensionProfileTwoByte
+	}
+	_ = h.SetExtension(sub.ddID, dd)
+}
+
+// SetSpatialLayer chooses the highest VP9 or AV1 spatial layer to forward
+// (0 lowest; -1 all). Going down takes effect at the next picture; going
+// up at the next keyframe, which is asked for.
 func (sub *Subscription) SetSpatialLayer(layer int) error {
 	if sub.kind != webrtc.RTPCodecTypeVideo || layer < -1 || layer > 2 {
 		return fmt.Errorf("%w: spatial layer %d", ErrInvalidElement, layer)
 	}
 	sub.mu.Lock()
-	if sub.bound && sub.mime != "video/vp9" {
+	if sub.bound && sub.mime != "video/vp9" && sub.mime != "video/av1" {
 		sub.mu.Unlock()
-		return fmt.Errorf("%w: spatial layers need VP9, not %s", ErrInvalidElement, sub.mime)
+		return fmt.Errorf("%w: spatial layers need VP9 or AV1, not %s", ErrInvalidElement, sub.mime)
 	}
 	up := layer < 0 || (sub.spatial >= 0 && layer > sub.spatial)
 	sub.spatialWant = layer
@@ -455,8 +544,8 @@ func (sub *Subscription) SetSpatialLayer(layer int) error {
 	return nil
 }
 
-// SpatialLayer returns the VP9 spatial layer being forwarded and the one
-// asked for (-1: all).
+// SpatialLayer returns the VP9 or AV1 spatial layer being forwarded and
+// the one asked for (-1: all).
 func (sub *Subscription) SpatialLayer() (current, target int) {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
@@ -496,9 +585,16 @@ func (sub *Subscription) retransmit(outSeq uint16) {
 	h.Timestamp += m.TimestampOffset
 	h.SSRC = sub.ssrc
 	h.PayloadType = sub.pt
+	var dd []byte
+	if id := src.ddID.Load(); id != 0 && sub.ddID != 0 {
+		dd = h.GetExtension(uint8(id))
+	}
 	h.Extension = false
 	h.ExtensionProfile = 0
 	h.Extensions = h.Extensions[:0]
+	if dd != nil {
+		sub.setDD(h, dd)
+	}
 	if sub.mime == "video/vp8" && sub.vp8.Rewrites() {
 		// The payload is our own copy: rewrite its picture id as the
 		// original was.
@@ -600,8 +696,9 @@ func (sub *Subscription) SetLayer(layer int) error {
 	return nil
 }
 
-// SetTemporalLayer limits a VP8 or VP9 stream to temporal layers 0..layer (-1:
-// all), for a receiver that wants a lower frame rate (Janus "temporal").
+// SetTemporalLayer limits a VP8, VP9 or AV1 stream to temporal layers
+// 0..layer (-1: all), for a receiver that wants a lower frame rate (Janus
+// "temporal"). Going up waits for a frame where the switch is safe.
 func (sub *Subscription) SetTemporalLayer(layer int) error {
 	if sub.kind != webrtc.RTPCodecTypeVideo || layer < -1 || layer > 2 {
 		return fmt.Errorf("%w: temporal layer %d", ErrInvalidElement, layer)
@@ -609,10 +706,10 @@ func (sub *Subscription) SetTemporalLayer(layer int) error {
 	sub.mu.Lock()
 	defer sub.mu.Unlock()
 	switch {
-	case sub.bound && sub.mime == "video/vp9":
+	case sub.bound && (sub.mime == "video/vp9" || sub.mime == "video/av1"):
 		sub.svcTemporalWant = layer
 	case sub.bound && sub.mime != "video/vp8":
-		return fmt.Errorf("%w: temporal layers need VP8 or VP9, not %s", ErrInvalidElement, sub.mime)
+		return fmt.Errorf("%w: temporal layers need VP8, VP9 or AV1, not %s", ErrInvalidElement, sub.mime)
 	default:
 		sub.temporal = layer
 	}
