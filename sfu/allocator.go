@@ -7,9 +7,9 @@ import (
 // Automatic layer choice: every allocInterval each subscriber's bandwidth
 // estimate (send-side, from transport-wide-cc feedback) is shared among its
 // video streams, and each simulcast stream gets the highest layer that
-// fits its share, each VP9 SVC stream the highest spatial layer whose sum
-// with the layers below it fits (RFC 9628: a spatial layer needs those
-// below). Going down is immediate (congestion hurts now); going up waits
+// fits its share, each VP9 or AV1 SVC stream the highest spatial layer
+// whose sum with the layers below it fits (RFC 9628: a spatial layer needs
+// those below). Going down is immediate (congestion hurts now); going up waits
 // for upVotes intervals in a row (the estimate grows slowly and a keyframe
 // for nothing is costly). A stream whose layer the client chose by hand
 // ("substream") is left alone.
@@ -120,8 +120,9 @@ func (s *Subscriber) allocStream(st *subStream, share uint64) {
 	}
 }
 
-// allocSpatial picks a VP9 SVC stream's spatial layer, with the same rules
-// as a simulcast layer: down at once, up one layer after upVotes.
+// allocSpatial picks a VP9 or AV1 SVC stream's spatial layer, with the
+// same rules as a simulcast layer: down at once, up one layer after
+// upVotes.
 func (s *Subscriber) allocSpatial(st *subStream, rates [3]uint64, share uint64) {
 	var cumulative [3]uint64
 	layers := 0

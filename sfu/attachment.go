@@ -207,11 +207,11 @@ func (a *attachment) joinSubscriber(ctx context.Context, room *Room, req request
 	// Bandwidth estimation only serves the automatic choice of a
 	// simulcast or SVC layer: without a stream to choose in, its
 	// per-packet bookkeeping and goroutines are spent for nothing. A VP9
-	// stream may carry spatial layers (the publisher's encoder decides,
-	// the SDP does not say), so it counts.
+	// or AV1 stream may carry spatial layers (the publisher's encoder
+	// decides, the SDP does not say), so it counts.
 	sim := false
 	for _, it := range items {
-		sim = sim || it.ps.simulcast || strings.EqualFold(it.ps.codec, "vp9")
+		sim = sim || it.ps.simulcast || strings.EqualFold(it.ps.codec, "vp9") || strings.EqualFold(it.ps.codec, "av1")
 	}
 	a.mu.Lock()
 	a.bwe = sim

@@ -57,7 +57,7 @@ type request struct {
 	Unsubscribe []streamRef `json:"unsubscribe,omitempty"`
 	Substream   *int        `json:"substream,omitempty"`
 	Temporal    *int        `json:"temporal,omitempty"`
-	// VP9 SVC (Janus: spatial_layer, temporal_layer).
+	// VP9 and AV1 SVC (Janus: spatial_layer, temporal_layer).
 	Spatial       *int `json:"spatial_layer,omitempty"`
 	TemporalLayer *int `json:"temporal_layer,omitempty"`
 
