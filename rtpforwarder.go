@@ -249,3 +249,17 @@ func (f *RTPForwarder) sourceGone() {
 		f.params.OnStop(f)
 	}
 }
+
+// Retransmit sends again the forwarded packets with these sequence numbers
+// (as the forwarder numbered them), from the source's packet cache; those
+// no longer cached are skipped. A forwarder reads no RTCP: the receiving
+// end asks over its own channel (a cluster relay, over NATS), as a NACK
+// would (RFC 4585 section 6.2.1).
+func (f *RTPForwarder) Retransmit(seqs ...uint16) {
+	for _, seq := range seqs {
+		f.sub.retransmit(seq)
+	}
+}
+
+// Retransmitted is the number of packets sent again by Retransmit.
+func (f *RTPForwarder) Retransmitted() uint64 { return f.sub.Retransmitted() }

@@ -57,8 +57,11 @@
 // addresses are known and reachable inside a deployment, so ICE and a
 // DTLS handshake per relay would add setup time and per-packet work
 // without use; NATS already carries an authenticated (and, with TLS,
-// private) control channel for the keys. The relay hop does not
-// retransmit: a loss between nodes is a loss for the remote subscribers.
+// private) control channel for the keys. A loss on the hop is repaired
+// as a NACK would (RFC 4585): the receiving node finds the gap in the
+// relay's sequence numbers and asks over NATS for the missing packets (up
+// to 64 at once), which the sending node's forwarder sends again from its
+// source's packet cache (RelayStats: NACKed, Resent).
 //
 // # Failure
 //
@@ -98,6 +101,5 @@
 // node.
 //
 // Not yet: the room's publisher limit is checked by each node on its own
-// view (two joins at once on two nodes may both pass the last place); the
-// relay hop has no retransmission.
+// view (two joins at once on two nodes may both pass the last place).
 package cluster

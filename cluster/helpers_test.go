@@ -324,10 +324,15 @@ type subscriber struct {
 	video atomic.Int64
 	// layers counts video packets per simulcast layer (payload byte 4).
 	layers [3]atomic.Int64
+	// lost is the video packets missing so far: gaps in the sequence
+	// numbers, less those that came late (repaired).
+	lost atomic.Int64
 	// chat is what came on the data channel.
 	mu   sync.Mutex
 	chat []string
 }
+
+func (s *subscriber) videoLost() int64 { return s.lost.Load() }
 
 func (s *subscriber) messages() []string {
 	s.mu.Lock()
@@ -358,12 +363,26 @@ func subscribeIn(t *testing.T, n *testNode, room, feed uint64) *subscriber {
 		}
 		buf := make([]byte, 1500)
 		var pkt rtp.Packet
+		var highest uint16
+		started := false
 		for {
 			n, _, err := tr.Read(buf)
 			if err != nil {
 				return
 			}
 			count.Add(1)
+			if tr.Kind() == webrtc.RTPCodecTypeVideo && pkt.Unmarshal(buf[:n]) == nil {
+				switch diff := pkt.SequenceNumber - highest; {
+				case !started:
+					started, highest = true, pkt.SequenceNumber
+				case diff == 0:
+				case diff < 1<<15:
+					sub.lost.Add(int64(diff) - 1)
+					highest = pkt.SequenceNumber
+				default:
+					sub.lost.Add(-1) // a missing one, late
+				}
+			}
 			if tr.Kind() == webrtc.RTPCodecTypeVideo && pkt.Unmarshal(buf[:n]) == nil && len(pkt.Payload) > 4 && pkt.Payload[4] < 3 {
 				sub.layers[pkt.Payload[4]].Add(1)
 			}

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -136,6 +137,10 @@ type Node struct {
 	applying   map[uint64]bool
 	closed     bool
 	staleSince time.Time // when the connection was lost
+
+	// lossHook, set by tests only, drops relay packets as the hop
+	// would lose them.
+	lossHook atomic.Pointer[func(seq uint16) bool]
 }
 
 // peer is another node as last heard of.

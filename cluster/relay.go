@@ -32,7 +32,8 @@ const srtpSuite = 80
 // relayMsg is a request to the publisher's node, on subject
 // "<prefix>.relay.<node>".
 type relayMsg struct {
-	// Op is "start" or "ping" (reply expected), "stop" or "keyframe".
+	// Op is "start" or "ping" (reply expected), "stop", "keyframe" or
+	// "nack".
 	Op   string `json:"op"`
 	From string `json:"from"`
 	// ID names the relay (start, stop).
@@ -48,7 +49,13 @@ type relayMsg struct {
 	// Layer is the simulcast layer to send (0 lowest .. 2), for a
 	// simulcast stream, whose layers are relayed each on its own.
 	Layer *int `json:"layer,omitempty"`
+	// Seqs are the relay packets to send again (nack).
+	Seqs []uint16 `json:"seqs,omitempty"`
 }
+
+// maxNACK bounds the packets one nack asks for: a longer gap is an outage,
+// which the subscribers' keyframe requests repair better.
+const maxNACK = 64
 
 type relayReply struct {
 	Error string `json:"error,omitempty"`
@@ -102,6 +109,34 @@ type relayLayer struct {
 	// whatever arrives is dropped.
 	dec  atomic.Pointer[srtpin.Decrypter]
 	done chan struct{} // the reader ended
+	// nacked counts the packets asked for again.
+	nacked atomic.Uint64
+}
+
+// gapTracker follows a relay's sequence numbers (owned by its reader) to
+// find the packets lost on the hop.
+type gapTracker struct {
+	dec     *srtpin.Decrypter // the relay followed; another starts over
+	highest uint16
+}
+
+// next takes a packet's sequence number and returns the first missing one
+// and how many are missing before it (0 for none, or for a late or
+// repeated packet, or a gap too long to ask for).
+func (g *gapTracker) next(dec *srtpin.Decrypter, seq uint16) (first uint16, missing int) {
+	if g.dec != dec {
+		g.dec, g.highest = dec, seq
+		return 0, 0
+	}
+	diff := seq - g.highest
+	if diff == 0 || diff >= 1<<15 {
+		return 0, 0 // a repeat, or late (a retransmission, reordering)
+	}
+	first, g.highest = g.highest+1, seq
+	if diff == 1 || int(diff)-1 > maxNACK {
+		return 0, 0
+	}
+	return first, int(diff) - 1
 }
 
 // simulcastLayers is how many layers of a simulcast stream are relayed:
@@ -134,18 +169,26 @@ func (n *Node) openStream(f *remoteFeed, st StreamInfo, kind webrtc.RTPCodecType
 		l := &relayLayer{conn: conn, done: make(chan struct{})}
 		rs.layers = append(rs.layers, l)
 		buf := make([]byte, 1500)
+		var gaps gapTracker
 		read := func(b []byte) (int, error) {
 			m, err := conn.Read(buf)
 			if err != nil {
 				return 0, err
+			}
+			if drop := n.lossHook.Load(); drop != nil && m >= 12 && (*drop)(uint16(buf[2])<<8|uint16(buf[3])) {
+				return 0, nil // a test's loss on the hop (SRTP leaves the header clear)
 			}
 			d := l.dec.Load()
 			if d == nil {
 				return 0, nil // no relay running: counted as dropped
 			}
 			k, err := d.Decrypt(b, buf[:m])
-			if err != nil {
+			if err != nil || k < 12 {
 				return 0, nil // not from our relay (or a replay): dropped
+			}
+			seq := uint16(b[2])<<8 | uint16(b[3])
+			if first, missing := gaps.next(d, seq); missing > 0 {
+				n.nackRelay(rs, i, first, missing)
 			}
 			return k, nil
 		}
@@ -354,6 +397,27 @@ func (n *Node) lostUpstream(s *remoteStream) {
 	n.wake()
 }
 
+// nackRelay asks the node sending a layer's relay for the packets lost on
+// the hop (from the relay reader, on a gap: rare, so it may allocate).
+func (n *Node) nackRelay(s *remoteStream, layer int, first uint16, missing int) {
+	s.mu.Lock()
+	var id string
+	if layer < len(s.relayIDs) {
+		id = s.relayIDs[layer]
+	}
+	up := s.upstream
+	s.mu.Unlock()
+	if id == "" {
+		return
+	}
+	seqs := make([]uint16, missing)
+	for i := range seqs {
+		seqs[i] = first + uint16(i)
+	}
+	s.layers[layer].nacked.Add(uint64(missing))
+	n.publish(up, relayMsg{Op: "nack", From: n.p.ID, ID: id, Seqs: seqs})
+}
+
 // requestKeyframe relays a keyframe request of this node's subscribers
 // (already throttled by the source) to the publisher's node.
 func (n *Node) requestKeyframe(s *remoteStream) {
@@ -441,6 +505,14 @@ func (n *Node) onRelayMsg(msg *nats.Msg) {
 		if src := n.localSource(m.Room, m.Feed, m.MID); src != nil {
 			src.RequestKeyframe(-1)
 		}
+	case "nack":
+		n.mu.Lock()
+		o := n.out[m.ID]
+		n.mu.Unlock()
+		if o == nil || o.to != m.From || len(m.Seqs) > maxNACK {
+			return // not a relay of ours to that node, or too much
+		}
+		o.fwd.Retransmit(m.Seqs...)
 	}
 }
 

@@ -14,6 +14,10 @@ type RelayStats struct {
 	// when a relay stops.
 	PacketsOut uint64 `json:"packets_out"`
 	PacketsIn  uint64 `json:"packets_in"`
+	// NACKed is the relay packets this node found lost on the hop and
+	// asked for again; Resent those its relays out sent again.
+	NACKed uint64 `json:"nacked"`
+	Resent uint64 `json:"resent"`
 }
 
 // RelayStats returns the node's relay counters.
@@ -27,6 +31,7 @@ func (n *Node) RelayStats() RelayStats {
 	for _, o := range n.out {
 		st.RelaysOut++
 		st.PacketsOut += o.fwd.Packets()
+		st.Resent += o.fwd.Retransmitted()
 	}
 	n.mu.Unlock()
 	for _, s := range streams {
@@ -34,6 +39,9 @@ func (n *Node) RelayStats() RelayStats {
 			st.RelaysIn++
 		}
 		st.PacketsIn += s.src.Packets()
+		for _, l := range s.layers {
+			st.NACKed += l.nacked.Load()
+		}
 	}
 	return st
 }
