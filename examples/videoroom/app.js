@@ -15,9 +15,11 @@ const pluginName = 'janus.plugin.videoroom';
 const query = new URLSearchParams(location.search);
 const roomId = Number(query.get('room')) || 1234;
 
-// svcMode, from ?svc=, is the scalability mode of VP9 SVC publishing
-// (e.g. L3T3_KEY: three spatial and three temporal layers).
+// svcMode, from ?svc=, is the scalability mode of SVC publishing (e.g.
+// L3T3_KEY: three spatial and three temporal layers), in svcCodec, from
+// ?svccodec=: VP9 (the default) or AV1.
 const svcMode = new URLSearchParams(location.search).get('svc') || '';
+const svcCodec = (new URLSearchParams(location.search).get('svccodec') || 'VP9').toUpperCase();
 
 // keepaliveMs is well under the server's 60 s session timeout.
 const keepaliveMs = 25000;
@@ -230,8 +232,9 @@ async function join() {
         await message(st.pubHandle, {
           request: 'create', room: roomId, description: `Room ${roomId}`,
           publishers: 6, audiolevel_event: true,
-          // VP9 too, for publishers that send it with spatial layers (?svc=).
-          videocodec: 'vp8,vp9,h264',
+          // VP9 and AV1 too, for publishers that send them with spatial
+          // layers (?svc=).
+          videocodec: 'vp8,vp9,h264,av1',
         });
         log(`room ${roomId} created`);
       } catch (e) {
@@ -297,13 +300,13 @@ async function publishOwnFeed() {
   for (const track of local.getTracks()) {
     const init = { direction: 'sendonly', streams: [local] };
     if (track.kind === 'video' && simulcast) init.sendEncodings = simulcastEncodings.map((e) => ({ ...e }));
-    // VP9 with spatial and temporal layers in one stream (SVC), e.g.
-    // ?svc=L3T3_KEY: subscribers pick a layer with spatial_layer.
+    // VP9 or AV1 with spatial and temporal layers in one stream (SVC),
+    // e.g. ?svc=L3T3_KEY: subscribers pick a layer with spatial_layer.
     if (track.kind === 'video' && svcMode) init.sendEncodings = [{ scalabilityMode: svcMode }];
     const tr = pc.addTransceiver(track, init);
     if (track.kind === 'video' && svcMode) {
-      const vp9 = RTCRtpSender.getCapabilities('video').codecs.filter((c) => c.mimeType === 'video/VP9');
-      tr.setCodecPreferences(vp9);
+      const codecs = RTCRtpSender.getCapabilities('video').codecs.filter((c) => c.mimeType === `video/${svcCodec}`);
+      tr.setCodecPreferences(codecs);
     }
     sent.push([tr, track.kind === 'video' ? 'camera' : 'microphone']);
   }
@@ -765,6 +768,7 @@ async function roomStats() {
         framesDecoded: r.framesDecoded || 0, bytesReceived: r.bytesReceived || 0,
         frameWidth: r.frameWidth || 0, frameHeight: r.frameHeight || 0, fps: r.framesPerSecond || 0,
         substream: st.layers.has(mid) ? st.layers.get(mid) : null,
+        codec: report.get(r.codecId)?.mimeType || '',
       });
     } else if (r.kind === 'audio') {
       out.inboundAudio.push({ mid, feedId: s.feed_id, packetsReceived: r.packetsReceived || 0 });

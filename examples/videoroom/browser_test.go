@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,6 +49,7 @@ type inboundVideo struct {
 	BytesReceived int    `json:"bytesReceived"`
 	FrameWidth    int    `json:"frameWidth"`
 	FrameHeight   int    `json:"frameHeight"`
+	Codec         string `json:"codec"` // mime type
 }
 
 type outboundVideo struct {
@@ -382,12 +384,24 @@ func screenshot(t *testing.T, p *page) {
 // subscribes; asking for spatial layer 0 makes the picture smaller, layer
 // 2 big again, and it keeps decoding.
 func TestBrowserVP9SVC(t *testing.T) {
+	browserSVC(t, "VP9", "L3T3_KEY", "7890")
+}
+
+// TestBrowserAV1SVC is TestBrowserVP9SVC with AV1 in scalability mode
+// L3T3: the layers come from the dependency descriptor, which the
+// subscriber gets along.
+func TestBrowserAV1SVC(t *testing.T) {
+	browserSVC(t, "AV1", "L3T3", "7891")
+}
+
+// browserSVC publishes codec in scalability mode from one page, in a room
+// the page makes, and checks spatial_layer from another.
+func browserSVC(t *testing.T, codec, mode, room string) {
 	chromium := testbrowser.Chromium(t)
 	addr, _ := startServer(t)
 	browser := testbrowser.Start(t, chromium)
 
-	const room = "7890" // made by Frank's page, with VP9 allowed
-	frank := openPage(t, browser, addr, "Frank", url.Values{"room": {room}, "svc": {"L3T3_KEY"}})
+	frank := openPage(t, browser, addr, "Frank", url.Values{"room": {room}, "svc": {mode}, "svccodec": {codec}})
 	frank.wait(30*time.Second, "publishing", func(s roomStats) bool {
 		return s.Joined && s.ConnectionStates.Pub == "connected" && len(s.OutboundVideo) == 1 && s.OutboundVideo[0].FramesEncoded > 0
 	})
@@ -398,7 +412,10 @@ func TestBrowserVP9SVC(t *testing.T) {
 	})
 	mid := s.InboundVideo[0].MID
 	full := s.InboundVideo[0]
-	t.Logf("Grace receives Frank's VP9 on mid %s at %dx%d; Frank sends %+v", mid, full.FrameWidth, full.FrameHeight, frank.stats().OutboundVideo)
+	if !strings.EqualFold(full.Codec, "video/"+codec) {
+		t.Fatalf("Grace receives %q, want video/%s", full.Codec, codec)
+	}
+	t.Logf("Grace receives Frank's %s on mid %s at %dx%d; Frank sends %+v", codec, mid, full.FrameWidth, full.FrameHeight, frank.stats().OutboundVideo)
 
 	setLayer := func(n int) {
 		t.Helper()
