@@ -132,7 +132,7 @@ func TestPlace(t *testing.T) {
 	ns := startNATS(t, 0)
 	a := startNode(t, "a", ns.ClientURL())
 	b := startNode(t, "b", ns.ClientURL())
-	publish(t, b, "bob")
+	bob := publish(t, b, "bob")
 	// b's next heartbeat carries its load.
 	testpeer.WaitFor(t, 3*time.Second, "b's load known to a", func() bool {
 		for _, n := range a.node.Nodes() {
@@ -150,5 +150,35 @@ func TestPlace(t *testing.T) {
 	}
 	if got := a.node.Place(cluster.PlaceParams{Room: testRoom, SmallRoom: 1}); got.ID != "a" {
 		t.Errorf("large room placed on %q, want a (fewer sessions)", got.ID)
+	}
+
+	// The load a node announces: its PeerConnections, CPU and packets
+	// sent, while a subscriber on b watches bob.
+	sub := subscribe(t, b, bob.id)
+	sub.receiving(t, "subscriber on b")
+	testpeer.WaitFor(t, 5*time.Second, "b's forwarding known to a", func() bool {
+		for _, n := range a.node.Nodes() {
+			if n.ID == "b" && n.PeerConnections == 2 && n.PacketsPerSec > 50 && n.CPU > 0 {
+				return true
+			}
+		}
+		return false
+	})
+
+	// A node with a capacity, full: passed over, even for its own room.
+	c := startNodeWith(t, "c", ns.ClientURL(), func(p *cluster.Params) { p.Capacity = 1 })
+	publish(t, c, "carol")
+	testpeer.WaitFor(t, 3*time.Second, "c full, known to a", func() bool {
+		for _, n := range a.node.Nodes() {
+			if n.ID == "c" && n.Capacity == 1 && n.Free == 0 && n.Sessions == 1 {
+				return true
+			}
+		}
+		return false
+	})
+	for _, p := range []cluster.PlaceParams{{Room: 77}, {Room: testRoom}, {Room: testRoom, SmallRoom: 1}} {
+		if got := a.node.Place(p); got.ID == "c" {
+			t.Errorf("%+v placed on the full node c", p)
+		}
 	}
 }

@@ -82,9 +82,13 @@
 // loop; when it is full the origin takes the overflow, and when a relay
 // node dies the edges it served pick another.
 //
-// Place helps a host's front door choose a node for a new participant:
-// a small room stays on the node that has most of it, anything else goes
-// to the least loaded node.
+// With each heartbeat a node announces its load (NodeInfo): sessions,
+// PeerConnections, publishers, relays, its process's CPU use and the
+// packets it sent per second, and with Params.Capacity the sessions it
+// still takes. Place helps a host's front door choose a node for a new
+// participant from it: a full node is passed over, a small room stays on
+// the node that has most of it, anything else goes to the least loaded
+// node.
 //
 // # Talking
 //

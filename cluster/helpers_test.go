@@ -87,14 +87,24 @@ func startNode(t *testing.T, id, url string) *testNode {
 
 func startNodeFanOut(t *testing.T, id, url string, fanOut int) *testNode {
 	t.Helper()
+	return startNodeWith(t, id, url, func(p *cluster.Params) { p.FanOut = fanOut })
+}
+
+// startNodeWith starts a node with the test timings, and mod's changes.
+func startNodeWith(t *testing.T, id, url string, mod func(*cluster.Params)) *testNode {
+	t.Helper()
 	p, err := sfu.New(sfu.Params{Rooms: []sfu.RoomParams{{ID: testRoom, Publishers: 10}}, Logger: testpeer.QuietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	n := &testNode{id: id, sfu: p, nc: connect(t, url)}
 	n.r = testpeer.NewRouter(t, nil, p)
-	n.node, err = cluster.Join(context.Background(), cluster.Params{ID: id, Conn: n.nc, Router: n.r, SFU: p,
-		Heartbeat: heartbeat, DeadAfter: deadAfter, RelayGrace: 300 * time.Millisecond, FanOut: fanOut, Logger: nodeLogger()})
+	params := cluster.Params{ID: id, Conn: n.nc, Router: n.r, SFU: p,
+		Heartbeat: heartbeat, DeadAfter: deadAfter, RelayGrace: 300 * time.Millisecond, Logger: nodeLogger()}
+	if mod != nil {
+		mod(&params)
+	}
+	n.node, err = cluster.Join(context.Background(), params)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,6 +51,10 @@ type Params struct {
 	// three heartbeats).
 	Heartbeat time.Duration
 	DeadAfter time.Duration
+	// Capacity, if set, is how many sessions this node takes: it
+	// announces the room left (NodeInfo.Free), and Place sends no one to
+	// a full node. Zero: unbounded, placed by load alone.
+	Capacity int
 	// FanOut, if set, bounds the relays of one stream a node sends: the
 	// publisher's node relays to at most FanOut nodes, which relay to
 	// the others, FanOut each (a two-level tree for large broadcasts:
@@ -71,11 +75,23 @@ type NodeInfo struct {
 	ID      string    `json:"id"`
 	RelayIP string    `json:"relay_ip"`
 	Started time.Time `json:"started"`
-	// Load, for placement: live sessions, publishers, relays out and in.
-	Sessions  int `json:"sessions"`
-	Feeds     int `json:"feeds"`
-	RelaysOut int `json:"relays_out"`
-	RelaysIn  int `json:"relays_in"`
+	// Load, for placement: live sessions, PeerConnections, publishers,
+	// relays out and in.
+	Sessions        int `json:"sessions"`
+	PeerConnections int `json:"peer_connections"`
+	Feeds           int `json:"feeds"`
+	RelaysOut       int `json:"relays_out"`
+	RelaysIn        int `json:"relays_in"`
+	// CPU is the node's process CPU use over the last heartbeat, in
+	// cores (1.5: one core and a half), negative where it is not
+	// measured; PacketsPerSec the packets it sent to subscribers and
+	// relays per second over the same time.
+	CPU           float64 `json:"cpu"`
+	PacketsPerSec float64 `json:"pps"`
+	// Capacity is Params.Capacity, and Free the sessions it still takes
+	// (Capacity - Sessions, at least 0); both 0 when unbounded.
+	Capacity int `json:"capacity,omitempty"`
+	Free     int `json:"free,omitempty"`
 	// Rooms is the number of local participants (publishers joined
 	// here) per room.
 	Rooms map[uint64]int `json:"rooms,omitempty"`
@@ -137,6 +153,9 @@ type Node struct {
 	applying   map[uint64]bool
 	closed     bool
 	staleSince time.Time // when the connection was lost
+	// rates measures CPU and packets between heartbeats (heartbeat
+	// goroutine only).
+	rates rateMeter
 
 	// lossHook, set by tests only, drops relay packets as the hop
 	// would lose them.
@@ -394,7 +413,19 @@ func (n *Node) Close() error {
 // loadLocked is the node's info with its current load.
 func (n *Node) loadLocked() NodeInfo {
 	info := n.info
-	info.Sessions = len(n.p.Router.Sessions())
+	sessions := n.p.Router.Sessions()
+	info.Sessions = len(sessions)
+	for _, s := range sessions {
+		for _, h := range s.Handles() {
+			if h.HasPeerConnection() {
+				info.PeerConnections++
+			}
+		}
+	}
+	if n.p.Capacity > 0 {
+		info.Capacity = n.p.Capacity
+		info.Free = max(n.p.Capacity-info.Sessions, 0)
+	}
 	for _, f := range n.local {
 		if len(f.Streams) > 0 {
 			info.Feeds++
@@ -462,6 +493,10 @@ func (n *Node) beat() {
 	info := n.loadLocked()
 	kv := n.nodesKV
 	was := n.connected
+	n.mu.Unlock()
+	info.CPU, info.PacketsPerSec = n.rates.sample(time.Now(), n.packetsSent())
+	n.mu.Lock()
+	n.info.CPU, n.info.PacketsPerSec = info.CPU, info.PacketsPerSec // for Nodes() here
 	n.mu.Unlock()
 	b, _ := json.Marshal(info)
 	_, err := kv.Put(ctx, n.p.ID, b)
