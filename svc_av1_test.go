@@ -556,3 +556,32 @@ func TestAV1ForwardAllocs(t *testing.T) {
 		t.Error("nothing forwarded")
 	}
 }
+
+// A retransmission (answer to a NACK) carries the packet's descriptor as
+// the original did, under the subscriber's id.
+func TestAV1RetransmitKeepsDescriptor(t *testing.T) {
+	r, src, _ := av1Source(t)
+	sub, rw := av1Subscriber(t, r, src, true)
+	st := &av1Stream{f: newFeeder(t, src), ns: 3, nt: 3, perFrame: 1}
+	st.unit(0, true)
+	st.f.sync()
+	sent := rw.take()
+	if len(sent) != 3 {
+		t.Fatalf("%d packets, want 3", len(sent))
+	}
+	// The first packet's descriptor has the structure (two-byte form),
+	// the others not.
+	for i, p := range sent {
+		sub.retransmit(p.SequenceNumber)
+		again := rw.take()
+		if len(again) != 1 {
+			t.Fatalf("packet %d: %d retransmissions, want 1", i, len(again))
+		}
+		if again[0].SequenceNumber != p.SequenceNumber || !bytes.Equal(again[0].Payload, p.Payload) {
+			t.Errorf("packet %d: retransmitted %d", i, again[0].SequenceNumber)
+		}
+		if got, want := again[0].GetExtension(ddOutID), p.GetExtension(ddOutID); len(want) == 0 || !bytes.Equal(got, want) {
+			t.Errorf("packet %d: descriptor %x, want %x", i, got, want)
+		}
+	}
+}
