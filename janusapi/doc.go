@@ -165,7 +165,8 @@
 // or the URI's transport, sips:, force_tcp, force_udp). An ianua
 // extension: call with "room" (and pin, display) and no JSEP places the
 // call into a VideoRoom room, the callee publishing its audio there and
-// hearing the active speaker. Not yet: the progress request, subscribe,
+// hearing the active speaker; join_room moves an established call there
+// (the browser's PeerConnection released). Not yet: the progress request, subscribe,
 // recording, helper sessions, video with SRTP. The sipgw package
 // documentation is the full table.
 // Every request is asynchronous ("sip" error events). janus.js drives it

@@ -136,6 +136,8 @@ func (a *Agent) HandleMessage(ctx context.Context, msg ianua.Message) (ianua.Rep
 		err = a.accept(msg, req)
 	case "decline":
 		err = a.decline(msg.Transaction, req)
+	case "join_room":
+		err = a.joinRoom(msg, req)
 	case "hangup":
 		err = a.hangup(msg.Transaction, req)
 	case "hold", "unhold":

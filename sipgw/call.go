@@ -129,6 +129,16 @@ type call struct {
 	// refer, for a call made with a refer_id, is the transfer whose
 	// transferor hears how the call goes.
 	refer *transfer
+	// moved is the room call that took the call's dialog and RTP over
+	// (join_room): the call ends without a BYE, its sockets stay open.
+	moved *roomCall
+}
+
+// movedTo is the room call the call moved into, nil if it did not.
+func (c *call) movedTo() *roomCall {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.moved
 }
 
 func newCall(a *Agent, id string, outgoing bool, peer, transaction string, acct *account, m *media) *call {
@@ -244,7 +254,13 @@ func (c *call) finish(defaultCode int, defaultReason string) {
 	if c.video != nil {
 		a.vmedia.CompareAndSwap(c.video, nil)
 	}
-	c.closeMedia()
+	moved := c.movedTo()
+	if moved == nil {
+		c.closeMedia()
+	} else if c.video != nil {
+		// The room takes the audio only.
+		c.video.close()
+	}
 	a.h.Hangup("SIP call ended")
 	a.mu.Lock()
 	if a.call == c {
@@ -256,7 +272,9 @@ func (c *call) finish(defaultCode int, defaultReason string) {
 		// Ignored when the 2xx was reported already.
 		c.refer.report(code, reason, true)
 	}
-	c.push(map[string]any{"event": "hangup", "code": code, "reason": reason}, nil)
+	if moved == nil {
+		c.push(map[string]any{"event": "hangup", "code": code, "reason": reason}, nil)
+	}
 	close(c.finished)
 }
 

@@ -290,6 +290,25 @@
 // (447). The call is listed by Plugin.RoomCalls, and Status has its
 // room.
 //
+// An established call moves into a room with one request (another
+// ianua extension; Agent.JoinRoom in Go):
+//
+//	{"request":"join_room","room":1234,"pin":"...","display":"Bob"}
+//
+// The SIP peer becomes a remote publisher of the room that hears its
+// active speaker, as above; the browser's PeerConnection is hung up (the
+// core's "hangup" event; the call's "hangup" event does not come); the
+// SIP dialog goes on untouched: no re-INVITE, the same RTP ports, codec
+// and SRTP keys (what the peer hears becomes a new stream, the room's
+// subscription, numbered without gaps across speaker changes). Event:
+// room_joined {room, id, codec, username}; then the handle is in a room
+// call as if it had placed it (hangup sends the BYE; events as above).
+// display defaults to the peer's user part. Refused: no established call,
+// or one on hold or being renegotiated (447), no such room, wrong pin,
+// full (as above), a room without the call's codec (448: nothing is
+// transcoded). Video of the call stops (its port closes): rooms take
+// the SIP side's audio only.
+//
 // # Not supported yet
 //
 // AEAD SRTP suites (RFC 7714), video with SDES-SRTP (an outgoing call
@@ -309,8 +328,7 @@
 // incoming_header_prefixes (no "headers" in events), RTP forwarders,
 // symmetric RTP (media always goes to the address in the peer's SDP),
 // RTCP reports towards the SIP peer (video gets PLIs only), and DNS SRV/NAPTR (RFC 3263): hosts resolve
-// by A record, port 5060 when absent. In rooms: moving a handle's call
-// into a room, mixing (a caller hears one
+// by A record, port 5060 when absent. In rooms: mixing (a caller hears one
 // publisher), talking and active-speaker detection of callers (G.711
 // and Opus carry no RFC 6464 level from phones), DTMF (a PIN prompt),
 // and callers relayed to the other nodes of a cluster (they are remote

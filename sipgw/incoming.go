@@ -251,7 +251,7 @@ func (a *Agent) incoming(req *sip.Request, tx sip.ServerTransaction) {
 	}
 
 	<-c.ctx.Done()
-	if remote, _, _ := c.endInfo(0, ""); !remote {
+	if remote, _, _ := c.endInfo(0, ""); !remote && c.movedTo() == nil {
 		c.bye()
 	}
 	code, reason = defaultEnd(callInCall)

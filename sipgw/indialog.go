@@ -61,7 +61,12 @@ func (p *Plugin) onBye(req *sip.Request, tx sip.ServerTransaction) {
 		p.respond(req, tx, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 		return
 	}
-	c.endRemote(sip.StatusOK, "BYE")
+	if !c.endRemote(sip.StatusOK, "BYE") {
+		if rc := c.movedTo(); rc != nil {
+			// It crossed the move into a room: the room call ends.
+			rc.end(true)
+		}
+	}
 }
 
 // onInfo reports an INFO as Janus does ("info"), and a DTMF one

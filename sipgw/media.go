@@ -113,6 +113,17 @@ func (m *media) start(track *relayTrack, onDTMF func(string, int), onFeedback fu
 	})
 }
 
+// stopReaders stops the readers and keeps the sockets open, for a room
+// call that takes the leg over (join_room).
+func (m *media) stopReaders() {
+	past := time.Unix(1, 0)
+	_ = m.rtp.SetReadDeadline(past)
+	_ = m.rtcp.SetReadDeadline(past)
+	m.wg.Wait()
+	_ = m.rtp.SetReadDeadline(time.Time{})
+	_ = m.rtcp.SetReadDeadline(time.Time{})
+}
+
 // close closes the sockets and waits for the readers.
 func (m *media) close() {
 	m.closeOnce.Do(func() {

@@ -282,7 +282,7 @@ func (c *call) runOutgoing(invite *sip.Request) {
 	}
 
 	<-c.ctx.Done()
-	if remote, _, _ := c.endInfo(0, ""); !remote {
+	if remote, _, _ := c.endInfo(0, ""); !remote && c.movedTo() == nil {
 		c.bye()
 	}
 	code, reason = defaultEnd(callInCall)

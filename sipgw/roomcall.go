@@ -198,8 +198,14 @@ func (p *Plugin) dialIn(req *sip.Request, tx sip.ServerTransaction, t dialInTarg
 // start points the call's media at the peer (d, its SDP) and starts the
 // feed of its RTP into the room and the choice of what it hears.
 func (rc *roomCall) start(d mediaDesc) {
+	rc.media.setPeer(d, rc.neg, dirSendRecv)
+	rc.run()
+}
+
+// run starts the feed of the peer's RTP into the room and the choice of
+// what it hears, on media already pointed at the peer.
+func (rc *roomCall) run() {
 	m := rc.media
-	m.setPeer(d, rc.neg, dirSendRecv)
 	m.wg.Add(1)
 	go m.drainRTCP()
 	rc.wg.Add(2)

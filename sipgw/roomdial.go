@@ -76,21 +76,9 @@ func (a *Agent) CallRoom(ctx context.Context, transaction string, d RoomDial) er
 		return perr(ErrorInvalidElement, ErrHeaderInjection, "Invalid element (call_id)")
 	}
 	router := a.h.Router()
-	pl, _ := router.Plugin(sfu.Name)
-	rooms, _ := pl.(*sfu.Plugin)
-	if rooms == nil {
-		return perr(ErrorInvalidRequest, ErrNotSupported, "No video room plugin (%s) on this router", sfu.Name)
-	}
-	room, err := rooms.Room(d.Room)
+	room, params, err := a.roomFor(d.Room, d.PIN)
 	if err != nil {
-		return perr(ErrorInvalidElement, sfu.ErrNoSuchRoom, "No such room (%d)", d.Room)
-	}
-	params := room.Params()
-	if params.PIN != "" && params.PIN != d.PIN {
-		return perr(ErrorInvalidElement, sfu.ErrUnauthorized, "Unauthorized (wrong pin)")
-	}
-	if publishers(room) >= params.Publishers {
-		return perr(ErrorWrongState, sfu.ErrPublishersFull, "Maximum number of publishers reached (room %d)", d.Room)
+		return err
 	}
 	offered, err := roomOffer(params.AudioCodec)
 	if err != nil {
@@ -145,6 +133,28 @@ func (a *Agent) CallRoom(ctx context.Context, transaction string, d RoomDial) er
 		rc.dial(invite, offered, mode, router)
 	}()
 	return nil
+}
+
+// roomFor finds a room of the handle's router that a SIP call may join:
+// it exists, the pin is its PIN, and it has room for a publisher.
+func (a *Agent) roomFor(id uint64, pin string) (*sfu.Room, sfu.RoomParams, error) {
+	pl, _ := a.h.Router().Plugin(sfu.Name)
+	rooms, _ := pl.(*sfu.Plugin)
+	if rooms == nil {
+		return nil, sfu.RoomParams{}, perr(ErrorInvalidRequest, ErrNotSupported, "No video room plugin (%s) on this router", sfu.Name)
+	}
+	room, err := rooms.Room(id)
+	if err != nil {
+		return nil, sfu.RoomParams{}, perr(ErrorInvalidElement, sfu.ErrNoSuchRoom, "No such room (%d)", id)
+	}
+	params := room.Params()
+	if params.PIN != "" && params.PIN != pin {
+		return nil, params, perr(ErrorInvalidElement, sfu.ErrUnauthorized, "Unauthorized (wrong pin)")
+	}
+	if publishers(room) >= params.Publishers {
+		return nil, params, perr(ErrorWrongState, sfu.ErrPublishersFull, "Maximum number of publishers reached (room %d)", id)
+	}
+	return room, params, nil
 }
 
 // callRoom handles {"request":"call"} with "room".

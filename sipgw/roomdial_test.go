@@ -233,3 +233,81 @@ func TestRoomDialRefused(t *testing.T) {
 		})
 	}
 }
+
+// A browser's call to SIPp (PCMU, echoing RTP) moves into a PCMU room
+// with join_room: the browser's PeerConnection is hung up, SIPp's leg
+// goes on in the same dialog (no re-INVITE: its scenario has none) as a
+// publisher of the room that hears a; the handle's hangup sends the BYE.
+// Refused before: join_room without a call, into a room of another
+// codec, into no room.
+func TestRoomMoveCall(t *testing.T) {
+	e := newRoomEnv(t, sfu.RoomParams{ID: 1, AudioCodec: "pcmu"}, sfu.RoomParams{ID: 2})
+	a := joinRoom(t, e.r, 1, 'A', "pcmu")
+	b := joinRoom(t, e.r, 1, 'B', "")
+	port := freePort(t, false)
+	done, out := runSIPp(t, "-sn", "uas", "-rtp_echo", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, true)),
+		"-p", strconv.Itoa(port), "-m", "1")
+	time.Sleep(300 * time.Millisecond)
+	h, log := e.dialHandle()
+	if _, err := e.send(h, map[string]any{"request": "join_room", "room": 1}, nil); codeOf(err) != ErrorWrongState {
+		t.Errorf("join_room without a call: %v", err)
+	}
+
+	br := newBrowser(t, h, log, "pcmu")
+	e.must(h, map[string]any{"request": "call", "uri": "sip:echo@127.0.0.1:" + strconv.Itoa(port)}, br.offer())
+	br.flush()
+	br.apply(e.wait(log, h, "accepted").JSEP)
+	br.sendAudio()
+	waitPackets(t, "RTP echoed by SIPp", func() bool { return br.received.Load() > 25 })
+
+	for _, tc := range []struct {
+		name string
+		body map[string]any
+		code int
+	}{
+		{"no such room", map[string]any{"request": "join_room", "room": 42}, ErrorInvalidElement},
+		{"room of another codec", map[string]any{"request": "join_room", "room": 2}, ErrorMissingSDP},
+		{"no room", map[string]any{"request": "join_room"}, ErrorMissingElement},
+	} {
+		if _, err := e.send(h, tc.body, nil); codeOf(err) != tc.code {
+			t.Errorf("%s: %v, want %d", tc.name, err, tc.code)
+		}
+	}
+	if n := len(e.gw.RoomCalls()); n != 0 {
+		t.Fatalf("%d room calls after refused join_room", n)
+	}
+
+	mark := log.Len()
+	e.must(h, map[string]any{"request": "join_room", "room": 1, "display": "Echo"}, nil)
+	joined := resultOf(log.WaitFrom(t, mark, 10*time.Second, "room_joined", sipEvent(h.ID(), "room_joined")))
+	if joined["room"] != float64(1) || joined["codec"] != "pcmu" {
+		t.Errorf("room_joined: %v", joined)
+	}
+	log.WaitFrom(t, mark, 10*time.Second, "WebRTC hangup", testpeer.Type(ianua.EventHangup, h.ID()))
+	testpeer.WaitFor(t, 10*time.Second, "browser PeerConnection closed", func() bool {
+		return br.pc.ConnectionState() == webrtc.PeerConnectionStateClosed
+	})
+	if n := log.Count(sipEvent(h.ID(), "hangup")); n != 0 {
+		t.Errorf("%d hangup events for a call that goes on", n)
+	}
+	sipID := b.sipPublisher(t, "Echo")
+	if joined["id"] != float64(sipID) {
+		t.Errorf("room_joined id %v, the room's %d", joined["id"], sipID)
+	}
+	b.subscribe(sipID)
+	waitPackets(t, "a's audio echoed by SIPp", func() bool { return b.received('A') > 25 })
+	if calls := e.gw.RoomCalls(); len(calls) != 1 || calls[0].Hearing != a.id {
+		t.Errorf("RoomCalls: %+v", calls)
+	}
+	if st := h.Attachment().(*Agent).Status(); st.CallStatus != "incall" || st.Room != 1 {
+		t.Errorf("status: %+v", st)
+	}
+
+	e.must(h, map[string]any{"request": "hangup"}, nil)
+	if r := resultOf(e.wait(log, h, "hangup")); r["code"] != float64(200) || r["room"] != float64(1) {
+		t.Errorf("hangup: %v", r)
+	}
+	a.gone(t, sipID)
+	sippPassed(t, done, out)
+	e.roomIdle(t, 1, 2)
+}
