@@ -55,7 +55,7 @@ func (s *Source) Record(p RecordParams) (*Recording, error) {
 		return nil, err
 	}
 	rec.src = s
-	sub, err := s.subscribeWriter(s.id+"/rec", recorderWriter{rec}, 1, uint8(codec.PayloadType), codec, p.Layer, rec.Stop)
+	sub, err := s.subscribeWriter(s.id+"/rec", recorderWriter{rec}, 1, uint8(codec.PayloadType), codec, p.Layer, rec.Stop, 0)
 	if err != nil {
 		rec.Stop()
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/ianua/ianua/internal/av1dd"
 	"github.com/pion/rtp"
 	"github.com/pion/srtp/v3"
 	"github.com/pion/webrtc/v4"
@@ -40,6 +41,12 @@ type RTPForwarderParams struct {
 	// OnStop, if set, is called once when the forwarder stops because its
 	// source went away.
 	OnStop func(*RTPForwarder)
+	// HeaderExtensions are the RTP header extensions (URI and id) the
+	// receiver takes. Of these the forwarder writes the AV1 dependency
+	// descriptor, which a receiver of AV1 SVC needs to choose layers (an
+	// SFU) or to decode (a browser); none is written without it, as for a
+	// plain RTP receiver.
+	HeaderExtensions []webrtc.RTPHeaderExtensionParameter
 }
 
 // RTPForwarder sends one source to one UDP destination. Keyframes are
@@ -100,7 +107,13 @@ func (s *Source) Forward(params RTPForwarderParams) (*RTPForwarder, error) {
 	}
 	f.conn = conn
 
-	sub, err := s.subscribeWriter(s.id+"/rtp", f, f.ssrc, f.pt, codec, params.Layer, f.sourceGone)
+	var ddID uint8
+	for _, e := range params.HeaderExtensions {
+		if e.URI == av1dd.URI && e.ID > 0 && e.ID < 256 {
+			ddID = uint8(e.ID)
+		}
+	}
+	sub, err := s.subscribeWriter(s.id+"/rtp", f, f.ssrc, f.pt, codec, params.Layer, f.sourceGone, ddID)
 	if err != nil {
 		_ = conn.Close()
 		return nil, err
@@ -199,7 +212,8 @@ func (f *RTPForwarder) SetLayer(layer int) error { return f.sub.SetLayer(layer) 
 // subscribeWriter attaches a writer that is not a PeerConnection (an RTP
 // forwarder, a recorder) to the source, through a subscription that is
 // bound from the start; onClosed runs when the source goes away.
-func (s *Source) subscribeWriter(id string, w webrtc.TrackLocalWriter, ssrc uint32, pt uint8, codec webrtc.RTPCodecParameters, layer *int, onClosed func()) (*Subscription, error) {
+// ddID, if not 0, is the receiver's id for the AV1 dependency descriptor.
+func (s *Source) subscribeWriter(id string, w webrtc.TrackLocalWriter, ssrc uint32, pt uint8, codec webrtc.RTPCodecParameters, layer *int, onClosed func(), ddID uint8) (*Subscription, error) {
 	sub := &Subscription{
 		params:   SubscribeParams{OnSourceClosed: func(*Subscription) { onClosed() }},
 		id:       id,
@@ -209,13 +223,17 @@ func (s *Source) subscribeWriter(id string, w webrtc.TrackLocalWriter, ssrc uint
 		target:   maxLayers - 1,
 		current:  -1,
 		temporal: -1,
-		waitKey:  s.kind == webrtc.RTPCodecTypeVideo,
-		bound:    true,
-		ssrc:     ssrc,
-		pt:       pt,
-		clock:    codec.ClockRate,
-		mime:     strings.ToLower(codec.MimeType),
-		writer:   w,
+		// Every SVC layer, as a Subscribe does: a spatial or temporal
+		// layer is chosen only when asked for.
+		spatial: -1, spatialWant: -1, svcTemporal: -1, svcTemporalWant: -1,
+		waitKey: s.kind == webrtc.RTPCodecTypeVideo,
+		bound:   true,
+		ssrc:    ssrc,
+		pt:      pt,
+		clock:   codec.ClockRate,
+		mime:    strings.ToLower(codec.MimeType),
+		writer:  w,
+		ddID:    ddID,
 	}
 	if layer != nil {
 		sub.target = min(max(*layer, 0), maxLayers-1)

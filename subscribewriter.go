@@ -55,7 +55,7 @@ func (s *Source) SubscribeWriter(p SubscribeWriterParams) (*Subscription, error)
 	if pt == 0 {
 		pt = uint8(codec.PayloadType)
 	}
-	sub, err := s.subscribeWriter(id, p.Writer, ssrc, pt, codec, p.Layer, func() {})
+	sub, err := s.subscribeWriter(id, p.Writer, ssrc, pt, codec, p.Layer, func() {}, 0)
 	if err != nil {
 		return nil, err
 	}

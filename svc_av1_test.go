@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"log/slog"
+	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -583,5 +584,51 @@ func TestAV1RetransmitKeepsDescriptor(t *testing.T) {
 		if got, want := again[0].GetExtension(ddOutID), p.GetExtension(ddOutID); len(want) == 0 || !bytes.Equal(got, want) {
 			t.Errorf("packet %d: descriptor %x, want %x", i, got, want)
 		}
+	}
+}
+
+// An RTP forwarder whose receiver takes the dependency descriptor (a
+// cluster relay) sends it under the receiver's id; one without, none.
+func TestAV1ForwarderKeepsDescriptor(t *testing.T) {
+	_, src, _ := av1Source(t)
+	st := &av1Stream{f: newFeeder(t, src), ns: 3, nt: 3, perFrame: 1}
+	for _, keep := range []bool{true, false} {
+		conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := RTPForwarderParams{Host: "127.0.0.1", Port: conn.LocalAddr().(*net.UDPAddr).Port}
+		if keep {
+			p.HeaderExtensions = []webrtc.RTPHeaderExtensionParameter{{URI: av1dd.URI, ID: 9}}
+		}
+		fwd, err := src.Forward(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.unit(0, true)
+		st.f.sync()
+		_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+		buf := make([]byte, 1500)
+		for i := range 3 {
+			n, err := conn.Read(buf)
+			if err != nil {
+				t.Fatalf("keep %v: packet %d: %v", keep, i, err)
+			}
+			var pkt rtp.Packet
+			if err := pkt.Unmarshal(buf[:n]); err != nil {
+				t.Fatal(err)
+			}
+			want := rtp.Packet{}
+			_ = want.Unmarshal(st.sent[i])
+			got, orig := pkt.GetExtension(9), want.GetExtension(ddInID)
+			if keep && !bytes.Equal(got, orig) {
+				t.Errorf("packet %d: descriptor %x under id 9, want %x", i, got, orig)
+			}
+			if !keep && pkt.Extension {
+				t.Errorf("packet %d: extensions %v for a plain RTP receiver", i, pkt.Extensions)
+			}
+		}
+		fwd.Stop()
+		_ = conn.Close()
 	}
 }

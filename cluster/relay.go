@@ -17,6 +17,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/ianua/ianua"
+	"github.com/ianua/ianua/internal/av1dd"
 	"github.com/ianua/ianua/internal/srtpin"
 )
 
@@ -28,6 +29,15 @@ const relayRetry = time.Second
 
 // srtpSuite is the relays' SRTP suite: AES_CM_128_HMAC_SHA1_80 (RFC 3711).
 const srtpSuite = 80
+
+// relayExtensions are the header extensions a relay carries, with the ids
+// both ends use: the AV1 dependency descriptor, without which the
+// receiving node could not choose AV1 SVC layers, nor browsers decode
+// them. The others (audio levels, transport-wide-cc) are the hop's own
+// business or travel over NATS.
+func relayExtensions() []webrtc.RTPHeaderExtensionParameter {
+	return []webrtc.RTPHeaderExtensionParameter{{URI: av1dd.URI, ID: 1}}
+}
 
 // relayMsg is a request to the publisher's node, on subject
 // "<prefix>.relay.<node>".
@@ -149,7 +159,7 @@ func (n *Node) openStream(f *remoteFeed, st StreamInfo, kind webrtc.RTPCodecType
 	rs := &remoteStream{feed: f, info: st}
 	var err error
 	rs.src, err = n.p.Router.NewSource(ianua.SourceParams{
-		ID: sourceID(f.info, st.MID), Kind: kind, Codec: codecOf(st),
+		ID: sourceID(f.info, st.MID), Kind: kind, Codec: codecOf(st), HeaderExtensions: relayExtensions(),
 		OnKeyframeRequest: func(*ianua.Source) { n.requestKeyframe(rs) },
 		OnSubscribers:     func(*ianua.Source, int) { n.wake() },
 	})
@@ -568,7 +578,7 @@ func (n *Node) startOut(m relayMsg) error {
 	}
 	o := &outRelay{id: m.ID, to: m.From, key: feedKey(m.Room, m.Feed) + "/" + m.MID}
 	fwd, err := src.Forward(ianua.RTPForwarderParams{
-		Host: m.Host, Port: m.Port, SSRC: m.SSRC, SRTPKey: m.Key, SRTPTag: srtpSuite, Layer: m.Layer,
+		Host: m.Host, Port: m.Port, SSRC: m.SSRC, SRTPKey: m.Key, SRTPTag: srtpSuite, Layer: m.Layer, HeaderExtensions: relayExtensions(),
 		OnStop: func(*ianua.RTPForwarder) {
 			n.mu.Lock()
 			if n.out[o.id] == o {
