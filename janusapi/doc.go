@@ -109,13 +109,13 @@
 //	                             "active-speaker"
 //	configure "temporal"         supported for VP8 (temporal layers 0..N)
 //	configure "spatial_layer",
-//	"temporal_layer"             supported (VP9 SVC: layers dropped, marker
-//	                             rewritten; up at keyframes); the spatial
+//	"temporal_layer"             supported (VP9 and AV1 SVC: layers dropped,
+//	                             marker rewritten; up at keyframes); the spatial
 //	                             layer also chosen automatically from the
 //	                             subscriber's bandwidth estimate, until
 //	                             asked for by hand
 //	string room ids, e2ee,
-//	dummy publishers, AV1 SVC,
+//	dummy publishers,
 //	permanent                    not yet
 //
 // Streaming (janus.plugin.streaming, package streaming):

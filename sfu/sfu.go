@@ -17,12 +17,15 @@
 // attached, updated, started, paused, switched, configured, left. Error
 // codes are Janus's (421–437). ianua extras, all additive: an
 // "active-speaker" event ({"videoroom":"active-speaker","room":R,"id":P},
-// with audiolevel_event), and automatic simulcast layer choice from each
-// subscriber's bandwidth estimate until the client picks a substream.
+// with audiolevel_event), and automatic layer choice from each
+// subscriber's bandwidth estimate — the simulcast substream, the VP9 or
+// AV1 spatial layer — until the client picks one. spatial_layer and
+// temporal_layer work for VP9 (RFC 9628) and AV1 (dependency descriptor).
 // Room ids are numbers. Not supported yet:
 // string ids, tokens (allowed), .mjr recordings (ianua writes .ogg, .ivf and
-// .h264 files that ordinary tools open instead), VP9 SVC layer
-// selection, e2ee, dummy publishers, permanent rooms.
+// .h264 files that ordinary tools open instead), e2ee, dummy publishers,
+// permanent rooms, the remote publisher requests (add_remote_publisher…:
+// package cluster relays between ianua nodes instead).
 //
 // Hosts that embed without JSON use the typed API: Plugin.CreateRoom,
 // Room, Rooms, DestroyRoom, Kick, Moderate.
