@@ -29,9 +29,10 @@ func TestSimulcastRelay(t *testing.T) {
 
 	sub := subscribe(t, b, pub.id)
 	sub.receiving(t, "subscriber on b")
-	if got := a.node.RelaysOut()["b"]; got != 4 {
-		t.Errorf("A relays %d streams to B, want 4 (audio, and video's three layers)", got)
-	}
+	// The layers' relays start one after the other.
+	testpeer.WaitFor(t, 5*time.Second, "4 relays from A to B (audio, and video's three layers)", func() bool {
+		return a.node.RelaysOut()["b"] == 4
+	})
 	ev := sub.log.Wait(t, time.Second, "attached", testpeer.Plugin(sub.h.ID(), "videoroom", "attached", "offer"))
 	var videoMID string
 	for _, st := range pluginData(ev)["streams"].([]any) {
