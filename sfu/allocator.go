@@ -105,15 +105,22 @@ func (s *Subscriber) allocStream(st *subStream, share uint64) {
 		return
 	}
 	_, target := st.sub.Layer()
+	st.step(want, target, st.sub.SetLayer)
+}
+
+// step moves a stream from layer target towards want: down at once
+// (congestion hurts now), up one layer after upVotes rounds in a row that
+// want it (the estimate grows slowly, and a keyframe for nothing costs).
+func (st *subStream) step(want, target int, set func(int) error) {
 	switch {
 	case want < target:
 		st.votes = 0
-		_ = st.sub.SetLayer(want)
+		_ = set(want)
 	case want > target:
 		st.votes++
 		if st.votes >= upVotes {
 			st.votes = 0
-			_ = st.sub.SetLayer(target + 1)
+			_ = set(target + 1)
 		}
 	default:
 		st.votes = 0
@@ -147,17 +154,5 @@ func (s *Subscriber) allocSpatial(st *subStream, rates [3]uint64, share uint64) 
 			target = current
 		}
 	}
-	switch {
-	case want < target:
-		st.votes = 0
-		_ = st.sub.SetSpatialLayer(want)
-	case want > target:
-		st.votes++
-		if st.votes >= upVotes {
-			st.votes = 0
-			_ = st.sub.SetSpatialLayer(target + 1)
-		}
-	default:
-		st.votes = 0
-	}
+	st.step(want, target, st.sub.SetSpatialLayer)
 }
