@@ -63,6 +63,9 @@ type relayMsg struct {
 	Seqs []uint16 `json:"seqs,omitempty"`
 }
 
+// relayReadBuffer is the receive buffer asked for a relay socket.
+const relayReadBuffer = 1 << 20
+
 // maxNACK bounds the packets one nack asks for: a longer gap is an outage,
 // which the subscribers' keyframe requests repair better.
 const maxNACK = 64
@@ -176,6 +179,9 @@ func (n *Node) openStream(f *remoteFeed, st StreamInfo, kind webrtc.RTPCodecType
 			n.closeStream(rs)
 			return nil, fmt.Errorf("relay socket: %w", err)
 		}
+		// A keyframe comes as a burst: room for it while the reader is
+		// descheduled (the kernel caps it at net.core.rmem_max).
+		_ = conn.SetReadBuffer(relayReadBuffer)
 		l := &relayLayer{conn: conn, done: make(chan struct{})}
 		rs.layers = append(rs.layers, l)
 		buf := make([]byte, 1500)

@@ -14,6 +14,9 @@ import (
 	"github.com/ianua/ianua/internal/srtpin"
 )
 
+// ingestReadBuffer is the receive buffer asked for an ingest socket.
+const ingestReadBuffer = 1 << 20
+
 // MediaParams describe one RTP stream of a mountpoint.
 type MediaParams struct {
 	Type string `json:"type"` // "audio" or "video"
@@ -205,6 +208,9 @@ func (mp *Mountpoint) openMedia(r *ianua.MediaRouter, ip net.IP, i int, m MediaP
 			media.close()
 			return nil, fmt.Errorf("port %d: %w", *port, err)
 		}
+		// A keyframe comes as a burst: room for it while the reader is
+		// descheduled (the kernel caps it at net.core.rmem_max).
+		_ = conn.SetReadBuffer(ingestReadBuffer)
 		*port = conn.LocalAddr().(*net.UDPAddr).Port
 		media.conns = append(media.conns, conn)
 	}
