@@ -160,14 +160,14 @@
 // updatingcall with autoaccept_reinvites false; re-INVITE glare
 // handled), transfer (REFER both ways, refer_id calls and declines
 // reported in NOTIFYs), with Janus's events (early media as "progress")
-// and error codes (440–455); SDES-SRTP; video (VP8, H.264, plain RTP;
-// keyframe requests relayed); SIP over UDP, TCP and TLS (the proxy's
+// and error codes (440–455); SDES-SRTP; video (VP8, H.264, plain RTP
+// or SDES-SRTP with a key of its own; keyframe requests relayed); SIP over UDP, TCP and TLS (the proxy's
 // or the URI's transport, sips:, force_tcp, force_udp). An ianua
 // extension: call with "room" (and pin, display) and no JSEP places the
 // call into a VideoRoom room, the callee publishing its audio there and
 // hearing the active speaker; join_room moves an established call there
 // (the browser's PeerConnection released). Not yet: the progress request, subscribe,
-// recording, helper sessions, video with SRTP. The sipgw package
+// recording, helper sessions. The sipgw package
 // documentation is the full table.
 // Every request is asynchronous ("sip" error events). janus.js drives it
 // in examples/janus-server's SIP page, tested against SIPp: digest

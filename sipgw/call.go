@@ -112,6 +112,7 @@ type call struct {
 	sentDir     direction // the direction of our last offer
 	srtp        srtpMode  // what the client asked for (outgoing calls)
 	remoteKey   *sdesKey  // the peer's SDES key in use
+	vRemoteKey  *sdesKey  // the same for video
 	track       *relayTrack
 	autoaccept  bool // answer the peer's re-INVITEs without the browser
 	reinviting  bool // the hold loop runs
@@ -304,18 +305,35 @@ var errNoCrypto = errors.New("sipgw: no usable a=crypto from the peer")
 // (we sent a=crypto), and rekeys the inbound context if it changed. For an
 // optional offer of ours that the peer answered without a key, the call
 // falls back to plain RTP.
-func (c *call) applyCrypto(d mediaDesc) error {
+func (c *call) applyCrypto(d mediaDesc) error { return c.applyKey(d, false) }
+
+// applyVideoCrypto is applyCrypto for the video stream, which has keys of
+// its own (RFC 4568 section 4: a=crypto is a media-level attribute).
+func (c *call) applyVideoCrypto(d mediaDesc) error { return c.applyKey(d, true) }
+
+// applyKey is applyCrypto for the audio stream, or the video one.
+func (c *call) applyKey(d mediaDesc, video bool) error {
 	c.mu.Lock()
-	local, remote, mode := c.local.Crypto, c.remoteKey, c.srtp
+	local, remote, mode, m := c.local.Crypto, c.remoteKey, c.srtp, c.media
+	if video {
+		local, remote, m = nil, c.vRemoteKey, c.video
+		if c.local.Video != nil {
+			local = c.local.Video.Crypto
+		}
+	}
 	c.mu.Unlock()
-	if local == nil {
+	if local == nil || m == nil {
 		return nil
 	}
 	k, ok := pickCrypto(d.Crypto)
 	switch {
 	case !ok && mode == srtpOptional && remote == nil && d.Proto == "RTP/AVP":
 		c.mu.Lock()
-		c.local.Crypto = nil
+		if !video {
+			c.local.Crypto = nil
+		} else if c.local.Video != nil {
+			c.local.Video.Crypto = nil
+		}
 		c.mu.Unlock()
 		return nil
 	case !ok, k.Suite != local.Suite:
@@ -324,7 +342,14 @@ func (c *call) applyCrypto(d mediaDesc) error {
 	if remote != nil && string(remote.Key) == string(k.Key) {
 		return nil
 	}
-	pair, err := newSRTPPair(*local, k)
+	var pair *srtpPair
+	var err error
+	if old := m.srtp.Load(); old != nil && remote != nil {
+		// The peer rekeyed; our key stays, and so do its contexts.
+		pair, err = rekeyed(old, k)
+	} else {
+		pair, err = newSRTPPair(*local, k)
+	}
 	if err != nil {
 		return err
 	}
@@ -333,10 +358,17 @@ func (c *call) applyCrypto(d mediaDesc) error {
 	ours := *local
 	ours.Tag = k.Tag
 	c.mu.Lock()
-	c.remoteKey = &k
-	c.local.Crypto = &ours
+	if !video {
+		c.remoteKey = &k
+		c.local.Crypto = &ours
+	} else {
+		c.vRemoteKey = &k
+		if c.local.Video != nil {
+			c.local.Video.Crypto = &ours
+		}
+	}
 	c.mu.Unlock()
-	c.media.srtp.Store(pair)
+	m.srtp.Store(pair)
 	return nil
 }
 
@@ -371,22 +403,27 @@ func (c *call) startVideo(d mediaDesc, n negotiated, browser codec, track *relay
 }
 
 // applyVideoAnswer reads the video of the peer's SDP answer to an offer
-// of ours: its address and direction, or the end of the stream (port 0).
-func (c *call) applyVideoAnswer(body []byte) {
+// of ours: its address, key and direction, or the end of the stream
+// (port 0). An unusable key is an error, the stream left as it was.
+func (c *call) applyVideoAnswer(body []byte) error {
 	c.mu.Lock()
 	vneg, dir := c.vneg, c.wantDir()
 	c.mu.Unlock()
 	if vneg == nil {
-		return
+		return nil
 	}
 	vd, err := parseVideo(body)
 	if err != nil || vd.Port == 0 {
 		c.mu.Lock()
 		c.stopVideo()
 		c.mu.Unlock()
-		return
+		return nil
+	}
+	if err := c.applyVideoCrypto(vd); err != nil {
+		return err
 	}
 	c.video.setPeer(vd, *vneg, dir)
+	return nil
 }
 
 // stopVideo ends the video stream for good: the peer rejected or removed

@@ -55,7 +55,7 @@
 // # Media
 //
 // The SIP side is RTP/AVP audio (RFC 3551), with video when both sides
-// have it (below), SRTP on request (audio only). Outgoing calls offer the
+// have it (below), SRTP on request. Outgoing calls offer the
 // codecs of the browser's offer that both legs can carry (Opus, G.722,
 // PCMU, PCMA) with the browser's payload types, plus telephone-event (RFC
 // 4733); the browser is answered once the SIP peer has chosen, with that
@@ -64,8 +64,8 @@
 // Incoming calls are offered to the browser with the caller's codecs we
 // can carry; the codec the browser picks is the one answered to the caller.
 // RTCP from the SIP peer is read (on its a=rtcp port, port+1, or the RTP
-// port with rtcp-mux) and dropped but for video feedback; no reports are
-// sent to it. The SIP peer's
+// port with rtcp-mux; SRTCP with SRTP) and dropped but for video
+// feedback; no reports are sent to it. The SIP peer's
 // telephone-event packets are relayed to the browser when it negotiated
 // telephone-event, and reported as "dtmf" events.
 //
@@ -100,6 +100,21 @@
 // answered with ours (incomingcall says "srtp"), and accept with
 // "sdes_mandatory" of an offer without one is refused with 452, as in
 // Janus. Keys without MKI, lifetime ignored; re-INVITEs may rekey.
+// Video has keys of its own (a=crypto is a media-level attribute, RFC
+// 4568 section 4): an INVITE with srtp gives its m=video a key other than
+// the audio's, on the same profile, and the answer's video key is used
+// for that stream alone; its RTCP (keyframe requests both ways, the
+// peer's NACKs) is SRTCP (RFC 3711 section 3.4). As in Janus, which
+// checks every stream it uses: with sdes_mandatory, a peer that takes
+// video without a usable key fails the whole call (BYE, hangup 488),
+// while one that refuses video (port 0) needs none; with sdes_optional
+// each stream falls back to plain RTP on its own. An incoming m=video
+// on RTP/SAVP, or with a key, is offered to the browser and answered
+// with our own key (RTP/SAVP without a usable key gets port 0), and
+// accept with "sdes_mandatory" is refused (452) when the caller's
+// video, which we could carry, has no key. Hold, unhold, update and
+// the peer's re-INVITEs keep each stream's key (the peer may rekey
+// either).
 //
 // # Supported requests
 //
@@ -311,10 +326,8 @@
 //
 // # Not supported yet
 //
-// AEAD SRTP suites (RFC 7714), video with SDES-SRTP (an outgoing call
-// with srtp offers audio only; an encrypted video offer gets port 0),
-// video codecs other than VP8 and H.264 (VP9, AV1) and more than one
-// video stream (the first m=video), SIP over WebSocket (RFC 7118),
+// AEAD SRTP suites (RFC 7714), video codecs other than VP8 and H.264
+// (VP9, AV1) and more than one video stream (the first m=video), SIP over WebSocket (RFC 7118),
 // the register "sips" flag (a sips: proxy or username is how to ask for
 // TLS), RFC 5626 keep-alives and flow failure detection on a
 // registration's connection, a TCP read timeout (an idle connection

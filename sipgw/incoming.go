@@ -162,10 +162,16 @@ func (a *Agent) incoming(req *sip.Request, tx sip.ServerTransaction) {
 		id, _, _ := strings.Cut(h.Value(), ";")
 		ev["replaces"] = strings.TrimSpace(id)
 	}
+	// Janus reports SDES when either stream has a key.
+	var vKey sdesKey
+	vHasKey := false
+	if vOffer != nil && len(vcodecs) > 0 {
+		vKey, vHasKey = pickCrypto(vOffer.Crypto)
+	}
 	switch {
-	case offer.Proto == "RTP/SAVP":
+	case offer.Proto == "RTP/SAVP" || vHasKey && vOffer.Proto == "RTP/SAVP":
 		ev["srtp"] = srtpMandatory.String()
-	case hasKey:
+	case hasKey || vHasKey:
 		ev["srtp"] = srtpOptional.String()
 	}
 	c.push(ev, jsep)
@@ -211,6 +217,7 @@ func (a *Agent) incoming(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c.mu.Lock()
 	c.local.Codecs = d.neg.codecs()
+	videoKey := false
 	if vOffer != nil {
 		// Our answer has an m=video line for the caller's, rejected
 		// (port 0) unless the browser took one of its formats.
@@ -219,8 +226,30 @@ func (a *Agent) incoming(req *sip.Request, tx sip.ServerTransaction) {
 			rtpPort, rtcpPort := vm.localPorts()
 			c.local.Video.Port, c.local.Video.RTCPPort = rtpPort, rtcpPort
 			c.local.Video.Dir = d.vDir & vOffer.Dir.reverse()
+			videoKey = vHasKey
 		}
 	}
+	c.mu.Unlock()
+	if videoKey {
+		// The video's key is its own (RFC 4568 keys are per stream).
+		local, err := newKey(vKey.Tag, vKey.Suite)
+		if err == nil {
+			c.mu.Lock()
+			c.local.Video.Crypto = &local
+			if c.srtp == srtpOff {
+				c.srtp = srtpOptional
+			}
+			c.mu.Unlock()
+			err = c.applyVideoCrypto(*vOffer)
+		}
+		if err != nil {
+			code, reason = sip.StatusNotAcceptableHere, "Not Acceptable Here"
+			_ = dlg.Respond(code, reason, nil)
+			c.endRemote(code, reason)
+			return
+		}
+	}
+	c.mu.Lock()
 	c.answered = true
 	body := c.local.marshal()
 	c.mu.Unlock()
@@ -292,14 +321,20 @@ func (a *Agent) accept(msg ianua.Message, req Request) error {
 	if _, hasKey := pickCrypto(offer.Crypto); mode == srtpMandatory && !hasKey {
 		return perr(ErrorTooStrict, ErrCallState, "Can't accept the call: SDES-SRTP required, but caller didn't offer it")
 	}
+	c.mu.Lock()
+	vOffer := c.vOffer
+	c.mu.Unlock()
+	if vOffer != nil && c.video != nil && mode == srtpMandatory {
+		// Janus requires a key of every stream the caller offers.
+		if _, hasKey := pickCrypto(vOffer.Crypto); !hasKey {
+			return perr(ErrorTooStrict, ErrCallState, "Can't accept the call: SDES-SRTP required, but caller didn't offer it for video")
+		}
+	}
 	neg, err := answerFor(offer, chosen)
 	if err != nil {
 		return perr(ErrorMissingSDP, ErrMissingSDP, "The answer has none of the caller's codecs")
 	}
 	dec := decision{accept: true, neg: neg, headers: headers, transaction: msg.Transaction}
-	c.mu.Lock()
-	vOffer := c.vOffer
-	c.mu.Unlock()
 	if vOffer != nil && c.video != nil {
 		// The browser's video: the first format it took, unless it
 		// rejected the stream (or did not receive, send, anything).

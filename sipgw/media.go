@@ -159,7 +159,7 @@ func (m *media) readRTP() {
 		}
 		if isRTCP(buf[:n]) {
 			// RTCP of a peer using rtcp-mux (RFC 5761 section 4).
-			m.feedback(buf[:n])
+			m.feedback(buf[:n], plain)
 			continue
 		}
 		raw := buf[:n]
@@ -214,21 +214,28 @@ func (m *media) readRTP() {
 // closed port would draw ICMP errors to the peer.
 func (m *media) drainRTCP() {
 	defer m.wg.Done()
-	buf := make([]byte, 1500)
+	buf, plain := make([]byte, 1500), make([]byte, 1500)
 	for {
 		n, _, err := m.rtcp.ReadFromUDP(buf)
 		if err != nil {
 			return
 		}
-		m.feedback(buf[:n])
+		m.feedback(buf[:n], plain)
 	}
 }
 
-// feedback hands the peer's RTCP feedback to onFeedback. SRTCP is not
-// read (video, the only user, is plain RTP).
-func (m *media) feedback(b []byte) {
-	if m.onFeedback == nil || m.srtp.Load() != nil || !m.recv.Load() && !m.send.Load() {
+// feedback hands the peer's RTCP feedback to onFeedback; with SRTP it is
+// SRTCP, decrypted into plain (the reader's buffer) and dropped when it
+// does not authenticate (RFC 3711 section 3.4).
+func (m *media) feedback(b, plain []byte) {
+	if m.onFeedback == nil || !m.recv.Load() && !m.send.Load() {
 		return
+	}
+	if s := m.srtp.Load(); s != nil {
+		var err error
+		if b, err = s.decryptRTCP(plain[:0], b); err != nil {
+			return
+		}
 	}
 	pkts, err := rtcp.Unmarshal(b)
 	if err != nil {
@@ -245,10 +252,10 @@ func (m *media) feedback(b []byte) {
 
 // requestKeyframe asks the peer for a keyframe of its stream: a PLI (RFC
 // 4585 section 6.3.1) in a compound packet behind an empty receiver
-// report (RFC 3550 section 6.1), on its RTCP address. Not with SRTP.
+// report (RFC 3550 section 6.1), on its RTCP address; SRTCP with SRTP.
 func (m *media) requestKeyframe() {
 	addr, media := m.rtcpRemote.Load(), m.peerSSRC.Load()
-	if addr == nil || media == 0 || m.srtp.Load() != nil || !m.recv.Load() {
+	if addr == nil || media == 0 || !m.recv.Load() {
 		return
 	}
 	ours := m.ourSSRC.Load()
@@ -263,11 +270,20 @@ func (m *media) requestKeyframe() {
 	b[8], b[9], b[11] = 0x81, 206, 2
 	binary.BigEndian.PutUint32(b[12:16], ours)
 	binary.BigEndian.PutUint32(b[16:20], media)
+	out := b[:]
+	// Room for the SRTCP index and tag (RFC 3711 section 3.4).
+	var enc [64]byte
+	if s := m.srtp.Load(); s != nil {
+		var err error
+		if out, err = s.encryptRTCP(enc[:0], out); err != nil {
+			return
+		}
+	}
 	conn := m.rtcp
 	if m.rtcpMux.Load() {
 		conn = m.rtp
 	}
-	if _, err := conn.WriteToUDP(b[:], addr); err == nil {
+	if _, err := conn.WriteToUDP(out, addr); err == nil {
 		m.plisSent.Add(1)
 	}
 }

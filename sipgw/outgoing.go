@@ -73,9 +73,9 @@ func (a *Agent) startCall(ctx context.Context, msg ianua.Message, req Request) e
 		return perr(ErrorMissingSDP, ErrMissingSDP, "No audio codec the SIP side can carry (Opus, G.722, PCMU, PCMA)")
 	}
 	// Video goes to the SIP side when the browser offers a format of it
-	// we carry, on plain RTP (SDES covers audio only).
+	// we carry, with a key of its own under SRTP.
 	var vOffered []codec
-	if vd, err := parseVideo([]byte(msg.JSEP.SDP)); err == nil && vd.Port != 0 && mode == srtpOff {
+	if vd, err := parseVideo([]byte(msg.JSEP.SDP)); err == nil && vd.Port != 0 {
 		vOffered = offerVideoCodecs(vd.Codecs)
 	}
 	m, err := newMedia(a.log, &a.p.ports, a.p.p.LocalIP)
@@ -112,6 +112,16 @@ func (a *Agent) startCall(ctx context.Context, msg ianua.Message, req Request) e
 			return perr(ErrorUnknown, err, "SRTP key: %v", err)
 		}
 		c.srtp, c.local.Crypto = mode, &key
+		if c.local.Video != nil {
+			// RFC 4568 keys are per media stream.
+			vkey, err := newKey(1, suite)
+			if err != nil {
+				c.cancel()
+				c.closeMedia()
+				return perr(ErrorUnknown, err, "SRTP key: %v", err)
+			}
+			c.local.Video.Crypto = &vkey
+		}
 		if mode == srtpMandatory {
 			c.local.Proto = "RTP/SAVP"
 		}
@@ -338,7 +348,9 @@ func (c *call) answered200(res *sip.Response) error {
 					return err
 				}
 				c.media.setPeer(d, neg, dir)
-				c.applyVideoAnswer(res.Body())
+				if err := c.applyVideoAnswer(res.Body()); err != nil {
+					return err
+				}
 			}
 		}
 		c.push(map[string]any{"event": "accepted", "username": c.peer}, nil)
@@ -383,6 +395,13 @@ func (c *call) negotiate(body []byte) (*ianua.JSEP, error) {
 		var peer, browser codec
 		if verr == nil {
 			peer, browser, verr = pickVideoAnswer(c.vOffered, vd)
+		}
+		if verr == nil {
+			// Video taken without a usable key under SRTP fails the
+			// call, as audio's would (Janus checks both streams).
+			if err := c.applyVideoCrypto(vd); err != nil {
+				return nil, err
+			}
 		}
 		if verr == nil {
 			vneg, vBrowser = &negotiated{Media: peer}, &browser

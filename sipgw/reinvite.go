@@ -125,6 +125,14 @@ func (c *call) acceptOffer(offer mediaDesc, n negotiated, raw []byte) ([]byte, e
 	}
 	vd, verr := parseVideo(raw)
 	c.mu.Lock()
+	hasVideo := c.vneg != nil
+	c.mu.Unlock()
+	if verr == nil && hasVideo && vd.Port != 0 {
+		if err := c.applyVideoCrypto(vd); err != nil {
+			return nil, err
+		}
+	}
+	c.mu.Lock()
 	c.neg = n
 	c.local.Codecs = n.codecs()
 	want := c.wantDir()
@@ -232,7 +240,9 @@ func (c *call) applyAnswer(body []byte) {
 	n, dir := c.neg, c.wantDir()
 	c.mu.Unlock()
 	c.media.setPeer(d, n, dir)
-	c.applyVideoAnswer(body)
+	if err := c.applyVideoAnswer(body); err != nil {
+		c.a.log.Info("sipgw: unusable video in the SDP answer", "call", c.id, "err", err)
+	}
 }
 
 // hold handles {"request":"hold"} and {"request":"unhold"}: a re-INVITE

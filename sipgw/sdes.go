@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/pion/srtp/v3"
 )
@@ -138,7 +139,7 @@ func (k sdesKey) context(inbound bool) (*srtp.Context, error) {
 	}
 	var opts []srtp.ContextOption
 	if inbound {
-		opts = append(opts, srtp.SRTPReplayProtection(64))
+		opts = append(opts, srtp.SRTPReplayProtection(64), srtp.SRTCPReplayProtection(64))
 	}
 	return srtp.CreateContext(k.Key[:sdesKeyLen], k.Key[sdesKeyLen:], profile, opts...)
 }
@@ -153,11 +154,21 @@ func pickCrypto(keys []sdesKey) (sdesKey, bool) {
 	return sdesKey{}, false
 }
 
-// srtpPair is the SRTP state of a call: our key (to encrypt what we send)
-// and the peer's (to decrypt what we get). Each context is used by one
-// goroutine only: out by the browser's track handler, in by the reader.
+// srtpPair is the SRTP state of one media stream (RFC 4568 keys are per
+// stream): our key (to encrypt what we send) and the peer's (to decrypt
+// what we get), each with a context for RTP and one for RTCP (SRTCP, RFC
+// 3711 section 3.4). Each RTP context is used by one goroutine only: out
+// by the browser's track handler, in by the reader. The RTCP ones serve
+// several (both readers, the keyframe requests) and lock.
 type srtpPair struct {
-	out, in *srtp.Context
+	out, in         *srtp.Context
+	rtcpOut, rtcpIn *srtcpContext
+}
+
+// srtcpContext is an SRTCP context shared by goroutines.
+type srtcpContext struct {
+	mu  sync.Mutex
+	ctx *srtp.Context
 }
 
 func newSRTPPair(local, remote sdesKey) (*srtpPair, error) {
@@ -165,9 +176,40 @@ func newSRTPPair(local, remote sdesKey) (*srtpPair, error) {
 	if err != nil {
 		return nil, err
 	}
+	rtcpOut, err := local.context(false)
+	if err != nil {
+		return nil, err
+	}
+	return rekeyed(&srtpPair{out: out, rtcpOut: &srtcpContext{ctx: rtcpOut}}, remote)
+}
+
+// rekeyed is a pair with the outbound contexts of p (our key does not
+// change, and a new context would reuse its packet indexes: RFC 3711
+// section 9.1) and inbound ones for the peer's key remote.
+func rekeyed(p *srtpPair, remote sdesKey) (*srtpPair, error) {
 	in, err := remote.context(true)
 	if err != nil {
 		return nil, err
 	}
-	return &srtpPair{out: out, in: in}, nil
+	rtcpIn, err := remote.context(true)
+	if err != nil {
+		return nil, err
+	}
+	return &srtpPair{out: p.out, rtcpOut: p.rtcpOut, in: in, rtcpIn: &srtcpContext{ctx: rtcpIn}}, nil
+}
+
+// encryptRTCP appends the SRTCP form of the compound packet b to dst.
+func (s *srtpPair) encryptRTCP(dst, b []byte) ([]byte, error) {
+	s.rtcpOut.mu.Lock()
+	defer s.rtcpOut.mu.Unlock()
+	return s.rtcpOut.ctx.EncryptRTCP(dst, b, nil)
+}
+
+// decryptRTCP authenticates and decrypts the peer's SRTCP packet b into
+// dst; a failed authentication or a replay is an error (RFC 3711 section
+// 3.4).
+func (s *srtpPair) decryptRTCP(dst, b []byte) ([]byte, error) {
+	s.rtcpIn.mu.Lock()
+	defer s.rtcpIn.mu.Unlock()
+	return s.rtcpIn.ctx.DecryptRTCP(dst, b, nil)
 }

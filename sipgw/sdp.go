@@ -562,9 +562,13 @@ func pickVideoAnswer(offered []codec, answer mediaDesc) (peer, browser codec, er
 
 // pickVideoOffer is the video formats of the SIP peer's offer we can
 // carry, in its order, for the browser to choose from; none when the
-// stream is rejected or encrypted (SDES on video is not supported).
+// stream is rejected, or RTP/SAVP without a key we can use (an RTP/AVP
+// offer's unusable keys leave it plain, as for audio).
 func pickVideoOffer(offer mediaDesc) []codec {
-	if offer.Port == 0 || offer.Proto != "RTP/AVP" || offer.CryptoLines > 0 {
+	if offer.Port == 0 {
+		return nil
+	}
+	if _, hasKey := pickCrypto(offer.Crypto); offer.Proto != "RTP/AVP" && (offer.Proto != "RTP/SAVP" || !hasKey) {
 		return nil
 	}
 	var out []codec
@@ -621,8 +625,9 @@ type localVideo struct {
 	RTCPPort int
 	Codecs   []codec
 	Dir      direction
-	Proto    string // the audio's when empty
-	First    bool   // before m=audio, as in the peer's offer
+	Proto    string   // the audio's when empty
+	First    bool     // before m=audio, as in the peer's offer
+	Crypto   *sdesKey // our SDES key for video, if SRTP (its own, RFC 4568)
 }
 
 // setDir sets the direction of every section. c.mu must be held by a
@@ -684,6 +689,9 @@ func (v *localVideo) write(b *strings.Builder, proto string) {
 	writeMedia(b, "video", v.Port, proto, v.Codecs)
 	if v.RTCPPort != 0 {
 		fmt.Fprintf(b, "a=rtcp:%d\r\n", v.RTCPPort)
+	}
+	if v.Crypto != nil {
+		fmt.Fprintf(b, "a=crypto:%s\r\n", v.Crypto.attribute())
 	}
 	fmt.Fprintf(b, "a=%s\r\n", v.Dir)
 }

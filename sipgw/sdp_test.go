@@ -333,13 +333,21 @@ func TestPickVideoOffer(t *testing.T) {
 	if c, err := answerVideoFor(sdpOf("m=video 4002 RTP/AVP 100\r\na=rtpmap:100 VP8/90000\r\n"), codec{Name: "vp8", PT: 96, Clock: 90000}); err != nil || c.PT != 100 {
 		t.Errorf("answer %+v %v", c, err)
 	}
-	for _, m := range []string{
-		"m=video 0 RTP/AVP 100\r\na=rtpmap:100 VP8/90000\r\n",
-		"m=video 4002 RTP/SAVP 100\r\na=rtpmap:100 VP8/90000\r\n",
-		"m=video 4002 RTP/AVP 100\r\na=rtpmap:100 VP8/90000\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\n",
-	} {
-		if got := pickVideoOffer(sdpOf(m)); len(got) != 0 {
-			t.Errorf("%q: %+v", m, got)
+	const key = "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\n"
+	testCases := []struct {
+		m    string
+		want bool
+	}{
+		{"m=video 0 RTP/AVP 100\r\na=rtpmap:100 VP8/90000\r\n", false},
+		{"m=video 4002 RTP/SAVP 100\r\na=rtpmap:100 VP8/90000\r\n", false}, // no key
+		{"m=video 4002 RTP/SAVP 100\r\na=rtpmap:100 VP8/90000\r\na=crypto:1 F8_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\n", false},
+		{"m=video 4002 RTP/SAVPF 100\r\na=rtpmap:100 VP8/90000\r\n" + key, false},
+		{"m=video 4002 RTP/SAVP 100\r\na=rtpmap:100 VP8/90000\r\n" + key, true},
+		{"m=video 4002 RTP/AVP 100\r\na=rtpmap:100 VP8/90000\r\n" + key, true},
+	}
+	for _, tc := range testCases {
+		if got := pickVideoOffer(sdpOf(tc.m)); (len(got) != 0) != tc.want {
+			t.Errorf("%q: %+v, want some: %v", tc.m, got, tc.want)
 		}
 	}
 }

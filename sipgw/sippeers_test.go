@@ -200,6 +200,8 @@ type uasOptions struct {
 	// video, for an offer with video: "vp8" or "h264" answers that
 	// format and echoes the video, "reject" answers port 0.
 	video string
+	// videoPlain answers the video of an SRTP offer without a key.
+	videoPlain bool
 	// newStreamAfter, if set, makes the echo a new stream after that
 	// many packets (another SSRC, numbers 1000 back), as a PBX does when
 	// it bridges the call elsewhere.
@@ -445,6 +447,16 @@ func (u *uas) sdp(d mediaDesc, dir direction) []byte {
 		want := codec{Name: u.opts.video, Clock: 90000, Fmtp: "packetization-mode=1;profile-level-id=42e01f"}
 		if c, ok := findCodec(vd.Codecs, want); ok && u.video != nil && vd.Port != 0 {
 			l.Video = u.video.section(c, dir)
+			// The video's own key (RFC 4568 keys are per stream).
+			if k, ok := pickCrypto(vd.Crypto); ok && u.opts.srtp && !u.opts.videoPlain {
+				local, _ := newKey(k.Tag, k.Suite)
+				if pair, err := newSRTPPair(local, k); err == nil {
+					u.video.srtp.Store(pair)
+					l.Video.Crypto, l.Video.Proto = &local, vd.Proto
+				}
+			} else if vd.Proto == "RTP/SAVP" {
+				l.Video.Proto = vd.Proto
+			}
 		} else {
 			l.Video = rejectedVideo(*vd, d.Index)
 		}
@@ -586,6 +598,7 @@ type uac struct {
 	// key, when set, makes the offer RTP/SAVP with it; srtp is then set
 	// from the answer.
 	key      *sdesKey
+	vkey     *sdesKey // the video's key, with key and video
 	srtp     atomic.Pointer[srtpPair]
 	hook     atomic.Pointer[reinviteHook]
 	mu       sync.Mutex
@@ -726,6 +739,7 @@ func (c *uac) offer() []byte {
 	}
 	if c.video != nil {
 		l.Video = c.video.section(uacVP8, dirSendRecv)
+		l.Video.Crypto = c.vkey
 	}
 	return l.marshal()
 }

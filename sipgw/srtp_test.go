@@ -2,6 +2,9 @@ package sipgw
 
 import (
 	"bytes"
+	"context"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -155,6 +158,157 @@ func TestAcceptTooStrict(t *testing.T) {
 		t.Errorf("incomingcall: %v", resultOf(ev))
 	}
 	b := newBrowser(t, e.h, e.log, "pcmu")
+	if _, err := e.send(e.h, map[string]any{"request": "accept", "srtp": "sdes_mandatory"}, b.answer(ev.JSEP)); codeOf(err) != ErrorTooStrict {
+		t.Errorf("accept: %v, want %d", err, ErrorTooStrict)
+	}
+	e.must(e.h, map[string]any{"request": "decline"}, nil)
+	if code := sipCode(waitErr(t, answered)); code != 486 {
+		t.Errorf("caller: %d", code)
+	}
+}
+
+// TestVideoCallOutSRTP calls a SIP callee with video and sdes_mandatory:
+// each m-line of the INVITE has a key of its own on RTP/SAVP, the callee
+// answers with its own per stream and echoes video only when it decrypts
+// it; a PLI of the browser reaches it as SRTCP, and its SRTCP PLI
+// reaches the browser; hold and unhold keep the video key. A callee that
+// answers video without a key fails the call (488), as in Janus.
+func TestVideoCallOutSRTP(t *testing.T) {
+	t.Run("both keyed", func(t *testing.T) {
+		e := newEnv(t)
+		u := newUAS(e, uasOptions{codec: "opus", video: "vp8", srtp: true})
+		e.guest(e.h, e.log)
+		b := newBrowser(t, e.h, e.log, "opus").withVideo("vp8")
+		e.must(e.h, map[string]any{"request": "call", "uri": u.uri("echo"), "srtp": "sdes_mandatory"}, b.offer())
+		b.flush()
+		acc := e.wait(e.log, e.h, "accepted")
+		b.apply(acc.JSEP)
+
+		offer := u.offerBodies()[0]
+		ad, _ := parseAudio([]byte(offer))
+		vd, err := parseVideo([]byte(offer))
+		if err != nil || vd.Proto != "RTP/SAVP" || len(vd.Crypto) != 1 || len(ad.Crypto) != 1 ||
+			string(vd.Crypto[0].Key) == string(ad.Crypto[0].Key) {
+			t.Fatalf("INVITE's SDP (%v):\n%s", err, offer)
+		}
+		if u.video.srtp.Load() == nil {
+			t.Fatal("the callee took no video key")
+		}
+
+		b.sendAudio()
+		b.sendVideo()
+		v := u.video
+		waitPackets(t, "SRTP video both ways", func() bool { return v.received.Load() > 30 && b.videoReceived.Load() > 30 })
+		waitPackets(t, "SRTP audio both ways", func() bool { return u.echoed.Load() > 25 && b.received.Load() > 25 })
+		a := e.h.Attachment().(*Agent)
+		if vm := a.vmedia.Load(); vm == nil || vm.srtp.Load() == nil {
+			t.Fatal("the gateway's video leg is not on SRTP")
+		}
+
+		b.askKeyframe()
+		waitPackets(t, "the browser's PLI at the callee, as SRTCP", func() bool { return v.plis.Load() > 0 })
+		plis := b.plis.Load()
+		v.askKeyframe(rtcpAddr(t, offer))
+		waitPackets(t, "the callee's SRTCP PLI at the browser", func() bool { return b.plis.Load() > plis })
+		t.Logf("browser sent %d video, callee decrypted %d and echoed %d, browser got %d; %d PLIs at the callee, %d at the browser",
+			b.videoSent.Load(), v.received.Load(), v.sent.Load(), b.videoReceived.Load(), v.plis.Load(), b.plis.Load())
+
+		e.must(e.h, map[string]any{"request": "hold"}, nil)
+		e.wait(e.log, e.h, "holding")
+		testpeer.WaitFor(t, 5*time.Second, "hold answered", func() bool { return a.currentCall().reinvitingDone() })
+		e.must(e.h, map[string]any{"request": "unhold"}, nil)
+		e.wait(e.log, e.h, "resuming")
+		testpeer.WaitFor(t, 5*time.Second, "unhold answered", func() bool { return a.currentCall().reinvitingDone() })
+		offers := u.offerBodies()
+		for _, re := range offers[1:] {
+			if d, err := parseVideo([]byte(re)); err != nil || d.Port == 0 || d.Proto != "RTP/SAVP" || len(d.Crypto) != 1 ||
+				string(d.Crypto[0].Key) != string(vd.Crypto[0].Key) {
+				t.Errorf("re-INVITE's video does not keep its key:\n%s", re)
+			}
+		}
+		got, sent := b.videoReceived.Load(), v.received.Load()
+		waitPackets(t, "SRTP video after unhold", func() bool { return b.videoReceived.Load() > got+30 && v.received.Load() > sent+30 })
+		e.must(e.h, map[string]any{"request": "hangup"}, nil)
+		e.wait(e.log, e.h, "hangup")
+	})
+	t.Run("video without a key", func(t *testing.T) {
+		e := newEnv(t)
+		u := newUAS(e, uasOptions{codec: "opus", video: "vp8", srtp: true, videoPlain: true})
+		e.guest(e.h, e.log)
+		b := newBrowser(t, e.h, e.log, "opus").withVideo("vp8")
+		e.must(e.h, map[string]any{"request": "call", "uri": u.uri("echo"), "srtp": "sdes_mandatory"}, b.offer())
+		b.flush()
+		if r := resultOf(e.wait(e.log, e.h, "hangup")); r["code"] != float64(488) {
+			t.Errorf("hangup %v", r)
+		}
+		testpeer.WaitFor(t, 5*time.Second, "BYE at the callee", func() bool { return u.byes.Load() == 1 })
+	})
+}
+
+// TestVideoCallInSRTP: a caller offers audio and VP8 on RTP/SAVP, each
+// with its key; accept with sdes_mandatory answers each with a key of
+// ours, and SRTP video flows both ways, with the browser's PLI reaching
+// the caller as SRTCP. A video offer without a key is refused by accept
+// with sdes_mandatory (452), as in Janus.
+func TestVideoCallInSRTP(t *testing.T) {
+	e := newEnv(t)
+	c := newUAC(e)
+	c.video = newSIPVideo(e, false)
+	key, _ := newKey(3, suite80)
+	vkey, _ := newKey(4, suite32)
+	c.key, c.vkey = &key, &vkey
+	reg := newRegistrar(e, "alice", "pw", 60)
+	e.register(e.h, e.log, reg, "alice")
+	dlg, answered, _ := ring(t, e, c, c.offer())
+	ev := e.wait(e.log, e.h, "incomingcall")
+	if r := resultOf(ev); r["srtp"] != "sdes_mandatory" {
+		t.Errorf("incomingcall: %v", r)
+	}
+	if vs := videoSection(ev.JSEP.SDP); !strings.Contains(vs, "VP8/90000") {
+		t.Fatalf("the plugin's offer's video:\n%s", vs)
+	}
+	b := newBrowser(t, e.h, e.log, "pcmu").withVideo("vp8")
+	e.must(e.h, map[string]any{"request": "accept", "srtp": "sdes_mandatory"}, b.answer(ev.JSEP))
+	b.flush()
+	e.wait(e.log, e.h, "accepted")
+	if err := waitErr(t, answered); err != nil {
+		t.Fatalf("caller: %v", err)
+	}
+	if err := dlg.Ack(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ans := dlg.InviteResponse.Body()
+	vd, err := parseVideo(ans)
+	if err != nil || vd.Port == 0 || vd.Proto != "RTP/SAVP" || len(vd.Crypto) != 1 || vd.Crypto[0].Tag != 4 || vd.Crypto[0].Suite != suite32 {
+		t.Fatalf("the gateway's answer's video (%v):\n%s", err, ans)
+	}
+	c.video.keyFrom(vkey, ans)
+	c.sendAudio(ans)
+	c.video.send(&net.UDPAddr{IP: net.IP(vd.IP.AsSlice()), Port: vd.Port}, 100)
+	b.sendAudio()
+	b.sendVideo()
+	waitPackets(t, "SRTP video both ways", func() bool { return c.video.received.Load() > 30 && b.videoReceived.Load() > 30 })
+	waitPackets(t, "SRTP audio both ways", func() bool { return c.received.Load() > 10 && b.received.Load() > 10 })
+	b.askKeyframe()
+	waitPackets(t, "the browser's PLI at the caller, as SRTCP", func() bool { return c.video.plis.Load() > 0 })
+	t.Logf("caller sent %d video, browser got %d; browser sent %d, caller decrypted %d; %d PLIs at the caller",
+		c.video.sent.Load(), b.videoReceived.Load(), b.videoSent.Load(), c.video.received.Load(), c.video.plis.Load())
+	_ = dlg.Bye(t.Context())
+	e.wait(e.log, e.h, "hangup")
+}
+
+func TestAcceptVideoTooStrict(t *testing.T) {
+	e := newEnv(t)
+	c := newUAC(e)
+	c.video = newSIPVideo(e, false)
+	key, _ := newKey(3, suite80)
+	c.key = &key // audio keyed, video on RTP/SAVP... without one: no video offered
+	reg := newRegistrar(e, "alice", "pw", 60)
+	e.register(e.h, e.log, reg, "alice")
+	body := strings.Replace(string(c.offer()), "m=video "+strconv.Itoa(c.video.port())+" RTP/SAVP", "m=video "+strconv.Itoa(c.video.port())+" RTP/AVP", 1)
+	_, answered, _ := ring(t, e, c, []byte(body))
+	ev := e.wait(e.log, e.h, "incomingcall")
+	b := newBrowser(t, e.h, e.log, "pcmu").withVideo("vp8")
 	if _, err := e.send(e.h, map[string]any{"request": "accept", "srtp": "sdes_mandatory"}, b.answer(ev.JSEP)); codeOf(err) != ErrorTooStrict {
 		t.Errorf("accept: %v, want %d", err, ErrorTooStrict)
 	}

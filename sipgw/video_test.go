@@ -101,10 +101,13 @@ type sipVideo struct {
 	received atomic.Int64
 	sent     atomic.Int64
 	plis     atomic.Int64 // PLIs and FIRs received on the RTCP port
-	mu       sync.Mutex
-	ssrc     uint32 // of the RTP received
-	stop     chan struct{}
-	wg       sync.WaitGroup
+	// srtp, when set, is the video's SDES-SRTP state: what arrives is
+	// counted only once it decrypts (SRTP, SRTCP), what goes is encrypted.
+	srtp atomic.Pointer[srtpPair]
+	mu   sync.Mutex
+	ssrc uint32 // of the RTP received
+	stop chan struct{}
+	wg   sync.WaitGroup
 }
 
 func newSIPVideo(e *env, echo bool) *sipVideo {
@@ -137,9 +140,24 @@ func (v *sipVideo) section(c codec, dir direction) *localVideo {
 	return &localVideo{Port: v.port(), RTCPPort: v.port() + 1, Codecs: []codec{c}, Dir: dir}
 }
 
+// keyFrom sets the video's SRTP from our key and the other side's SDP.
+func (v *sipVideo) keyFrom(local sdesKey, sdp []byte) {
+	v.t.Helper()
+	d, err := parseVideo(sdp)
+	k, ok := pickCrypto(d.Crypto)
+	if err != nil || !ok {
+		v.t.Fatalf("no video key (%v):\n%s", err, sdp)
+	}
+	pair, err := newSRTPPair(local, k)
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	v.srtp.Store(pair)
+}
+
 func (v *sipVideo) readRTP() {
 	defer v.wg.Done()
-	buf := make([]byte, 1500)
+	buf, plain, enc := make([]byte, 1500), make([]byte, 1500), make([]byte, 1500)
 	for {
 		n, from, err := v.rtp.ReadFromUDP(buf)
 		if err != nil {
@@ -148,12 +166,24 @@ func (v *sipVideo) readRTP() {
 		if n < 12 || isRTCP(buf[:n]) {
 			continue
 		}
+		pkt := buf[:n]
+		s := v.srtp.Load()
+		if s != nil {
+			if pkt, err = s.in.DecryptRTP(plain, pkt, nil); err != nil {
+				continue
+			}
+		}
 		v.mu.Lock()
-		v.ssrc = binary.BigEndian.Uint32(buf[8:12])
+		v.ssrc = binary.BigEndian.Uint32(pkt[8:12])
 		v.mu.Unlock()
 		v.received.Add(1)
 		if v.echo {
-			if _, err := v.rtp.WriteToUDP(buf[:n], from); err == nil {
+			if s != nil {
+				if pkt, err = s.out.EncryptRTP(enc[:0], pkt, nil); err != nil {
+					continue
+				}
+			}
+			if _, err := v.rtp.WriteToUDP(pkt, from); err == nil {
 				v.sent.Add(1)
 			}
 		}
@@ -162,13 +192,19 @@ func (v *sipVideo) readRTP() {
 
 func (v *sipVideo) readRTCP() {
 	defer v.wg.Done()
-	buf := make([]byte, 1500)
+	buf, plain := make([]byte, 1500), make([]byte, 1500)
 	for {
 		n, _, err := v.rtcp.ReadFromUDP(buf)
 		if err != nil {
 			return
 		}
-		pkts, err := rtcp.Unmarshal(buf[:n])
+		b := buf[:n]
+		if s := v.srtp.Load(); s != nil {
+			if b, err = s.decryptRTCP(plain[:0], b); err != nil {
+				continue
+			}
+		}
+		pkts, err := rtcp.Unmarshal(b)
 		if err != nil {
 			continue
 		}
@@ -193,6 +229,9 @@ func (v *sipVideo) send(dst *net.UDPAddr, pt uint8) {
 		for i := 0; ; i++ {
 			pkt.SequenceNumber, pkt.Timestamp = uint16(i), uint32(i)*3000
 			raw, _ := pkt.Marshal()
+			if s := v.srtp.Load(); s != nil {
+				raw, _ = s.out.EncryptRTP(nil, raw, nil)
+			}
 			if _, err := v.rtp.WriteToUDP(raw, dst); err != nil {
 				return
 			}
@@ -216,6 +255,11 @@ func (v *sipVideo) askKeyframe(dst *net.UDPAddr) {
 	raw, err := rtcp.Marshal([]rtcp.Packet{&rtcp.ReceiverReport{SSRC: 0x5157}, &rtcp.PictureLossIndication{SenderSSRC: 0x5157, MediaSSRC: ssrc}})
 	if err != nil {
 		v.t.Fatal(err)
+	}
+	if s := v.srtp.Load(); s != nil {
+		if raw, err = s.encryptRTCP(nil, raw); err != nil {
+			v.t.Fatal(err)
+		}
 	}
 	if _, err := v.rtcp.WriteToUDP(raw, dst); err != nil {
 		v.t.Fatal(err)
