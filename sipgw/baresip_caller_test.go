@@ -234,14 +234,24 @@ func TestBaresipCaller(t *testing.T) {
 }
 
 // TestBaresipVideoCaller takes a call from baresip with audio and VP8
-// video from its fake camera: the browser is offered both, answers both,
-// and video flows both ways (baresip reports the first video RTP it
-// takes).
+// video from its fake camera, plain and with SDES-SRTP mandatory (RTP/SAVP
+// and a key per stream, answered with ours): the browser is offered both,
+// answers both, and video flows both ways (baresip reports the first
+// video RTP it takes, once decrypted with SRTP).
 func TestBaresipVideoCaller(t *testing.T) {
+	for _, tc := range []struct{ name, srtp, mediaenc string }{
+		{"plain", "", ""},
+		{"sdes-srtp", "sdes_mandatory", "srtp-mand"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testBaresipVideoCaller(t, tc.srtp, tc.mediaenc) })
+	}
+}
+
+func testBaresipVideoCaller(t *testing.T, srtp, mediaenc string) {
 	e := newEnv(t)
 	reg := newRegistrar(e, "alice", "pw", 60)
 	e.register(e.h, e.log, reg, "alice")
-	peer := startBaresip(t, baresipOptions{user: "carol", codecs: "PCMU/8000", video: "vp8", ctrl: true})
+	peer := startBaresip(t, baresipOptions{user: "carol", codecs: "PCMU/8000", video: "vp8", mediaenc: mediaenc, ctrl: true})
 	ctrl := dialCtrl(t, peer)
 	a := e.h.Attachment().(*Agent)
 
@@ -250,11 +260,17 @@ func TestBaresipVideoCaller(t *testing.T) {
 	if ev.JSEP == nil || !strings.Contains(videoSection(ev.JSEP.SDP), "VP8/90000") {
 		t.Fatalf("incomingcall offer without VP8: %+v", ev.JSEP)
 	}
+	if got, _ := resultOf(ev)["srtp"].(string); got != srtp {
+		t.Errorf("incomingcall srtp %q, want %q", got, srtp)
+	}
 	b := newBrowser(t, e.h, e.log, "pcmu").withVideo("vp8")
-	e.must(e.h, map[string]any{"request": "accept"}, b.answer(ev.JSEP))
+	e.must(e.h, map[string]any{"request": "accept", "srtp": srtp}, b.answer(ev.JSEP))
 	b.flush()
 	e.wait(e.log, e.h, "accepted")
 	ctrl.waitEvent(t, 0, "CALL_ESTABLISHED")
+	if m := a.vmedia.Load(); m == nil || (m.srtp.Load() != nil) != (srtp != "") {
+		t.Errorf("video SRTP in use: want %v", srtp != "")
+	}
 	b.sendAudio()
 	b.sendVideo()
 	waitPackets(t, "baresip's video at the browser", func() bool { return b.videoReceived.Load() > 30 })

@@ -248,16 +248,26 @@ func holdAndResume(t *testing.T, e *env, b *browser) {
 }
 
 // TestBaresipVideo calls baresip answering by itself with audio and VP8
-// video from its fake camera: its video reaches the browser and the
-// browser's reaches it (baresip logs the first video RTP it takes), both
-// m-lines go on hold and come back.
+// video from its fake camera, plain and with SDES-SRTP mandatory (each
+// stream with its own key): its video reaches the browser and the
+// browser's reaches it (baresip logs the first video RTP it takes, once
+// decrypted with SRTP), both m-lines go on hold and come back.
 func TestBaresipVideo(t *testing.T) {
+	for _, tc := range []struct{ name, srtp, mediaenc string }{
+		{"plain", "", ""},
+		{"sdes-srtp", "sdes_mandatory", "srtp-mand"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testBaresipVideo(t, tc.srtp, tc.mediaenc) })
+	}
+}
+
+func testBaresipVideo(t *testing.T, srtp, mediaenc string) {
 	e := newEnv(t)
-	peer := startBaresip(t, baresipOptions{user: "bob", codecs: "opus/48000/2", video: "vp8", answer: true})
+	peer := startBaresip(t, baresipOptions{user: "bob", codecs: "opus/48000/2", video: "vp8", mediaenc: mediaenc, answer: true})
 
 	e.guest(e.h, e.log)
 	b := newBrowser(t, e.h, e.log, "opus").withVideo("vp8")
-	e.must(e.h, map[string]any{"request": "call", "uri": peer.uri()}, b.offer())
+	e.must(e.h, map[string]any{"request": "call", "uri": peer.uri(), "srtp": srtp}, b.offer())
 	b.flush()
 	acc := e.wait(e.log, e.h, "accepted")
 	b.apply(acc.JSEP)
@@ -273,6 +283,9 @@ func TestBaresipVideo(t *testing.T) {
 	waitPackets(t, "baresip's audio at the browser", func() bool { return b.received.Load() > 25 })
 	st := a.Status()
 	m := a.vmedia.Load()
+	if (m.srtp.Load() != nil) != (srtp != "") {
+		t.Errorf("video SRTP in use: want %v", srtp != "")
+	}
 	t.Logf("gateway: %d video packets to baresip, %d from it; browser got %d; keyframe requests: %d from baresip, %d PLIs to it; browser got %d",
 		st.VideoPacketsToPeer, st.VideoPacketsFromPeer, b.videoReceived.Load(), m.keyframesAsked.Load(), m.plisSent.Load(), b.plis.Load())
 
