@@ -689,8 +689,12 @@ func newUAC(e *env) *uac {
 func (c *uac) sdp(dir direction, version uint64) []byte {
 	l := localSDP{SessionID: 2, Version: version, IP: "127.0.0.1", Port: c.rtp.LocalAddr().(*net.UDPAddr).Port, Dir: dir,
 		Codecs: []codec{{Name: "pcmu", PT: 0, Clock: 8000}, {Name: dtmf, PT: 101, Clock: 8000, Fmtp: "0-16"}}}
+	if c.key != nil {
+		l.Proto, l.Crypto = "RTP/SAVP", c.key
+	}
 	if c.video != nil {
 		l.Video = c.video.section(uacVP8, dir)
+		l.Video.Crypto = c.vkey
 	}
 	return l.marshal()
 }

@@ -231,7 +231,33 @@ func TestVideoCallOutSRTP(t *testing.T) {
 		e.must(e.h, map[string]any{"request": "hangup"}, nil)
 		e.wait(e.log, e.h, "hangup")
 	})
-	t.Run("video without a key", func(t *testing.T) {
+	t.Run("optional, video without a key", func(t *testing.T) {
+		// Each stream falls back on its own: audio on SRTP, video plain.
+		e := newEnv(t)
+		u := newUAS(e, uasOptions{codec: "opus", video: "vp8", srtp: true, videoPlain: true})
+		e.guest(e.h, e.log)
+		b := newBrowser(t, e.h, e.log, "opus").withVideo("vp8")
+		e.must(e.h, map[string]any{"request": "call", "uri": u.uri("echo"), "srtp": "sdes_optional"}, b.offer())
+		b.flush()
+		b.apply(e.wait(e.log, e.h, "accepted").JSEP)
+		b.sendAudio()
+		b.sendVideo()
+		v := u.video
+		waitPackets(t, "plain video both ways", func() bool { return v.received.Load() > 30 && b.videoReceived.Load() > 30 })
+		waitPackets(t, "SRTP audio both ways", func() bool { return u.echoed.Load() > 25 && b.received.Load() > 25 })
+		a := e.h.Attachment().(*Agent)
+		if a.media.Load().srtp.Load() == nil || a.vmedia.Load().srtp.Load() != nil || u.srtp.Load() == nil {
+			t.Error("want SRTP audio and plain video")
+		}
+		e.must(e.h, map[string]any{"request": "hold"}, nil)
+		e.wait(e.log, e.h, "holding")
+		testpeer.WaitFor(t, 5*time.Second, "hold answered", func() bool { return a.currentCall().reinvitingDone() })
+		offers := u.offerBodies()
+		if re := offers[len(offers)-1]; !strings.Contains(re, "a=crypto") || strings.Contains(videoSection(re), "a=crypto") {
+			t.Errorf("re-INVITE: a key for audio only, want:\n%s", re)
+		}
+	})
+	t.Run("mandatory, video without a key", func(t *testing.T) {
 		e := newEnv(t)
 		u := newUAS(e, uasOptions{codec: "opus", video: "vp8", srtp: true, videoPlain: true})
 		e.guest(e.h, e.log)
@@ -293,6 +319,21 @@ func TestVideoCallInSRTP(t *testing.T) {
 	waitPackets(t, "the browser's PLI at the caller, as SRTCP", func() bool { return c.video.plis.Load() > 0 })
 	t.Logf("caller sent %d video, browser got %d; browser sent %d, caller decrypted %d; %d PLIs at the caller",
 		c.video.sent.Load(), b.videoReceived.Load(), b.videoSent.Load(), c.video.received.Load(), c.video.plis.Load())
+
+	// The caller holds and resumes with its keys: the plugin's answers
+	// keep the video's key, and SRTP video goes on.
+	for _, dir := range []direction{dirSend, dirSendRecv} {
+		res := c.reinvite(t, dir)
+		if !res.IsSuccess() {
+			t.Fatalf("re-INVITE %s: %d", dir, res.StatusCode)
+		}
+		if d, err := parseVideo(res.Body()); err != nil || d.Port == 0 || d.Proto != "RTP/SAVP" || len(d.Crypto) != 1 ||
+			string(d.Crypto[0].Key) != string(vd.Crypto[0].Key) {
+			t.Errorf("answer to the re-INVITE (%s) does not keep the video key:\n%s", dir, res.Body())
+		}
+	}
+	got, sent := b.videoReceived.Load(), c.video.received.Load()
+	waitPackets(t, "SRTP video after the re-INVITEs", func() bool { return b.videoReceived.Load() > got+30 && c.video.received.Load() > sent+30 })
 	_ = dlg.Bye(t.Context())
 	e.wait(e.log, e.h, "hangup")
 }
