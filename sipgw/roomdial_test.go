@@ -50,7 +50,7 @@ func TestRoomDialSIPp(t *testing.T) {
 	port := freePort(t, false)
 	done, out := runSIPp(t, "-sn", "uas", "-rtp_echo", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, true)),
 		"-p", strconv.Itoa(port), "-m", "1")
-	time.Sleep(300 * time.Millisecond) // SIPp binds its socket
+	waitBound(t, port, false)
 	h, log := e.dialHandle()
 
 	uri := "sip:bob@127.0.0.1:" + strconv.Itoa(port)
@@ -113,7 +113,7 @@ func TestRoomDialSIPpCalleeHangsUp(t *testing.T) {
 	port := freePort(t, false)
 	done, out := runSIPp(t, "-sf", scenario(t, "sipp-uas-bye.xml"), "-rtp_echo", "-i", "127.0.0.1", "-mi", "127.0.0.1",
 		"-mp", strconv.Itoa(freePort(t, true)), "-p", strconv.Itoa(port), "-m", "1")
-	time.Sleep(300 * time.Millisecond)
+	waitBound(t, port, false)
 	h, log := e.dialHandle()
 
 	e.must(h, map[string]any{"request": "call", "uri": "sip:carol@127.0.0.1:" + strconv.Itoa(port), "room": 5}, nil)
@@ -247,7 +247,7 @@ func TestRoomMoveCall(t *testing.T) {
 	port := freePort(t, false)
 	done, out := runSIPp(t, "-sn", "uas", "-rtp_echo", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, true)),
 		"-p", strconv.Itoa(port), "-m", "1")
-	time.Sleep(300 * time.Millisecond)
+	waitBound(t, port, false)
 	h, log := e.dialHandle()
 	if _, err := e.send(h, map[string]any{"request": "join_room", "room": 1}, nil); codeOf(err) != ErrorWrongState {
 		t.Errorf("join_room without a call: %v", err)

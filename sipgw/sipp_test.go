@@ -2,10 +2,13 @@ package sipgw
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -154,7 +157,7 @@ func TestSIPpUAS(t *testing.T) {
 	port, media := freePort(t, false), freePort(t, true)
 	done, out := runSIPp(t, "-sf", scenario(t, "sipp-uas-hold.xml"), "-rtp_echo", "-i", "127.0.0.1", "-mi", "127.0.0.1",
 		"-p", strconv.Itoa(port), "-mp", strconv.Itoa(media), "-m", "1")
-	time.Sleep(300 * time.Millisecond) // SIPp binds its socket
+	waitBound(t, port, false)
 
 	e.guest(e.h, e.log)
 	b := newBrowser(t, e.h, e.log, "pcmu")
@@ -225,7 +228,7 @@ func TestSIPpRegistrar(t *testing.T) {
 	// Two calls: the wrong secret's REGISTERs, then the right one's
 	// REGISTERs and un-REGISTERs (one Call-ID each).
 	done, out := runSIPp(t, "-sf", scenario(t, "sipp-registrar.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-m", "2")
-	time.Sleep(300 * time.Millisecond) // SIPp binds its socket
+	waitBound(t, port, false)
 	proxy := "sip:127.0.0.1:" + strconv.Itoa(port)
 
 	_, h2, log2 := e.newHandle()
@@ -242,4 +245,35 @@ func TestSIPpRegistrar(t *testing.T) {
 	e.wait(e.log, e.h, "unregistered")
 	// The scenario fails unless the un-REGISTER's digest was right too.
 	sippPassed(t, done, out)
+}
+
+// waitBound waits until a process (SIPp) has bound port on 127.0.0.1 — a
+// UDP socket, or with tcp a listening TCP one — as the kernel's socket
+// tables (/proc/net/udp, /proc/net/tcp) say: a fixed pause after starting
+// SIPp was too short on a loaded machine, and binding the port ourselves
+// to test it could take it from SIPp.
+func waitBound(t *testing.T, port int, tcp bool) {
+	t.Helper()
+	table, listen := "/proc/net/udp", "07" // UDP sockets show state 07
+	if tcp {
+		table, listen = "/proc/net/tcp", "0A" // TCP_LISTEN
+	}
+	local := fmt.Sprintf("0100007F:%04X", port)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(table)
+		if err != nil {
+			t.Fatalf("%s: %v", table, err)
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) > 3 && f[1] == local && f[3] == listen {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing bound 127.0.0.1:%d (%s) in 10 s", port, table)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -82,7 +82,7 @@ func TestSIPpRegistrarTCP(t *testing.T) {
 	e := newEnvWith(t, Params{TCP: true})
 	port := freeSIPPort(t)
 	done, out := runSIPp(t, "-sf", scenario(t, "sipp-registrar.xml"), "-t", "t1", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-m", "2")
-	time.Sleep(300 * time.Millisecond) // SIPp binds its socket
+	waitBound(t, port, true)
 	proxy := "sip:127.0.0.1:" + strconv.Itoa(port)
 
 	_, h2, log2 := e.newHandle()
@@ -139,7 +139,7 @@ func TestSIPpUASTCP(t *testing.T) {
 	port, media := freeSIPPort(t), freePort(t, true)
 	done, out := runSIPp(t, "-sf", scenario(t, "sipp-uas-hold.xml"), "-t", "t1", "-rtp_echo", "-i", "127.0.0.1", "-mi", "127.0.0.1",
 		"-p", strconv.Itoa(port), "-mp", strconv.Itoa(media), "-m", "1")
-	time.Sleep(300 * time.Millisecond)
+	waitBound(t, port, true)
 
 	e.guest(e.h, e.log)
 	b := newBrowser(t, e.h, e.log, "pcmu")
