@@ -35,22 +35,9 @@ func (a *Agent) startCall(ctx context.Context, msg ianua.Message, req Request) e
 	if err != nil {
 		return err
 	}
-	mode, ok := parseSRTPMode(req.SRTP)
-	if !ok {
-		return perr(ErrorInvalidElement, ianua.ErrInvalidElement, "Invalid element (srtp can only be sdes_optional or sdes_mandatory)")
-	}
-	suite := suite80
-	if req.SRTPProfile != "" {
-		if _, ok := suiteProfile(req.SRTPProfile); !ok {
-			return perr(ErrorInvalidElement, ianua.ErrInvalidElement, "Invalid element (unsupported SRTP profile)")
-		}
-		suite = req.SRTPProfile
-	}
-	callID := req.CallID
-	if callID == "" {
-		callID = sip.GenerateTagN(24)
-	} else if !isCallID(callID) {
-		return perr(ErrorInvalidElement, ErrHeaderInjection, "Invalid element (call_id)")
+	mode, suite, callID, err := callOptions(req.SRTP, req.SRTPProfile, req.CallID)
+	if err != nil {
+		return err
 	}
 	var refer *transfer
 	if req.ReferID != nil {
@@ -433,4 +420,28 @@ func hasSDP(m interface {
 }) bool {
 	ct := m.ContentType()
 	return len(m.Body()) > 0 && ct != nil && strings.EqualFold(strings.TrimSpace(strings.Split(ct.Value(), ";")[0]), "application/sdp")
+}
+
+// callOptions checks a call's srtp, srtp_profile and call_id fields (of a
+// call to the browser or into a room): the SRTP mode, the crypto suite to
+// offer (default AES_CM_128_HMAC_SHA1_80), and the Call-ID, made up when
+// none is given.
+func callOptions(srtpField, profile, callID string) (srtpMode, string, string, error) {
+	mode, ok := parseSRTPMode(srtpField)
+	if !ok {
+		return 0, "", "", perr(ErrorInvalidElement, ianua.ErrInvalidElement, "Invalid element (srtp can only be sdes_optional or sdes_mandatory)")
+	}
+	suite := suite80
+	if profile != "" {
+		if _, ok := suiteProfile(profile); !ok {
+			return 0, "", "", perr(ErrorInvalidElement, ianua.ErrInvalidElement, "Invalid element (unsupported SRTP profile)")
+		}
+		suite = profile
+	}
+	if callID == "" {
+		callID = sip.GenerateTagN(24)
+	} else if !isCallID(callID) {
+		return 0, "", "", perr(ErrorInvalidElement, ErrHeaderInjection, "Invalid element (call_id)")
+	}
+	return mode, suite, callID, nil
 }

@@ -42,6 +42,10 @@ func glareDelay(owner bool, unit time.Duration) time.Duration {
 // offer said it sends and receives. c.mu must be held.
 func (c *call) wantDir() direction { return c.holdDir & c.browserDir }
 
+// reinviteWait is how long a re-INVITE waits for the previous one's end
+// before it gets 500.
+const reinviteWait = time.Second
+
 // onReinvite handles a re-INVITE of the peer. A re-INVITE that crosses
 // ours gets 491 and one that arrives before our final answer to the
 // previous one 500 (RFC 3261 section 14.2). The call keeps its codec: an
@@ -60,7 +64,17 @@ func (c *call) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 		p.respond(req, tx, sip.StatusRequestPending, "Request Pending")
 		return
 	case c.inviteIn != nil:
+		pending := c.inviteIn
 		c.mu.Unlock()
+		// The previous one is most often answered already, its ACK on
+		// the way (a phone that holds and resumes at once): wait for it
+		// a moment rather than refuse an INVITE that crosses nothing.
+		select {
+		case <-pending:
+			c.onReinvite(req, tx)
+			return
+		case <-time.After(reinviteWait):
+		}
 		res := sip.NewResponseFromRequest(req, sip.StatusInternalServerError, "Server Internal Error", nil)
 		res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(rand.IntN(11))))
 		_ = tx.Respond(res)

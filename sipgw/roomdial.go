@@ -58,22 +58,9 @@ func (a *Agent) CallRoom(ctx context.Context, transaction string, d RoomDial) er
 	if err := safeText("display", d.Display); err != nil {
 		return err
 	}
-	mode, ok := parseSRTPMode(d.SRTP)
-	if !ok {
-		return perr(ErrorInvalidElement, ianua.ErrInvalidElement, "Invalid element (srtp can only be sdes_optional or sdes_mandatory)")
-	}
-	suite := suite80
-	if d.SRTPProfile != "" {
-		if _, ok := suiteProfile(d.SRTPProfile); !ok {
-			return perr(ErrorInvalidElement, ianua.ErrInvalidElement, "Invalid element (unsupported SRTP profile)")
-		}
-		suite = d.SRTPProfile
-	}
-	callID := d.CallID
-	if callID == "" {
-		callID = sip.GenerateTagN(24)
-	} else if !isCallID(callID) {
-		return perr(ErrorInvalidElement, ErrHeaderInjection, "Invalid element (call_id)")
+	mode, suite, callID, err := callOptions(d.SRTP, d.SRTPProfile, d.CallID)
+	if err != nil {
+		return err
 	}
 	router := a.h.Router()
 	room, params, err := a.roomFor(d.Room, d.PIN)
