@@ -91,9 +91,17 @@ func (s *Subscriber) allocStream(st *subStream, share uint64) {
 		return
 	}
 	s.mu.Lock()
-	manual := st.manual
+	manual, layer, spatial := st.manual, st.manualLayer, st.manualSpatial
 	s.mu.Unlock()
 	if manual {
+		// The client's choice stands; put it back if a round that
+		// crossed its request applied another.
+		if _, target := st.sub.Layer(); layer >= 0 && target != layer {
+			_ = st.sub.SetLayer(layer)
+		}
+		if _, target := st.sub.SpatialLayer(); spatial >= 0 && target != spatial {
+			_ = st.sub.SetSpatialLayer(spatial)
+		}
 		return
 	}
 	if !src.Simulcast() {

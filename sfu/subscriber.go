@@ -64,11 +64,13 @@ type subStream struct {
 	send    bool
 	active  bool
 	created time.Time
-	// manual: the client chose the layer; votes: allocator's count of
-	// intervals in a row that allowed a higher layer (allocator goroutine
-	// only).
-	manual bool
-	votes  int
+	// manual: the client chose the layer (manualLayer, the substream,
+	// or manualSpatial, the spatial layer; -1 for none), which the
+	// allocator keeps from then on; votes: allocator's count of intervals
+	// in a row that allowed a higher layer (allocator goroutine only).
+	manual                     bool
+	manualLayer, manualSpatial int
+	votes                      int
 }
 
 // Streams describes the subscription as Janus does in "attached" and
@@ -150,7 +152,7 @@ func (s *Subscriber) add(items []resolved) error {
 			s.mu.Lock()
 			have := s.hasData
 			s.hasData = true
-			s.streams = append(s.streams, &subStream{kind: "data", feed: it.pub, feedMID: it.ps.mid, send: true, active: true, created: time.Now()})
+			s.streams = append(s.streams, &subStream{kind: "data", feed: it.pub, feedMID: it.ps.mid, send: true, active: true, created: time.Now(), manualLayer: -1, manualSpatial: -1})
 			s.mu.Unlock()
 			if !have {
 				if err := s.h.CreateDataChannel("JanusDataChannel"); err != nil {
@@ -159,7 +161,7 @@ func (s *Subscriber) add(items []resolved) error {
 			}
 			continue
 		}
-		st := &subStream{kind: it.ps.kind, feed: it.pub, feedMID: it.ps.mid, send: true, active: true, created: time.Now()}
+		st := &subStream{kind: it.ps.kind, feed: it.pub, feedMID: it.ps.mid, send: true, active: true, created: time.Now(), manualLayer: -1, manualSpatial: -1}
 		sub, err := it.ps.src.Subscribe(ianua.SubscribeParams{
 			Handle:         s.h,
 			TrackID:        fmt.Sprintf("%d-%s", it.pub.id, it.ps.mid),
@@ -389,13 +391,16 @@ func (s *Subscriber) configure(ctx context.Context, tx string, req request) erro
 
 // configureStream applies one stream's changes.
 func (s *Subscriber) configureStream(st *subStream, c streamRef) error {
+	// The choice is recorded before it is applied: an allocation round
+	// running now may still apply its own, and the next one puts the
+	// client's back.
 	if c.Substream != nil {
+		s.mu.Lock()
+		st.manual, st.manualLayer = true, *c.Substream
+		s.mu.Unlock()
 		if err := st.sub.SetLayer(*c.Substream); err != nil {
 			return perr(ErrorInvalidElement, err, "Cannot pick substream %d: %v", *c.Substream, err)
 		}
-		s.mu.Lock()
-		st.manual = true
-		s.mu.Unlock()
 	}
 	if c.Temporal != nil {
 		if err := st.sub.SetTemporalLayer(*c.Temporal); err != nil {
@@ -403,12 +408,12 @@ func (s *Subscriber) configureStream(st *subStream, c streamRef) error {
 		}
 	}
 	if c.Spatial != nil {
+		s.mu.Lock()
+		st.manual, st.manualSpatial = true, *c.Spatial
+		s.mu.Unlock()
 		if err := st.sub.SetSpatialLayer(*c.Spatial); err != nil {
 			return perr(ErrorInvalidElement, err, "Cannot pick spatial layer %d: %v", *c.Spatial, err)
 		}
-		s.mu.Lock()
-		st.manual = true // no automatic choice after a client's
-		s.mu.Unlock()
 	}
 	if c.TemporalLayer != nil {
 		if err := st.sub.SetTemporalLayer(*c.TemporalLayer); err != nil {
