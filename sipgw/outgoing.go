@@ -116,27 +116,34 @@ func (a *Agent) startCall(ctx context.Context, msg ianua.Message, req Request) e
 	c.localTag = sip.GenerateTagN(16)
 	invite := a.p.newInvite(acct, target, tp, callID, c.localTag, c.local.marshal(), headers)
 
-	a.mu.Lock()
-	if a.call != nil || a.room != nil || a.detached {
-		a.mu.Unlock()
+	if err := a.claim(func() { a.call = c }); err != nil {
 		c.cancel()
 		c.closeMedia()
-		return perr(ErrorWrongState, ErrCallState, "Wrong state (already in a call?)")
+		return err
 	}
-	if !a.p.track() {
-		a.mu.Unlock()
-		c.cancel()
-		c.closeMedia()
-		return perr(ErrorSIPStack, ErrClosed, "Plugin closed")
-	}
-	a.call = c
-	a.mu.Unlock()
 	a.p.addCall(c)
 	c.push(map[string]any{"event": "calling", "call_id": callID}, nil)
 	go func() {
 		defer a.p.wg.Done()
 		c.runOutgoing(invite)
 	}()
+	return nil
+}
+
+// claim takes the handle's one call for a call about to go out: set
+// records it, under a.mu. It fails if the handle has a call (or a room
+// call) or is detached, or the plugin is closed; on success the plugin
+// counts the call's goroutine, which must end with a.p.wg.Done.
+func (a *Agent) claim(set func()) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.call != nil || a.room != nil || a.detached {
+		return perr(ErrorWrongState, ErrCallState, "Wrong state (already in a call?)")
+	}
+	if !a.p.track() {
+		return perr(ErrorSIPStack, ErrClosed, "Plugin closed")
+	}
+	set()
 	return nil
 }
 

@@ -99,21 +99,11 @@ func (a *Agent) CallRoom(ctx context.Context, transaction string, d RoomDial) er
 	}
 	invite := a.p.newInvite(acct, target, tp, callID, rc.localTag, rc.local.marshal(), headers)
 
-	a.mu.Lock()
-	if a.call != nil || a.room != nil || a.detached {
-		a.mu.Unlock()
+	if err := a.claim(func() { a.room = rc }); err != nil {
 		rc.cancel()
 		m.close()
-		return perr(ErrorWrongState, ErrCallState, "Wrong state (already in a call?)")
+		return err
 	}
-	if !a.p.track() {
-		a.mu.Unlock()
-		rc.cancel()
-		m.close()
-		return perr(ErrorSIPStack, ErrClosed, "Plugin closed")
-	}
-	a.room = rc
-	a.mu.Unlock()
 	rc.push(map[string]any{"event": "calling", "call_id": callID, "room": d.Room})
 	go func() {
 		defer a.p.wg.Done()

@@ -476,13 +476,13 @@ func supportedVideo(c codec) bool {
 // generic NACK (from the SIP peer to the browser, whose packets cross
 // unrenumbered), and keyframe requests both ways, PLI (RFC 4585 section
 // 6.3.1) and FIR (RFC 5104 section 4.3.1).
-var videoFB = []string{"nack", "nack pli", "ccm fir"}
+func videoFB() []string { return []string{"nack", "nack pli", "ccm fir"} }
 
 // keepFB is the values of fb the gateway relays.
 func keepFB(fb []string) []string {
 	var out []string
 	for _, f := range fb {
-		for _, v := range videoFB {
+		for _, v := range videoFB() {
 			if strings.EqualFold(f, v) {
 				out = append(out, v)
 				break
