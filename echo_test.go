@@ -421,6 +421,27 @@ func TestServerOffer(t *testing.T) {
 	testpeer.WaitFor(t, 10*time.Second, "connected after restart", func() bool {
 		return pc.ICEConnectionState() == webrtc.ICEConnectionStateConnected && pc.SignalingState() == webrtc.SignalingStateStable
 	})
+	// The echo goes on over the new ICE session.
+	before := map[string]int{}
+	for mid := range c.markers {
+		before[mid], _ = c.counts(mid)
+	}
+	for _, track := range tracks {
+		for _, tr := range pc.GetTransceivers() {
+			if tr.Sender() != nil && tr.Sender().Track() == track {
+				c.send(track, c.markers[tr.Mid()], 50)
+			}
+		}
+	}
+	c.wg.Wait()
+	testpeer.WaitFor(t, 3*time.Second, "echo after the restart", func() bool {
+		for mid := range c.markers {
+			if right, _ := c.counts(mid); right < before[mid]+45 {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // audio:false stops the audio echo and leaves video; video:false the other
