@@ -41,13 +41,26 @@ type Echo struct {
 
 	mu     sync.Mutex
 	echoes map[*webrtc.RTPTransceiver]*webrtc.TrackLocalStaticRTP
+	// layered are the video streams echoed through the forwarding
+	// engine (simulcast, VP9, AV1), and layers the client's choice of
+	// layers for them.
+	layered map[*webrtc.RTPTransceiver]*layered
+	layers  layerChoice
+	// fallback is Janus's simulcast fallback time, reported only.
+	fallback int
 	// recordBase is the recordings' base path, "" when not recording.
 	recordBase string
 	recordings []string
 }
 
 func newEcho(p *Plugin, h *ianua.Handle) *Echo {
-	e := &Echo{p: p, h: h, echoes: make(map[*webrtc.RTPTransceiver]*webrtc.TrackLocalStaticRTP)}
+	e := &Echo{
+		p: p, h: h,
+		echoes:  make(map[*webrtc.RTPTransceiver]*webrtc.TrackLocalStaticRTP),
+		layered: make(map[*webrtc.RTPTransceiver]*layered),
+		// Like Janus: the highest substream and every temporal layer.
+		layers: layerChoice{substream: 2, temporal: 2, spatial: 2, svcTemporal: 2},
+	}
 	e.audio.Store(true)
 	e.video.Store(true)
 	return e
@@ -64,7 +77,7 @@ type Status struct {
 // Status returns the current settings.
 func (e *Echo) Status() Status {
 	e.mu.Lock()
-	n := len(e.echoes)
+	n := len(e.echoes) + len(e.layered)
 	e.mu.Unlock()
 	return Status{AudioActive: e.audio.Load(), VideoActive: e.video.Load(), Bitrate: e.bitrate.Load(), Streams: n}
 }
@@ -77,13 +90,16 @@ func (e *Echo) HandleMessage(ctx context.Context, msg ianua.Message) (ianua.Repl
 	if err != nil {
 		return ianua.Reply{}, err
 	}
+	if msg.JSEP == nil && !req.hasAttributes() {
+		return ianua.Reply{}, pluginError(ErrorInvalidElement, ianua.ErrInvalidElement, "Message error: no supported attributes found")
+	}
 	var jsep *ianua.JSEP
 	switch {
 	case msg.JSEP != nil && msg.JSEP.Type == "offer":
 		if req.Request == "offer" {
 			return ianua.Reply{}, pluginError(ErrorInvalidElement, ianua.ErrInvalidElement, "Cannot ask for an offer while sending one")
 		}
-		if err := e.prepareEcho(); err != nil {
+		if err := e.prepareEcho(req); err != nil {
 			return ianua.Reply{}, err
 		}
 		if jsep, err = e.h.Answer(ctx); err != nil {
@@ -144,6 +160,41 @@ func (e *Echo) Configure(req Request) {
 		e.keyframe.Add(1)
 		e.requestKeyframes()
 	}
+	e.configureLayers(req)
+}
+
+// configureLayers applies the video toggle and the layer choice of req to
+// the layered streams.
+func (e *Echo) configureLayers(req Request) {
+	e.mu.Lock()
+	c := &e.layers
+	asked := false
+	for _, f := range []struct {
+		from *int
+		to   *int
+	}{{req.Substream, &c.substream}, {req.Temporal, &c.temporal}, {req.SpatialLayer, &c.spatial}, {req.TemporalLayer, &c.svcTemporal}} {
+		if f.from != nil {
+			*f.to = *f.from
+			asked = true
+		}
+	}
+	if req.Fallback != nil {
+		e.fallback = *req.Fallback
+	}
+	choice := e.layers
+	streams := make([]*layered, 0, len(e.layered))
+	for _, l := range e.layered {
+		streams = append(streams, l)
+	}
+	e.mu.Unlock()
+	for _, l := range streams {
+		if req.Video != nil {
+			l.sub.SetPaused(!*req.Video)
+		}
+		if asked {
+			e.applyLayers(l, choice, true)
+		}
+	}
 }
 
 // Recordings returns the paths of the files recorded so far.
@@ -181,11 +232,12 @@ func (e *Echo) syncRecording(rec *ianua.Recording, remote *webrtc.TrackRemote, m
 // prepareEcho gives every transceiver the client sends on a local track of
 // the same codec, so that the answer says sendrecv and the echo goes back on
 // the same m-line.
-func (e *Echo) prepareEcho() error {
+func (e *Echo) prepareEcho(req Request) error {
 	pc, err := e.h.PeerConnection()
 	if err != nil {
 		return err
 	}
+	simulcast := simulcastMids(pc.RemoteDescription())
 	for _, tr := range pc.GetTransceivers() {
 		if tr.Sender() != nil || tr.Receiver() == nil || tr.Mid() == "" {
 			continue
@@ -193,11 +245,37 @@ func (e *Echo) prepareEcho() error {
 		if d := tr.Direction(); d != webrtc.RTPTransceiverDirectionRecvonly && d != webrtc.RTPTransceiverDirectionSendrecv {
 			continue
 		}
-		codec, ok := mediaCodec(tr.Receiver().GetParameters().Codecs)
-		if !ok {
-			continue // nothing we can echo on this m-line; pion rejects it
+		codecs := tr.Receiver().GetParameters().Codecs
+		name, profile := req.AudioCodec, ""
+		if tr.Kind() == webrtc.RTPCodecTypeVideo {
+			name, profile = req.VideoCodec, req.VideoProfile
 		}
-		track, err := webrtc.NewTrackLocalStaticRTP(codec, "echo-"+tr.Mid(), "ianua-echotest")
+		codec, ok := chooseCodec(codecs, name, profile)
+		if !ok {
+			// Nothing we can echo on this m-line (pion rejects it), or
+			// not the codec asked for: no echo, as Janus rejects it.
+			continue
+		}
+		if name != "" || profile != "" {
+			// The answer keeps only this codec (and its RTX).
+			if err := tr.SetCodecPreferences(withRTX(codec, codecs)); err != nil {
+				return fmt.Errorf("echotest: codec preferences: %w", err)
+			}
+		}
+		if tr.Kind() == webrtc.RTPCodecTypeVideo {
+			mime := codecName(codec.MimeType)
+			if simulcast[tr.Mid()] || mime == "vp9" || mime == "av1" {
+				l, err := e.newLayered(pc, tr, codec, simulcast[tr.Mid()])
+				if err != nil {
+					return err
+				}
+				e.mu.Lock()
+				e.layered[tr] = l
+				e.mu.Unlock()
+				continue
+			}
+		}
+		track, err := webrtc.NewTrackLocalStaticRTP(codec.RTPCodecCapability, "echo-"+tr.Mid(), "ianua-echotest")
 		if err != nil {
 			return err
 		}
@@ -221,8 +299,11 @@ func (e *Echo) remember(pc *webrtc.PeerConnection, sender *webrtc.RTPSender, tra
 	}
 }
 
-// mediaCodec picks the first real media codec (not RTX, RED or FEC).
-func mediaCodec(codecs []webrtc.RTPCodecParameters) (webrtc.RTPCodecCapability, bool) {
+// chooseCodec picks the codec an m-line's echo uses: the first real media
+// codec the client offered (not RTX, RED or FEC), or, when name is set,
+// the first of that name (and profile: a VP9 profile-id or an H.264
+// profile-level-id).
+func chooseCodec(codecs []webrtc.RTPCodecParameters, name, profile string) (webrtc.RTPCodecParameters, bool) {
 	for _, c := range codecs {
 		mime := strings.ToLower(c.MimeType)
 		if strings.HasSuffix(mime, "/rtx") || strings.HasSuffix(mime, "/red") ||
@@ -230,9 +311,48 @@ func mediaCodec(codecs []webrtc.RTPCodecParameters) (webrtc.RTPCodecCapability, 
 			strings.HasSuffix(mime, "/telephone-event") {
 			continue
 		}
-		return webrtc.RTPCodecCapability{MimeType: c.MimeType, ClockRate: c.ClockRate, Channels: c.Channels, SDPFmtpLine: c.SDPFmtpLine}, true
+		if name != "" && codecName(mime) != name {
+			continue
+		}
+		if profile != "" && !hasProfile(codecName(mime), c.SDPFmtpLine, profile) {
+			continue
+		}
+		return c, true
 	}
-	return webrtc.RTPCodecCapability{}, false
+	return webrtc.RTPCodecParameters{}, false
+}
+
+// hasProfile says whether an fmtp line is of this VP9 or H.264 profile
+// (RFC 9628 profile-id, absent meaning 0; RFC 6184 profile-level-id).
+func hasProfile(codec, fmtp, profile string) bool {
+	params := map[string]string{}
+	for _, p := range strings.Split(fmtp, ";") {
+		k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+		params[strings.ToLower(k)] = v
+	}
+	switch codec {
+	case "vp9":
+		id, ok := params["profile-id"]
+		if !ok {
+			id = "0"
+		}
+		return id == profile
+	case "h264":
+		return strings.EqualFold(params["profile-level-id"], profile)
+	}
+	return true // other codecs have no profile to choose
+}
+
+// withRTX returns codec and the RTX codec that repairs it, if offered.
+func withRTX(codec webrtc.RTPCodecParameters, offered []webrtc.RTPCodecParameters) []webrtc.RTPCodecParameters {
+	out := []webrtc.RTPCodecParameters{codec}
+	apt := fmt.Sprintf("apt=%d", codec.PayloadType)
+	for _, c := range offered {
+		if strings.EqualFold(c.MimeType, webrtc.MimeTypeRTX) && strings.Contains(c.SDPFmtpLine, apt) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // offer makes (or renegotiates) a plugin offer with the requested streams.
@@ -290,6 +410,18 @@ func (e *Echo) hasData(pc *webrtc.PeerConnection) bool {
 	return ld != nil && strings.Contains(ld.SDP, "m=application")
 }
 
+// layeredFor returns the layered echo of what arrives on rcv, or nil.
+func (e *Echo) layeredFor(rcv *webrtc.RTPReceiver) *layered {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for tr, l := range e.layered {
+		if tr.Receiver() == rcv {
+			return l
+		}
+	}
+	return nil
+}
+
 // echoFor returns the local track that echoes what arrives on receiver.
 func (e *Echo) echoFor(rcv *webrtc.RTPReceiver) (*webrtc.TrackLocalStaticRTP, *webrtc.RTPSender, string) {
 	e.mu.Lock()
@@ -306,6 +438,10 @@ func (e *Echo) echoFor(rcv *webrtc.RTPReceiver) (*webrtc.TrackLocalStaticRTP, *w
 // and writes it back on the paired local track, with sequence numbers kept
 // contiguous across the packets it drops while a kind is switched off.
 func (e *Echo) HandleTrack(remote *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
+	if l := e.layeredFor(rcv); l != nil {
+		e.readLayered(l, remote, rcv)
+		return
+	}
 	local, sender, mid := e.echoFor(rcv)
 	if local == nil {
 		drain(remote)
@@ -426,7 +562,14 @@ func (e *Echo) videoSSRCs() []uint32 {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var out []uint32
+	trs := make([]*webrtc.RTPTransceiver, 0, len(e.echoes)+len(e.layered))
 	for tr := range e.echoes {
+		trs = append(trs, tr)
+	}
+	for tr := range e.layered {
+		trs = append(trs, tr)
+	}
+	for _, tr := range trs {
 		if tr.Kind() != webrtc.RTPCodecTypeVideo || tr.Receiver() == nil {
 			continue
 		}
@@ -450,6 +593,14 @@ func (e *Echo) HandleData(m ianua.DataMessage) {
 func (e *Echo) HangupMedia(string) {
 	e.mu.Lock()
 	clear(e.echoes)
+	streams := make([]*layered, 0, len(e.layered))
+	for _, l := range e.layered {
+		streams = append(streams, l)
+	}
+	clear(e.layered)
 	e.mu.Unlock()
+	for _, l := range streams {
+		l.close()
+	}
 	_ = e.h.PushEvent("", map[string]any{"echotest": "event", "result": "done"}, nil)
 }

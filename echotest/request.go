@@ -49,10 +49,44 @@ type Request struct {
 	VideoStreams *int   `json:"video_streams,omitempty"`
 	Data         *bool  `json:"data,omitempty"`
 	Restart      bool   `json:"restart,omitempty"`
-	// AudioCodec and VideoCodec pick the codecs of a plugin offer
-	// ("opus", "pcmu", "pcma", "g722"; "vp8", "vp9", "h264", "av1").
-	AudioCodec string `json:"audiocodec,omitempty"`
-	VideoCodec string `json:"videocodec,omitempty"`
+	// AudioCodec and VideoCodec pick the codec of each new m-line ("opus",
+	// "pcmu", "pcma", "g722"; "vp8", "vp9", "h264", "av1"): the one the
+	// answer keeps when the client offers (an m-line that does not offer
+	// it gets no echo, as Janus rejects it), or the one a plugin offer
+	// uses. VideoProfile narrows the video codec to a VP9 profile-id
+	// ("0", "2") or an H.264 profile-level-id ("42e01f").
+	AudioCodec   string `json:"audiocodec,omitempty"`
+	VideoCodec   string `json:"videocodec,omitempty"`
+	VideoProfile string `json:"videoprofile,omitempty"`
+
+	// Substream (0 lowest .. 2 highest) and Temporal (0..2) choose the
+	// simulcast layer echoed back, as in Janus; the default is the
+	// highest. SpatialLayer and TemporalLayer do the same for VP9 and AV1
+	// SVC. Fallback is Janus's time in microseconds before a substream
+	// that stopped is given up; ianua falls back to the next live layer
+	// by itself and only reports the value.
+	Substream     *int `json:"substream,omitempty"`
+	Temporal      *int `json:"temporal,omitempty"`
+	SpatialLayer  *int `json:"spatial_layer,omitempty"`
+	TemporalLayer *int `json:"temporal_layer,omitempty"`
+	Fallback      *int `json:"fallback,omitempty"`
+
+	// OpusRED, MinDelay and MaxDelay are Janus's; they are accepted so
+	// that Janus clients that send them work, and have no effect yet
+	// (RED is not negotiated; no playout-delay extension is written).
+	OpusRED  *bool `json:"opusred,omitempty"`
+	MinDelay *int  `json:"min_delay,omitempty"`
+	MaxDelay *int  `json:"max_delay,omitempty"`
+}
+
+// hasAttributes says whether req asks for anything: Janus answers a
+// message that asks for nothing, and carries no SDP, with an error.
+func (req Request) hasAttributes() bool {
+	return req.Audio != nil || req.Video != nil || req.Bitrate != nil || req.Record != nil ||
+		req.Keyframe || req.Request != "" || req.VideoCodec != "" || req.VideoProfile != "" ||
+		req.AudioCodec != "" || req.Substream != nil || req.Temporal != nil ||
+		req.SpatialLayer != nil || req.TemporalLayer != nil || req.Fallback != nil ||
+		req.OpusRED != nil || req.MinDelay != nil || req.MaxDelay != nil
 }
 
 // maxStreams bounds the streams of a plugin offer.
@@ -90,6 +124,17 @@ func ParseRequest(body json.RawMessage) (Request, error) {
 		if n != nil && (*n < 0 || *n > maxStreams) {
 			return req, pluginError(ErrorInvalidElement, ianua.ErrInvalidElement, "Invalid element (%s should be 0..%d)", name, maxStreams)
 		}
+	}
+	for _, l := range []struct {
+		name string
+		n    *int
+	}{{"substream", req.Substream}, {"temporal", req.Temporal}, {"spatial_layer", req.SpatialLayer}, {"temporal_layer", req.TemporalLayer}} {
+		if l.n != nil && (*l.n < 0 || *l.n > 2) {
+			return req, pluginError(ErrorInvalidElement, ianua.ErrInvalidElement, "Invalid value (%s should be 0, 1 or 2)", l.name)
+		}
+	}
+	if req.Fallback != nil && *req.Fallback < 0 {
+		return req, pluginError(ErrorInvalidElement, ianua.ErrInvalidElement, "Invalid element (fallback should be a positive integer)")
 	}
 	if req.AudioCodec != "" {
 		if _, ok := audioCodec(req.AudioCodec); !ok {
