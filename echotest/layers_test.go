@@ -31,6 +31,8 @@ type layerCall struct {
 	// they were sent on), and ssrcs the SSRCs they came with.
 	echoed map[byte]int
 	ssrcs  map[uint32]bool
+	// markerAt is where in the payload the marker byte is (default 2).
+	markerAt int
 }
 
 func newLayerCall(t *testing.T) *layerCall {
@@ -44,7 +46,7 @@ func newLayerCall(t *testing.T) *layerCall {
 		t.Fatal(err)
 	}
 	c := &layerCall{t: t, h: h, log: testpeer.Watch(s), pc: testpeer.NewClient(t, testpeer.Options{}),
-		stop: make(chan struct{}), echoed: map[byte]int{}, ssrcs: map[uint32]bool{}}
+		stop: make(chan struct{}), echoed: map[byte]int{}, ssrcs: map[uint32]bool{}, markerAt: 2}
 	t.Cleanup(func() {
 		close(c.stop)
 		_ = c.pc.Close() // ends the RTCP readers
@@ -56,11 +58,12 @@ func newLayerCall(t *testing.T) *layerCall {
 			if err != nil {
 				return
 			}
-			if tr.Kind() != webrtc.RTPCodecTypeVideo || len(p.Payload) < 3 {
+			c.mu.Lock()
+			if tr.Kind() != webrtc.RTPCodecTypeVideo || len(p.Payload) <= c.markerAt {
+				c.mu.Unlock()
 				continue
 			}
-			c.mu.Lock()
-			c.echoed[p.Payload[2]]++
+			c.echoed[p.Payload[c.markerAt]]++
 			c.ssrcs[p.SSRC] = true
 			c.mu.Unlock()
 		}
@@ -372,5 +375,121 @@ func TestNoAttributes(t *testing.T) {
 	}
 	if c.h.HasPeerConnection() {
 		t.Error("a message without SDP made a PeerConnection")
+	}
+}
+
+// VP9 goes through the forwarding engine as well (it may carry SVC): the
+// echo starts on a keyframe and comes back on one SSRC with the right
+// payload.
+func TestVP9Echo(t *testing.T) {
+	c := newLayerCall(t)
+	vp9 := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=0"}
+	track, err := webrtc.NewTrackLocalStaticRTP(vp9, "video", "client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
+		t.Fatal(err)
+	}
+	answer := c.negotiate(map[string]any{"videocodec": "vp9"})
+	if got := firstCodec(answer, "video"); got != "VP9" {
+		t.Fatalf("video codec %q, want VP9", got)
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		// One packet per picture: start and end of frame (RFC 9628 B and
+		// E), not inter-picture predicted (P unset) for every 10th, the
+		// third byte a marker.
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for n := 0; ; n++ {
+			desc := byte(0x0C)
+			if n%10 != 0 {
+				desc |= 0x40 // P: predicted from the previous picture
+			}
+			pkt := &rtp.Packet{Header: rtp.Header{Version: 2, Marker: true, SequenceNumber: uint16(n), Timestamp: uint32(n) * 3000}, Payload: []byte{desc, 0x00, 9, 0, 0, 0}}
+			if err := track.WriteRTP(pkt); err != nil {
+				return
+			}
+			select {
+			case <-c.stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	testpeer.WaitFor(t, 5*time.Second, "VP9 echoed", func() bool { return c.count(9) > 50 })
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.echoed) != 1 || len(c.ssrcs) != 1 {
+		t.Errorf("echo: %v on SSRCs %v, want one marker on one SSRC", c.echoed, c.ssrcs)
+	}
+}
+
+// VP9 SVC (RFC 9628, three spatial layers): every layer comes back by
+// default; "spatial_layer" drops the ones above, with Janus's event.
+func TestVP9SVCEcho(t *testing.T) {
+	c := newLayerCall(t)
+	c.mu.Lock()
+	c.markerAt = 3 // after the layer index and TL0PICIDX bytes
+	c.mu.Unlock()
+	vp9 := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=0"}
+	track, err := webrtc.NewTrackLocalStaticRTP(vp9, "video", "client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
+		t.Fatal(err)
+	}
+	c.negotiate(map[string]any{"videocodec": "vp9"})
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		seq := uint16(0)
+		for n := 0; ; n++ {
+			// One picture: three packets, spatial layers 0..2 (L bit,
+			// SID in the layer byte), B and E on each, the marker bit
+			// on the last; a keyframe every 10 pictures.
+			for sid := range 3 {
+				b0 := byte(0x20 | 0x08 | 0x04)
+				if n%10 != 0 || sid > 0 {
+					b0 |= 0x40
+				}
+				payload := []byte{b0, byte(sid) << 1, 0, byte(sid), 0, 0, 0, 0}
+				payload = append(payload, make([]byte, 100*(sid+1))...)
+				pkt := &rtp.Packet{Header: rtp.Header{Version: 2, Marker: sid == 2, SequenceNumber: seq, Timestamp: uint32(n) * 3000}, Payload: payload}
+				seq++
+				if err := track.WriteRTP(pkt); err != nil {
+					return
+				}
+			}
+			select {
+			case <-c.stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	c.log.Wait(t, 5*time.Second, "spatial layer 2 of 3 reported", func(e ianua.Event) bool {
+		var d map[string]any
+		_ = json.Unmarshal(e.Data, &d)
+		return layerEvent("spatial_layer", 2)(e) && d["tot_spatial_layers"] == float64(3)
+	})
+	testpeer.WaitFor(t, 5*time.Second, "every spatial layer echoed", func() bool {
+		return c.count(0) > 20 && c.count(1) > 20 && c.count(2) > 20
+	})
+	mark := c.log.Len()
+	if err := c.message(map[string]any{"spatial_layer": 0}, nil); err != nil {
+		t.Fatal(err)
+	}
+	c.log.WaitFrom(t, mark, 5*time.Second, "spatial layer 0 reported", layerEvent("spatial_layer", 0))
+	time.Sleep(100 * time.Millisecond)
+	l0, l1, l2 := c.count(0), c.count(1), c.count(2)
+	testpeer.WaitFor(t, 5*time.Second, "layer 0 echoed", func() bool { return c.count(0) > l0+20 })
+	if d1, d2 := c.count(1)-l1, c.count(2)-l2; d1+d2 > 0 {
+		t.Errorf("spatial layers 1 and 2 still echoed (%d, %d packets) after spatial_layer 0", d1, d2)
 	}
 }

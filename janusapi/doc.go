@@ -64,18 +64,28 @@
 //
 //	request / field              status
 //	audio, video, bitrate        supported
-//	error codes 411–414, events  supported ({"echotest":"event","result":"ok"})
-//	videocodec, videoprofile,
-//	audiocodec                   supported with differences: they pick the codecs
-//	                             of a plugin offer ({"request":"offer"}), not of
-//	                             the answer to the client's offer
+//	error codes 411–414, events  supported ({"echotest":"event","result":"ok"},
+//	                             "done" on hangup; a message with no SDP that
+//	                             asks for nothing gets 413, as in Janus)
+//	audiocodec, videocodec,
+//	videoprofile                 supported: with the client's offer they pick
+//	                             the answer's codec (an m-line that does not
+//	                             offer it gets no echo); with request "offer"
+//	                             the codecs of the plugin's offer
+//	substream, temporal          supported: a simulcast client gets one layer
+//	                             back (the highest by default), with Janus's
+//	                             {"substream":…,"temporal":…} events
+//	spatial_layer,
+//	temporal_layer               supported for VP9 and AV1 SVC, with Janus's
+//	                             {"spatial_layer":…,"tot_spatial_layers":…}
+//	                             events
+//	fallback                     accepted; the engine falls back to a live
+//	                             layer by itself
 //	keyframe, request "offer"    ianua extras
 //	record, filename             supported with differences: .ogg/.ivf/.h264
 //	                             files (Opus, VP8/VP9/AV1, H.264), not .mjr
-//	substream, temporal,
-//	spatial_layer,
-//	temporal_layer, fallback     not yet (no simulcast/SVC selection in the echo)
-//	min_delay, max_delay, opusred not yet
+//	min_delay, max_delay, opusred accepted, no effect yet (no playout-delay
+//	                             extension, RED not negotiated)
 //
 // VideoRoom (janus.plugin.videoroom, package sfu; multistream API):
 //
