@@ -1,8 +1,17 @@
 // Package echotest is the EchoTest plugin: every audio and video stream and
 // the data channel a client sends come back to it on the same
 // PeerConnection. Its message language is Janus EchoTest's (audio, video,
-// bitrate, with the same events and error codes), so existing Janus
-// clients work unchanged; see Request for the ianua extras.
+// bitrate, codec choice, simulcast substream and SVC layers, recording,
+// with the same events and error codes), so existing Janus clients work
+// unchanged; see Request for the ianua extras.
+//
+// A plain stream is echoed packet by packet, its sequence numbers kept
+// contiguous across what a toggle drops. A simulcast stream (RFC 8853) and
+// a VP9 or AV1 stream, which may carry SVC, go through the router's
+// forwarding engine instead (a Source of the client's stream and a
+// Subscription of the same handle), which picks the layer to echo and
+// rewrites SSRC, sequence numbers, timestamps and VP8 picture ids across
+// switches, as the SFU does for its subscribers.
 package echotest
 
 import (
