@@ -202,6 +202,13 @@ func (e *Echo) watchLayered(l *layered, rcv *webrtc.RTPReceiver, stop <-chan str
 			return
 		case <-tick.C:
 		}
+		if l.simulcast {
+			// A substream asked for before the layers arrived could not
+			// be set then.
+			if _, target := l.sub.Layer(); target != e.layerSettings().substream {
+				_ = l.sub.SetLayer(e.layerSettings().substream)
+			}
+		}
 		e.reportLayers(l)
 		if b := e.bitrate.Load(); b > 0 && time.Since(lastREMB) >= rembInterval {
 			lastREMB = time.Now()
