@@ -29,7 +29,36 @@ type echoStats struct {
 	State           string `json:"state"`
 	FramesDecoded   int    `json:"framesDecoded"`
 	PacketsReceived int    `json:"packetsReceived"`
+	FrameWidth      int    `json:"frameWidth"` // of the echoed video
+	FrameHeight     int    `json:"frameHeight"`
+	VideoCodec      string `json:"videoCodec"` // mime of the echoed video ("video/VP8")
+	AudioCodec      string `json:"audioCodec"` // mime of the echoed audio
+	AudioPackets    int    `json:"audioPackets"`
+	// EncodingsSending counts the outbound video encodings that sent
+	// something: how many simulcast layers the browser really sends.
+	EncodingsSending int `json:"encodingsSending"`
+	Encodings        []struct {
+		RID         string `json:"rid"`
+		BytesSent   int64  `json:"bytesSent"`
+		FrameWidth  int    `json:"frameWidth"`
+		FrameHeight int    `json:"frameHeight"`
+		Limitation  string `json:"qualityLimitationReason"`
+	} `json:"encodings"`
+	// The plugin's layer events, the last values they carried.
+	LayerEvents     int    `json:"layerEvents"`
+	EventVideoCodec string `json:"eventVideoCodec"`
+	Substream       *int   `json:"substream"`
+	Temporal        *int   `json:"temporal"`
+	SpatialLayer    *int   `json:"spatialLayer"`
+	TemporalLayer   *int   `json:"temporalLayer"`
+	Error           *struct {
+		Code   int    `json:"code"`
+		Reason string `json:"reason"`
+	} `json:"error"`
 }
+
+// substreamIs says whether the last substream event said n.
+func (s echoStats) substreamIs(n int) bool { return s.Substream != nil && *s.Substream == n }
 
 // roomStats is what window.ianuaStats() of videoroom.js returns.
 type roomStats struct {
@@ -170,6 +199,140 @@ func TestBrowserEchoTest(t *testing.T) {
 			}
 			t.Logf("%s: %d echoed frames decoded", transport, later.FramesDecoded)
 			screenshot(t, page, "echotest-"+transport)
+		})
+	}
+}
+
+// echoSend sends {message: msg} on the EchoTest page's handle.
+func echoSend(t *testing.T, tab context.Context, msg string) {
+	t.Helper()
+	if _, err := chromedp.Run(tab, chromedp.Evaluate[bool](`window.ianuaSend(`+msg+`)`, chromedp.EvalAwaitPromise)); err != nil {
+		t.Fatalf("send %s: %v", msg, err)
+	}
+}
+
+// TestBrowserEchoTestSimulcast runs the EchoTest page with simulcast, as
+// Janus's demo does (janus.js's simulcast: true): the plugin echoes one
+// layer, the highest by default, and tells which with an event;
+// {"substream":0} switches the echo to the lowest, whose picture is
+// smaller, and {"substream":2} back to the highest. Chromium sends as many
+// layers as the camera's size allows (two for 640x480, three from
+// 960x540); janus.js asks for 1280x720, which the fake camera may or may
+// not give, so the test needs two layers only.
+func TestBrowserEchoTestSimulcast(t *testing.T) {
+	chromium := testbrowser.Chromium(t)
+	needJanusJS(t)
+	at, _ := startServer(t, nil)
+	page, cancel := context.WithTimeout(testbrowser.Start(t, chromium), 90*time.Second)
+	defer cancel()
+	navigate(t, page, fmt.Sprintf("http://%s/echotest.html?autostart=1&transport=ws&simulcast=1", at.Web))
+	s := waitFor(t, page, 30*time.Second, "simulcast echo decoded, layer told", func(s echoStats) bool {
+		return s.State == "up" && s.FramesDecoded > 0 && s.Substream != nil && s.EncodingsSending >= 2
+	})
+	if s.EventVideoCodec != "vp8" {
+		t.Errorf("layer event's videocodec %q, want vp8", s.EventVideoCodec)
+	}
+	// The browser starts with the low layers and adds the high one as its
+	// bandwidth estimate grows; the echo follows up to the highest.
+	high := waitFor(t, page, 20*time.Second, "highest layer echoed", func(n echoStats) bool {
+		return n.FramesDecoded > s.FramesDecoded && n.FrameWidth > 0 && n.FrameWidth >= sentWidth(n, true)
+	})
+	t.Logf("echo of %dx%d (substream event %d, temporal %v), %d encodings sending: %+v",
+		high.FrameWidth, high.FrameHeight, *high.Substream, deref(high.Temporal), high.EncodingsSending, high.Encodings)
+
+	echoSend(t, page, `{substream: 0}`)
+	low := waitFor(t, page, 15*time.Second, "substream 0 echoed", func(n echoStats) bool {
+		return n.substreamIs(0) && n.FrameWidth > 0 && n.FrameWidth < high.FrameWidth &&
+			n.FrameWidth == sentWidth(n, false) && n.FramesDecoded > high.FramesDecoded
+	})
+	time.Sleep(1500 * time.Millisecond)
+	still := waitFor(t, page, 5*time.Second, "stats", func(echoStats) bool { return true })
+	if still.FramesDecoded <= low.FramesDecoded || still.FrameWidth >= high.FrameWidth || !still.substreamIs(0) {
+		t.Errorf("substream 0: %d frames of %dx%d (substream %v), %d frames before; want more, narrower than %d",
+			still.FramesDecoded, still.FrameWidth, still.FrameHeight, deref(still.Substream), low.FramesDecoded, high.FrameWidth)
+	}
+	t.Logf("substream 0: echo of %dx%d", still.FrameWidth, still.FrameHeight)
+	screenshot(t, page, "echotest-simulcast-low")
+
+	echoSend(t, page, `{substream: 2}`)
+	back := waitFor(t, page, 15*time.Second, "highest substream echoed again", func(n echoStats) bool {
+		return n.Substream != nil && *n.Substream > 0 && n.FrameWidth >= high.FrameWidth &&
+			n.FrameWidth >= sentWidth(n, true) && n.FramesDecoded > still.FramesDecoded
+	})
+	// Substream indexes count the layers the client offers, lowest first:
+	// with all three sending, the highest is 2.
+	if back.EncodingsSending == 3 && !back.substreamIs(2) {
+		t.Errorf("substream 2 asked, three layers sent: event says substream %d", *back.Substream)
+	}
+	t.Logf("substream 2: echo of %dx%d (substream event %d)", back.FrameWidth, back.FrameHeight, *back.Substream)
+
+	// Temporal layer 0 only (janus.js sends L1T2): the event tells it and
+	// the echo goes on, at a lower frame rate.
+	echoSend(t, page, `{temporal: 0}`)
+	t0 := waitFor(t, page, 10*time.Second, "temporal 0 told", func(n echoStats) bool {
+		return n.Temporal != nil && *n.Temporal == 0 && n.FramesDecoded > back.FramesDecoded
+	})
+	time.Sleep(1500 * time.Millisecond)
+	later := waitFor(t, page, 5*time.Second, "stats", func(echoStats) bool { return true })
+	if later.FramesDecoded <= t0.FramesDecoded {
+		t.Errorf("temporal 0: echo stalled at %d frames", later.FramesDecoded)
+	}
+	t.Logf("temporal 0: %d frames in 1.5 s", later.FramesDecoded-t0.FramesDecoded)
+	screenshot(t, page, "echotest-simulcast")
+}
+
+// sentWidth is the width of the widest (or the narrowest) encoding the
+// page sends.
+func sentWidth(s echoStats, widest bool) int {
+	w := -1
+	for _, e := range s.Encodings {
+		if e.BytesSent > 0 && e.FrameWidth > 0 && (w < 0 || (e.FrameWidth > w) == widest) {
+			w = e.FrameWidth
+		}
+	}
+	return w
+}
+
+func deref(p *int) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// TestBrowserEchoTestCodecs runs the EchoTest page with the codecs chosen
+// as Janus's demo does (?vcodec=, ?acodec=, sent as videocodec and
+// audiocodec with the offer): the echo is decoded, in those codecs.
+func TestBrowserEchoTestCodecs(t *testing.T) {
+	chromium := testbrowser.Chromium(t)
+	needJanusJS(t)
+	at, _ := startServer(t, nil)
+	tab := testbrowser.Start(t, chromium)
+	for _, c := range []struct {
+		name, query  string
+		video, audio string // mimes of the echo
+	}{
+		{"vp9+pcmu", "vcodec=vp9&acodec=pcmu", "video/VP9", "audio/PCMU"},
+		{"h264", "vcodec=h264", "video/H264", "audio/opus"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			page := newTab(t, tab)
+			page, cancel := context.WithTimeout(page, 60*time.Second)
+			defer cancel()
+			navigate(t, page, fmt.Sprintf("http://%s/echotest.html?autostart=1&transport=ws&%s", at.Web, c.query))
+			s := waitFor(t, page, 30*time.Second, "echo decoded", func(s echoStats) bool {
+				return s.State == "up" && s.FramesDecoded > 0 && s.AudioPackets > 0
+			})
+			if s.VideoCodec != c.video || s.AudioCodec != c.audio {
+				t.Errorf("echo in %s and %s, want %s and %s", s.VideoCodec, s.AudioCodec, c.video, c.audio)
+			}
+			time.Sleep(1500 * time.Millisecond)
+			later := waitFor(t, page, 5*time.Second, "stats", func(echoStats) bool { return true })
+			if later.FramesDecoded <= s.FramesDecoded {
+				t.Errorf("echo stalled: %d frames decoded, %d before", later.FramesDecoded, s.FramesDecoded)
+			}
+			t.Logf("%s: %d frames of %dx%d in %s, audio in %s", c.name, later.FramesDecoded, later.FrameWidth, later.FrameHeight, later.VideoCodec, later.AudioCodec)
+			screenshot(t, page, "echotest-"+c.name)
 		})
 	}
 }

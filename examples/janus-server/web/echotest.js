@@ -1,6 +1,15 @@
 // EchoTest with janus.js: attach to janus.plugin.echotest, offer camera,
 // microphone and a data channel with {"audio":true,"video":true}, apply
 // the answer from the plugin's event.
+//
+// As in Janus's own demo, query parameters shape the offer:
+//   ?simulcast=1       the camera is sent as three simulcast encodings
+//                      (janus.js's simulcast: true); the plugin echoes one
+//                      of them, chosen with the substream buttons
+//   ?acodec=pcmu       the audio codec the answer keeps (audiocodec)
+//   ?vcodec=vp9        the video codec the answer keeps (videocodec)
+//   ?vprofile=42e01f   a VP9 profile-id or H.264 profile-level-id
+//                      (videoprofile)
 'use strict';
 
 let echo = null;           // the janus.js plugin handle
@@ -8,6 +17,22 @@ let state = 'idle';        // idle, connecting, up, stopped
 const local = new MediaStream();
 const remote = new MediaStream();
 const settings = { audio: true, video: true };
+
+const truthy = (v) => v === '1' || v === 'true' || v === 'yes';
+const doSimulcast = truthy(params.get('simulcast'));
+const acodec = params.get('acodec');
+const vcodec = params.get('vcodec');
+const vprofile = params.get('vprofile');
+
+// What the plugin's layer events said last: {"echotest":"event",
+// "videocodec":…, "substream":…, "temporal":…} for simulcast,
+// "spatial_layer"/"temporal_layer"/"tot_spatial_layers" for SVC.
+const layers = {
+  videocodec: null, substream: null, temporal: null,
+  spatialLayer: null, temporalLayer: null, totSpatialLayers: null,
+  events: 0,
+};
+let lastError = null;      // the last plugin error, {code, reason}
 
 document.getElementById('local').srcObject = local;
 document.getElementById('remote').srcObject = remote;
@@ -28,23 +53,33 @@ async function start() {
     success: (handle) => {
       echo = handle;
       log(`attached to ${handle.getPlugin()}, handle ${handle.getId()}`);
+      // Janus's demo sends the codec choices with the offer.
+      const body = { audio: true, video: true };
+      if (acodec) body.audiocodec = acodec;
+      if (vcodec) body.videocodec = vcodec;
+      if (vprofile) body.videoprofile = vprofile;
       handle.createOffer({
         tracks: [
           { type: 'audio', capture: true, recv: true },
-          { type: 'video', capture: true, recv: true },
+          { type: 'video', capture: true, recv: true, simulcast: doSimulcast },
           { type: 'data' },
         ],
         success: (jsep) => {
-          log('offer made; sending it');
-          handle.send({ message: { audio: true, video: true }, jsep });
+          log(`offer made${doSimulcast ? ' (simulcast)' : ''}; sending it with ${JSON.stringify(body)}`);
+          handle.send({ message: body, jsep });
         },
         error: (err) => log(`offer failed: ${err}`),
       });
     },
     error: (err) => log(`attach failed: ${err}`),
     onmessage: (msg, jsep) => {
-      if (msg.error) log(`plugin error ${msg.error_code}: ${msg.error}`);
-      else log(`event: ${JSON.stringify(msg)}`);
+      if (msg.error) {
+        lastError = { code: msg.error_code, reason: msg.error };
+        log(`plugin error ${msg.error_code}: ${msg.error}`);
+      } else {
+        log(`event: ${JSON.stringify(msg)}`);
+      }
+      layerEvent(msg);
       if (jsep) echo.handleRemoteJsep({ jsep });
     },
     webrtcState: (on, reason) => {
@@ -64,6 +99,44 @@ async function start() {
   });
 }
 
+// layerEvent records the plugin's layer events and shows the layer
+// buttons, as Janus's demo does.
+function layerEvent(msg) {
+  const has = (k) => msg[k] !== undefined && msg[k] !== null;
+  if (!has('substream') && !has('temporal') && !has('spatial_layer') && !has('temporal_layer')) return;
+  layers.events++;
+  if (has('videocodec')) layers.videocodec = msg.videocodec;
+  if (has('substream')) layers.substream = msg.substream;
+  if (has('temporal')) layers.temporal = msg.temporal;
+  if (has('spatial_layer')) layers.spatialLayer = msg.spatial_layer;
+  if (has('temporal_layer')) layers.temporalLayer = msg.temporal_layer;
+  if (has('tot_spatial_layers')) layers.totSpatialLayers = msg.tot_spatial_layers;
+  if (has('substream') || has('temporal')) {
+    showButtons('simulcast', 'substream', layers.substream, 'temporal', layers.temporal);
+  }
+  if (has('spatial_layer') || has('temporal_layer')) {
+    showButtons('svc', 'spatial_layer', layers.spatialLayer, 'temporal_layer', layers.temporalLayer);
+  }
+}
+
+// showButtons shows the layer buttons of a group and marks the current
+// ones.
+function showButtons(group, spatialKey, spatial, temporalKey, temporal) {
+  const el = document.getElementById(group);
+  el.hidden = false;
+  el.querySelectorAll('button').forEach((b) => {
+    const cur = b.dataset.key === spatialKey ? spatial : temporal;
+    b.classList.toggle('current', Number(b.dataset.value) === cur);
+  });
+}
+
+for (const b of document.querySelectorAll('#simulcast button, #svc button')) {
+  b.onclick = () => {
+    if (!echo) return;
+    echo.send({ message: { [b.dataset.key]: Number(b.dataset.value) } });
+  };
+}
+
 function toggle(kind) {
   settings[kind] = !settings[kind];
   echo.send({ message: { [kind]: settings[kind] } });
@@ -75,12 +148,69 @@ document.getElementById('audio').onclick = () => toggle('audio');
 document.getElementById('video').onclick = () => toggle('video');
 document.getElementById('stop').onclick = () => { echo.hangup(true); };
 
+// ianuaSend sends {message: obj} on the handle; it resolves once the
+// server took the message (the plugin's answer comes as an event).
+window.ianuaSend = (obj) => new Promise((resolve, reject) => {
+  if (!echo) { reject(new Error('not attached')); return; }
+  log(`sending ${JSON.stringify(obj)}`);
+  echo.send({ message: obj, success: () => resolve(true), error: (err) => reject(new Error(String(err))) });
+});
+
+// echoStats reads what the test and the page show: the echoed video and
+// audio coming in, and the video encodings going out.
+async function echoStats(pc) {
+  const out = {
+    framesDecoded: 0, packetsReceived: 0, frameWidth: 0, frameHeight: 0,
+    videoCodec: '', audioCodec: '', audioPackets: 0,
+    encodingsSending: 0, encodings: [],
+  };
+  if (!pc) return out;
+  const report = await pc.getStats();
+  const mime = (s) => (s.codecId && report.get(s.codecId) ? report.get(s.codecId).mimeType : '');
+  report.forEach((s) => {
+    if (s.type === 'inbound-rtp' && s.kind === 'video') {
+      out.framesDecoded += s.framesDecoded || 0;
+      out.packetsReceived += s.packetsReceived || 0;
+      out.frameWidth = s.frameWidth || out.frameWidth;
+      out.frameHeight = s.frameHeight || out.frameHeight;
+      out.videoCodec = mime(s) || out.videoCodec;
+    } else if (s.type === 'inbound-rtp' && s.kind === 'audio') {
+      out.audioPackets += s.packetsReceived || 0;
+      out.audioCodec = mime(s) || out.audioCodec;
+    } else if (s.type === 'outbound-rtp' && s.kind === 'video') {
+      if (s.bytesSent > 0) out.encodingsSending++;
+      out.encodings.push({
+        rid: s.rid || '', bytesSent: s.bytesSent || 0, frameWidth: s.frameWidth || 0,
+        frameHeight: s.frameHeight || 0, codec: mime(s), active: s.active,
+        qualityLimitationReason: s.qualityLimitationReason || '',
+      });
+    }
+  });
+  out.encodings.sort((a, b) => a.rid.localeCompare(b.rid));
+  return out;
+}
+
 // ianuaStats is what the browser test reads.
 window.ianuaStats = async () => {
   const pc = echo && echo.webrtcStuff && echo.webrtcStuff.pc;
-  const v = await inboundVideo(pc);
-  document.getElementById('stats').textContent = `state ${state}, echoed frames decoded: ${v.framesDecoded}`;
-  return { state, framesDecoded: v.framesDecoded, packetsReceived: v.packetsReceived };
+  const s = await echoStats(pc);
+  const layerText = layers.events === 0 ? '' :
+    `, layer events ${layers.events} (${layers.videocodec}: substream ${layers.substream}, temporal ${layers.temporal}` +
+    `, spatial ${layers.spatialLayer}, temporal_layer ${layers.temporalLayer})`;
+  document.getElementById('stats').textContent =
+    `state ${state}, echoed frames decoded: ${s.framesDecoded} (${s.frameWidth}x${s.frameHeight} ${s.videoCodec}), ` +
+    `audio ${s.audioCodec}, encodings sending: ${s.encodingsSending}${layerText}`;
+  return {
+    state, ...s,
+    layerEvents: layers.events,
+    eventVideoCodec: layers.videocodec,
+    substream: layers.substream,
+    temporal: layers.temporal,
+    spatialLayer: layers.spatialLayer,
+    temporalLayer: layers.temporalLayer,
+    totSpatialLayers: layers.totSpatialLayers,
+    error: lastError,
+  };
 };
 setInterval(window.ianuaStats, 1000);
 
