@@ -26,7 +26,14 @@ const st = {
   dataEchoes: 0,
   prev: null, // last byte counters, for bitrates
   timers: [],
+  substream: null, // the simulcast layer the plugin says it echoes
+  videoCodec: '', // the codec of the plugin's layer events
 };
+
+// The page's options may come from the address too: ?vcodec=vp9&simulcast=1.
+const query = new URLSearchParams(location.search);
+if (query.get('vcodec')) $('vcodec').value = query.get('vcodec');
+if (query.get('simulcast') === '1') $('simulcast').checked = true;
 
 function log(text) {
   const el = $('log');
@@ -86,6 +93,13 @@ function onServerMessage(m) {
     }
     case 'event':
       log(`event ${JSON.stringify(m.data)}${m.jsep ? ' + ' + m.jsep.type : ''}`);
+      if (m.data && m.data.substream !== undefined) {
+        // Janus's layer event: the plugin now echoes this substream.
+        st.substream = m.data.substream;
+        st.videoCodec = m.data.videocodec || '';
+        $('layer-box').hidden = false;
+        $('layer-now').textContent = `(now ${['low', 'medium', 'high'][m.data.substream]})`;
+      }
       if (m.jsep) applyAnswer(m.jsep).catch((e) => log('answer failed: ' + e));
       break;
     case 'trickle':
@@ -123,7 +137,9 @@ async function start() {
   $('start').disabled = true;
   try {
     st.ws = await connect();
-    st.local = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
+    // Simulcast needs a picture large enough for three layers.
+    const size = $('simulcast').checked ? { width: 1280, height: 720 } : { width: 640, height: 480 };
+    st.local = await navigator.mediaDevices.getUserMedia({ audio: true, video: size });
     $('local').srcObject = st.local;
 
     const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
@@ -137,7 +153,24 @@ async function start() {
       st.remote.addTrack(e.track);
       $('remote').srcObject = st.remote;
     };
-    for (const t of st.local.getTracks()) pc.addTrack(t, st.local);
+    const simulcast = $('simulcast').checked;
+    for (const t of st.local.getTracks()) {
+      if (t.kind === 'video' && simulcast) {
+        // Three layers (RFC 8853); the plugin echoes one of them.
+        pc.addTransceiver(t, {
+          direction: 'sendrecv', streams: [st.local],
+          sendEncodings: [
+            { rid: 'l', scaleResolutionDownBy: 4, maxBitrate: 150000 },
+            { rid: 'm', scaleResolutionDownBy: 2, maxBitrate: 500000 },
+            { rid: 'h', maxBitrate: 1500000 },
+          ],
+        });
+      } else {
+        pc.addTrack(t, st.local);
+      }
+    }
+    $('vcodec').disabled = true;
+    $('simulcast').disabled = true;
 
     // The data channel must exist before the offer, so that the offer has
     // an m=application section: the plugin can only echo what was offered.
@@ -156,7 +189,10 @@ async function start() {
     // trickles.
     const offer = await pc.createOffer();
     await pc.setLocalDescription(offer);
-    await request({ audio: true, video: true }, offer);
+    const body = { audio: true, video: true };
+    // Like Janus EchoTest: the answer keeps this codec, if we offered it.
+    if ($('vcodec').value) body.videocodec = $('vcodec').value;
+    await request(body, offer);
 
     st.timers.push(setInterval(() => send({ type: 'keepalive' }), keepaliveMs));
     st.timers.push(setInterval(() => showStats().catch(() => {}), 1000));
@@ -208,6 +244,7 @@ $('stop').onclick = stop;
 $('audio').onclick = () => toggle('audio');
 $('video').onclick = () => toggle('video');
 $('bitrate').onchange = (e) => request({ bitrate: Number(e.target.value) }).catch((err) => log('bitrate failed: ' + err));
+$('substream').onchange = (e) => request({ substream: Number(e.target.value) }).catch((err) => log('substream failed: ' + err));
 $('keyframe').onclick = () => request({ keyframe: true }).catch((e) => log('keyframe failed: ' + e));
 $('listen').onchange = (e) => { $('remote').muted = !e.target.checked; };
 $('data-send').onclick = () => {
@@ -222,6 +259,7 @@ async function collectStats() {
   const s = {
     videoFramesDecoded: 0, audioPacketsReceived: 0, audioBytesReceived: 0, videoBytesReceived: 0,
     bytesSent: 0, packetsLost: 0, remotePacketsLost: 0, rtt: null,
+    frameWidth: 0, frameHeight: 0, videoCodec: '', layersSent: 0,
     selectedLocal: '', selectedRemote: '', localAddresses: [], remoteAddresses: [],
   };
   if (!st.pc) return s;
@@ -233,6 +271,10 @@ async function collectStats() {
         if (r.kind === 'video') {
           s.videoFramesDecoded += r.framesDecoded || 0;
           s.videoBytesReceived += r.bytesReceived || 0;
+          s.frameWidth = r.frameWidth || 0;
+          s.frameHeight = r.frameHeight || 0;
+          const c = r.codecId && report.get(r.codecId);
+          if (c) s.videoCodec = c.mimeType;
         } else if (r.kind === 'audio') {
           s.audioPacketsReceived += r.packetsReceived || 0;
           s.audioBytesReceived += r.bytesReceived || 0;
@@ -241,6 +283,7 @@ async function collectStats() {
         break;
       case 'outbound-rtp':
         s.bytesSent += r.bytesSent || 0;
+        if (r.kind === 'video' && r.bytesSent > 0) s.layersSent++;
         break;
       case 'remote-inbound-rtp': // the server's receiver reports on our streams
         s.remotePacketsLost += r.packetsLost || 0;
@@ -285,6 +328,7 @@ async function showStats() {
   $('s-lost').textContent = `${s.packetsLost} / ${s.remotePacketsLost}`;
   $('s-rtt').textContent = s.rtt == null ? '–' : `${(s.rtt * 1000).toFixed(1)} ms`;
   $('s-frames').textContent = s.videoFramesDecoded;
+  $('s-size').textContent = s.frameWidth ? `${s.frameWidth}×${s.frameHeight} ${s.videoCodec.replace('video/', '')}` : '–';
   $('s-audio').textContent = s.audioPacketsReceived;
   $('s-pair').textContent = s.selectedLocal ? `${s.selectedLocal} ⇄ ${s.selectedRemote}` : '–';
 }
@@ -301,10 +345,14 @@ window.ianuaStats = async () => {
   s.connectionState = st.pc ? st.pc.connectionState : 'new';
   s.dataChannelState = st.dc ? st.dc.readyState : 'none';
   s.dataEchoes = st.dataEchoes;
+  s.substream = st.substream;
   return s;
 };
+
+// ianuaSubstream asks the plugin for a simulcast layer, as the select does.
+window.ianuaSubstream = (n) => { $('substream').value = String(n); $('substream').dispatchEvent(new Event('change')); };
 
 // ianuaSendData sends text on the data channel; false if it is not open.
 window.ianuaSendData = sendData;
 
-if (new URLSearchParams(location.search).get('autostart') === '1') start();
+if (query.get('autostart') === '1') start();

@@ -25,6 +25,10 @@ type pageStats struct {
 	SelectedRemote       string   `json:"selectedRemote"`
 	RemoteAddresses      []string `json:"remoteAddresses"`
 	LocalAddresses       []string `json:"localAddresses"`
+	FrameWidth           int      `json:"frameWidth"`
+	VideoCodec           string   `json:"videoCodec"`
+	LayersSent           int      `json:"layersSent"`
+	Substream            *int     `json:"substream"`
 }
 
 // TestBrowserEcho drives the page in headless Chromium: camera, microphone
@@ -169,4 +173,56 @@ func waitText(t *testing.T, tab context.Context, id, text string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// TestBrowserEchoLayers runs the page's options in Chromium: simulcast,
+// where the plugin echoes one layer and the page switches it, and a
+// chosen codec (VP9), which the echo comes back in.
+func TestBrowserEchoLayers(t *testing.T) {
+	chromium := testbrowser.Chromium(t)
+	addr, _ := startServer(t)
+	browser := testbrowser.Start(t, chromium)
+
+	t.Run("simulcast", func(t *testing.T) {
+		tab, cancel := context.WithTimeout(browser, 90*time.Second)
+		defer cancel()
+		if err := chromedp.Do(tab, chromedp.Navigate(fmt.Sprintf("http://%s/?autostart=1&simulcast=1", addr))); err != nil {
+			t.Fatal(err)
+		}
+		s := waitStats(t, tab, 40*time.Second, "simulcast sent and one layer echoed", func(s pageStats) bool {
+			return s.LayersSent >= 2 && s.VideoFramesDecoded > 0 && s.Substream != nil && s.FrameWidth > 0
+		})
+		t.Logf("sending %d layers; echo of substream %d at width %d", s.LayersSent, *s.Substream, s.FrameWidth)
+		high := s.FrameWidth
+		if _, err := chromedp.Run(tab, chromedp.Evaluate[any](`window.ianuaSubstream(0)`)); err != nil {
+			t.Fatal(err)
+		}
+		low := waitStats(t, tab, 20*time.Second, "the low layer echoed", func(s pageStats) bool {
+			return s.Substream != nil && *s.Substream == 0 && s.FrameWidth > 0 && s.FrameWidth < high
+		})
+		time.Sleep(time.Second)
+		if later := readStats(t, tab); later.VideoFramesDecoded <= low.VideoFramesDecoded {
+			t.Errorf("echo stalled on the low layer: %d frames, %d a second before", later.VideoFramesDecoded, low.VideoFramesDecoded)
+		}
+		if _, err := chromedp.Run(tab, chromedp.Evaluate[any](`window.ianuaSubstream(2)`)); err != nil {
+			t.Fatal(err)
+		}
+		waitStats(t, tab, 20*time.Second, "the high layer back", func(s pageStats) bool {
+			return s.Substream != nil && *s.Substream >= 1 && s.FrameWidth > low.FrameWidth
+		})
+	})
+
+	t.Run("vp9", func(t *testing.T) {
+		tab, cancel := context.WithTimeout(browser, 60*time.Second)
+		defer cancel()
+		if err := chromedp.Do(tab, chromedp.Navigate(fmt.Sprintf("http://%s/?autostart=1&vcodec=vp9", addr))); err != nil {
+			t.Fatal(err)
+		}
+		s := waitStats(t, tab, 40*time.Second, "VP9 echo decoded", func(s pageStats) bool {
+			return s.VideoFramesDecoded > 10 && s.VideoCodec != ""
+		})
+		if s.VideoCodec != "video/VP9" {
+			t.Errorf("echo in %s, want video/VP9", s.VideoCodec)
+		}
+	})
 }
