@@ -2,6 +2,7 @@ package ianua_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"strings"
@@ -259,6 +260,42 @@ func TestUplinkLossNACKAndSlowLink(t *testing.T) {
 	}
 	if nacked == 0 {
 		t.Error("handle info shows no NACKs sent for the lossy stream")
+	}
+}
+
+// The echo loses one packet in ten on its way to the client: the client
+// NACKs them, the core reports a downlink slow link, and the echotest
+// plugin tells the client as Janus EchoTest does ("event": "slow_link").
+func TestDownlinkSlowLink(t *testing.T) {
+	checkLeaks(t)
+	r := newRouter(t, nil)
+	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := &testpeer.SwitchConn{PacketConn: udp, DropInEvery: 10}
+	t.Cleanup(func() { _ = udp.Close() })
+	c := newEchoCall(t, r, newClient(t, clientOptions{conn: conn}))
+	video := c.addTrack("video", 6)
+	c.offer(map[string]any{"audio": true, "video": true, "bitrate": 256000}, false)
+	c.waitConnected()
+	c.send(video, 6, 300)
+	c.wg.Wait()
+	ev := c.log.Wait(t, 3*time.Second, "downlink slowlink", func(e ianua.Event) bool {
+		return e.Type == ianua.EventSlowLink && !e.SlowLink.Uplink
+	})
+	if ev.SlowLink.Lost == 0 {
+		t.Errorf("slowlink %+v, want losses", *ev.SlowLink)
+	}
+	pe := c.log.Wait(t, 3*time.Second, "slow_link plugin event", func(e ianua.Event) bool {
+		return e.Type == ianua.EventPlugin && strings.Contains(string(e.Data), `"slow_link"`)
+	})
+	var d struct {
+		Bitrate int `json:"current-bitrate"`
+		Lost    int `json:"lost"`
+	}
+	if err := json.Unmarshal(pe.Data, &d); err != nil || d.Bitrate != 256000 || d.Lost == 0 {
+		t.Errorf("slow_link event %s, want current-bitrate 256000 and losses", pe.Data)
 	}
 }
 

@@ -589,6 +589,21 @@ func (e *Echo) HandleData(m ianua.DataMessage) {
 	}
 }
 
+// SlowLink implements ianua.SlowLinkHandler. Like Janus EchoTest, the
+// client hears of the losses on the way to it, with the bitrate cap in
+// force, so that it may lower it; losses on the way in are the core's to
+// repair with NACKs. ianua's core does not tell which media lost them, so
+// the event has "lost" where Janus has "media".
+func (e *Echo) SlowLink(l ianua.SlowLink) {
+	if l.Uplink {
+		return
+	}
+	_ = e.h.PushEvent("", map[string]any{
+		"echotest": "event", "event": "slow_link",
+		"current-bitrate": e.bitrate.Load(), "lost": l.Lost,
+	}, nil)
+}
+
 // HangupMedia implements ianua.HangupHandler: like Janus, say "done".
 func (e *Echo) HangupMedia(string) {
 	e.mu.Lock()
