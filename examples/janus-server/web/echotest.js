@@ -160,7 +160,7 @@ window.ianuaSend = (obj) => new Promise((resolve, reject) => {
 // audio coming in, and the video encodings going out.
 async function echoStats(pc) {
   const out = {
-    framesDecoded: 0, packetsReceived: 0, frameWidth: 0, frameHeight: 0,
+    framesDecoded: 0, packetsReceived: 0, frameWidth: 0, frameHeight: 0, framesPerSecond: 0,
     videoCodec: '', audioCodec: '', audioPackets: 0,
     encodingsSending: 0, encodings: [],
   };
@@ -173,6 +173,7 @@ async function echoStats(pc) {
       out.packetsReceived += s.packetsReceived || 0;
       out.frameWidth = s.frameWidth || out.frameWidth;
       out.frameHeight = s.frameHeight || out.frameHeight;
+      out.framesPerSecond = s.framesPerSecond || out.framesPerSecond;
       out.videoCodec = mime(s) || out.videoCodec;
     } else if (s.type === 'inbound-rtp' && s.kind === 'audio') {
       out.audioPackets += s.packetsReceived || 0;
@@ -183,6 +184,7 @@ async function echoStats(pc) {
         rid: s.rid || '', bytesSent: s.bytesSent || 0, frameWidth: s.frameWidth || 0,
         frameHeight: s.frameHeight || 0, codec: mime(s), active: s.active,
         qualityLimitationReason: s.qualityLimitationReason || '',
+        scalabilityMode: s.scalabilityMode || '', framesPerSecond: s.framesPerSecond || 0,
       });
     }
   });
