@@ -26,6 +26,7 @@ import (
 	"github.com/ianua/ianua/internal/loopback"
 	"github.com/ianua/ianua/internal/monitor"
 	"github.com/ianua/ianua/internal/pionlog"
+	"github.com/ianua/ianua/internal/playoutdelay"
 )
 
 // MediaRouter is the shared engine a host creates once: it owns the codecs,
@@ -115,6 +116,9 @@ func (r *MediaRouter) setupMedia() error {
 		// AV1 SVC: each packet's layers, for the subscriptions' choice
 		// (browsers send it only when it is negotiated).
 		{av1dd.URI, []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo}},
+		// A plugin may ask a receiver for a playout delay (Janus's
+		// min_delay and max_delay).
+		{playoutdelay.URI, []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo}},
 	}
 	for _, e := range exts {
 		for _, k := range e.kinds {

@@ -12,6 +12,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/ianua/ianua/internal/av1dd"
+	"github.com/ianua/ianua/internal/playoutdelay"
 	"github.com/ianua/ianua/internal/rtpmunge"
 )
 
@@ -72,6 +73,13 @@ type Subscription struct {
 	// ddID is the subscriber's id for the AV1 dependency descriptor
 	// extension, 0 when it did not negotiate it.
 	ddID uint8
+	// playoutID is the subscriber's id for the playout-delay extension,
+	// 0 when it did not negotiate it; playout is the delay to write
+	// (playoutOn), copied per layer into playoutOut under writeMu.
+	playoutID  uint8
+	playout    [3]byte
+	playoutOn  bool
+	playoutOut [maxLayers][3]byte
 
 	current int  // layer being forwarded, -1 before the first
 	waitKey bool // forward nothing until a keyframe (after a switch)
@@ -194,10 +202,13 @@ func (sub *Subscription) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecPara
 		}
 		sub.clock = c.ClockRate
 		sub.mime = strings.ToLower(c.MimeType)
-		sub.ddID = 0
+		sub.ddID, sub.playoutID = 0, 0
 		for _, e := range ctx.HeaderExtensions() {
 			if e.URI == av1dd.URI && sub.mime == "video/av1" {
 				sub.ddID = uint8(e.ID)
+			}
+			if e.URI == playoutdelay.URI && sub.kind == webrtc.RTPCodecTypeVideo {
+				sub.playoutID = uint8(e.ID)
 			}
 		}
 		sub.writer = ctx.WriteStream()
@@ -400,6 +411,17 @@ func (sub *Subscription) prepareLocked(p *outPacket) (h *rtp.Header, payload []b
 	if sub.ddID != 0 && len(p.svc.ext) > 0 {
 		sub.setDD(h, p.svc.ext)
 	}
+	if sub.playoutOn && sub.playoutID != 0 {
+		sub.playoutOut[p.layer] = sub.playout
+		if !h.Extension {
+			h.Extension = true
+			h.ExtensionProfile = rtp.ExtensionProfileOneByte
+			if sub.playoutID > 14 {
+				h.ExtensionProfile = rtp.ExtensionProfileTwoByte
+			}
+		}
+		_ = h.SetExtension(sub.playoutID, sub.playoutOut[p.layer][:])
+	}
 	if !sub.munger.Process(h, p.now) {
 		return nil, nil, nil, false
 	}
@@ -520,6 +542,34 @@ func (sub *Subscription) setDD(h *rtp.Header, dd []byte) {
 		h.ExtensionProfile = rtp.ExtensionProfileTwoByte
 	}
 	_ = h.SetExtension(sub.ddID, dd)
+}
+
+// SetPlayoutDelay asks the subscriber's receiver for a playout delay
+// between min and max, in units of 10 ms, with the playout-delay header
+// extension on every video packet (Janus: min_delay, max_delay). A
+// negative value stops it. It has no effect when the subscriber did not
+// negotiate the extension (Chrome and Firefox offer it).
+func (sub *Subscription) SetPlayoutDelay(min, max int) error {
+	if min < 0 || max < 0 {
+		sub.mu.Lock()
+		sub.playoutOn = false
+		sub.mu.Unlock()
+		return nil
+	}
+	if sub.kind != webrtc.RTPCodecTypeVideo {
+		return fmt.Errorf("%w: playout delay is for video", ErrInvalidElement)
+	}
+	if min > playoutdelay.Max || max > playoutdelay.Max {
+		return fmt.Errorf("%w: playout delay %d..%d", ErrInvalidElement, min, max)
+	}
+	b, err := playoutdelay.Delay{Min: uint16(min), Max: uint16(max)}.Marshal()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidElement, err)
+	}
+	sub.mu.Lock()
+	sub.playout, sub.playoutOn = b, true
+	sub.mu.Unlock()
+	return nil
 }
 
 // SetSpatialLayer chooses the highest VP9 or AV1 spatial layer to forward

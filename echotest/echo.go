@@ -17,6 +17,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/ianua/ianua"
+	"github.com/ianua/ianua/internal/playoutdelay"
 )
 
 // rembInterval is how often the bitrate cap is repeated: browsers forget a
@@ -38,6 +39,8 @@ type Echo struct {
 	// recordGen is bumped when recording starts or stops: each stream's
 	// loop then opens or closes its file.
 	recordGen atomic.Uint32
+	// playoutGen is bumped when the playout delay changes.
+	playoutGen atomic.Uint32
 
 	mu     sync.Mutex
 	echoes map[*webrtc.RTPTransceiver]*webrtc.TrackLocalStaticRTP
@@ -48,6 +51,9 @@ type Echo struct {
 	layers  layerChoice
 	// fallback is Janus's simulcast fallback time, reported only.
 	fallback int
+	// playout is the playout delay asked of the client for the echoed
+	// video (Janus: min_delay, max_delay), in 10 ms units; nil: none.
+	playout *playoutdelay.Delay
 	// recordBase is the recordings' base path, "" when not recording.
 	recordBase string
 	recordings []string
@@ -181,6 +187,14 @@ func (e *Echo) configureLayers(req Request) {
 	if req.Fallback != nil {
 		e.fallback = *req.Fallback
 	}
+	delayChanged := req.MinDelay != nil || req.MaxDelay != nil
+	if delayChanged {
+		e.playout = playoutdelay.Next(e.playout, req.MinDelay, req.MaxDelay)
+	}
+	playout := e.playout
+	if delayChanged {
+		e.playoutGen.Add(1)
+	}
 	choice := e.layers
 	streams := make([]*layered, 0, len(e.layered))
 	for _, l := range e.layered {
@@ -190,6 +204,9 @@ func (e *Echo) configureLayers(req Request) {
 	for _, l := range streams {
 		if req.Video != nil {
 			l.sub.SetPaused(!*req.Video)
+		}
+		if delayChanged {
+			setPlayout(l.sub, playout)
 		}
 		if asked {
 			e.applyLayers(l, choice, true)
@@ -410,6 +427,35 @@ func (e *Echo) hasData(pc *webrtc.PeerConnection) bool {
 	return ld != nil && strings.Contains(ld.SDP, "m=application")
 }
 
+func setPlayout(sub *ianua.Subscription, d *playoutdelay.Delay) {
+	if d == nil {
+		_ = sub.SetPlayoutDelay(-1, -1)
+		return
+	}
+	_ = sub.SetPlayoutDelay(int(d.Min), int(d.Max))
+}
+
+// playoutExtension returns the playout-delay extension to put on the
+// echoed video, and its id on the sender; ok false when none.
+func (e *Echo) playoutExtension(sender *webrtc.RTPSender) (id uint8, b [3]byte, ok bool) {
+	e.mu.Lock()
+	d := e.playout
+	e.mu.Unlock()
+	if d == nil || sender == nil {
+		return 0, b, false
+	}
+	for _, x := range sender.GetParameters().HeaderExtensions {
+		if x.URI == playoutdelay.URI {
+			id = uint8(x.ID)
+		}
+	}
+	if id == 0 {
+		return 0, b, false
+	}
+	b, err := d.Marshal()
+	return id, b, err == nil
+}
+
 // layeredFor returns the layered echo of what arrives on rcv, or nil.
 func (e *Echo) layeredFor(rcv *webrtc.RTPReceiver) *layered {
 	e.mu.Lock()
@@ -469,6 +515,12 @@ func (e *Echo) HandleTrack(remote *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) 
 	seenKeyframe := e.keyframe.Load()
 	var rec *ianua.Recording
 	seenRecord := uint32(0)
+	// The playout delay to write, looked up again when the request
+	// changes it (playoutGen).
+	var playoutID uint8
+	var playout [3]byte
+	playoutOn := false
+	seenPlayout := ^uint32(0)
 	defer func() {
 		if rec != nil {
 			rec.Stop()
@@ -506,6 +558,15 @@ func (e *Echo) HandleTrack(remote *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) 
 		}
 		if !fwd.process(&pkt, on) {
 			continue
+		}
+		if video {
+			if g := e.playoutGen.Load(); g != seenPlayout {
+				seenPlayout = g
+				playoutID, playout, playoutOn = e.playoutExtension(sender)
+			}
+			if playoutOn {
+				_ = pkt.SetExtension(playoutID, playout[:])
+			}
 		}
 		if err := local.WriteRTP(&pkt); err != nil && !errors.Is(err, io.ErrClosedPipe) {
 			return

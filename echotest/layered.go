@@ -114,6 +114,12 @@ func (e *Echo) newLayered(pc *webrtc.PeerConnection, tr *webrtc.RTPTransceiver, 
 		reportedA: -2, reportedB: -2,
 	}
 	e.applyLayers(l, e.layerSettings(), false)
+	e.mu.Lock()
+	playout := e.playout
+	e.mu.Unlock()
+	if playout != nil {
+		setPlayout(sub, playout)
+	}
 	if !e.video.Load() {
 		sub.SetPaused(true)
 	}
@@ -146,7 +152,21 @@ func (e *Echo) applyLayers(l *layered, c layerChoice, tell bool) {
 		_ = l.sub.SetSpatialLayer(c.spatial)
 		_ = l.sub.SetTemporalLayer(c.svcTemporal)
 	}
-	if tell {
+	if !tell {
+		return
+	}
+	// Like Janus: a layer already in force is reported now; a switch is
+	// reported by the watcher once it happened.
+	already := false
+	switch {
+	case l.simulcast:
+		cur, _ := l.sub.Layer()
+		already = cur == c.substream
+	case l.svc:
+		cur, _ := l.sub.SpatialLayer()
+		already = cur == c.spatial || (cur < 0 && c.spatial == 2)
+	}
+	if already {
 		l.mu.Lock()
 		l.reportedA, l.reportedB = -2, -2
 		l.mu.Unlock()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ianua/ianua"
 	"github.com/ianua/ianua/echotest"
+	"github.com/ianua/ianua/internal/playoutdelay"
 	"github.com/ianua/ianua/internal/testpeer"
 )
 
@@ -33,9 +34,17 @@ type layerCall struct {
 	ssrcs  map[uint32]bool
 	// markerAt is where in the payload the marker byte is (default 2).
 	markerAt int
+	// playout is the last playout-delay extension seen on the echo, if
+	// playoutID is set.
+	playoutID uint8
+	playout   []byte
 }
 
-func newLayerCall(t *testing.T) *layerCall {
+func newLayerCall(t *testing.T, opts ...testpeer.Options) *layerCall {
+	o := testpeer.Options{}
+	if len(opts) > 0 {
+		o = opts[0]
+	}
 	r := testpeer.NewRouter(t, nil, echotest.New())
 	s, err := r.NewSession()
 	if err != nil {
@@ -45,7 +54,7 @@ func newLayerCall(t *testing.T) *layerCall {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &layerCall{t: t, h: h, log: testpeer.Watch(s), pc: testpeer.NewClient(t, testpeer.Options{}),
+	c := &layerCall{t: t, h: h, log: testpeer.Watch(s), pc: testpeer.NewClient(t, o),
 		stop: make(chan struct{}), echoed: map[byte]int{}, ssrcs: map[uint32]bool{}, markerAt: 2}
 	t.Cleanup(func() {
 		close(c.stop)
@@ -64,6 +73,9 @@ func newLayerCall(t *testing.T) *layerCall {
 				continue
 			}
 			c.echoed[p.Payload[c.markerAt]]++
+			if c.playoutID != 0 {
+				c.playout = append(c.playout[:0], p.GetExtension(c.playoutID)...)
+			}
 			c.ssrcs[p.SSRC] = true
 			c.mu.Unlock()
 		}
@@ -492,4 +504,95 @@ func TestVP9SVCEcho(t *testing.T) {
 	if d1, d2 := c.count(1)-l1, c.count(2)-l2; d1+d2 > 0 {
 		t.Errorf("spatial layers 1 and 2 still echoed (%d, %d packets) after spatial_layer 0", d1, d2)
 	}
+}
+
+// min_delay and max_delay put the playout-delay extension on the echoed
+// video, on the plain path (VP8) and through the forwarding engine (VP9),
+// and a negative value takes it off.
+func TestPlayoutDelay(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		codec webrtc.RTPCodecCapability
+		body  map[string]any
+		desc  byte // first payload byte: a keyframe start in this codec
+	}{
+		{"vp8", webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, map[string]any{"audio": true}, 0x10},
+		{"vp9", webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=0"}, map[string]any{"videocodec": "vp9"}, 0x0C},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newLayerCall(t, testpeer.Options{VideoExtensions: []string{playoutdelay.URI}})
+			track, err := webrtc.NewTrackLocalStaticRTP(tc.codec, "video", "client")
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr, err := c.pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv})
+			if err != nil {
+				t.Fatal(err)
+			}
+			answer := c.negotiate(tc.body)
+			if !strings.Contains(answer, playoutdelay.URI) {
+				t.Fatalf("the answer does not negotiate playout-delay:\n%s", answer)
+			}
+			c.mu.Lock()
+			for _, x := range tr.Receiver().GetParameters().HeaderExtensions {
+				if x.URI == playoutdelay.URI {
+					c.playoutID = uint8(x.ID)
+				}
+			}
+			c.mu.Unlock()
+			c.wg.Add(1)
+			go func() {
+				defer c.wg.Done()
+				tick := time.NewTicker(10 * time.Millisecond)
+				defer tick.Stop()
+				for n := 0; ; n++ {
+					pkt := &rtp.Packet{Header: rtp.Header{Version: 2, Marker: true, SequenceNumber: uint16(n), Timestamp: uint32(n) * 3000}, Payload: []byte{tc.desc, 0x00, 7, 0, 0, 0}}
+					if err := track.WriteRTP(pkt); err != nil {
+						return
+					}
+					select {
+					case <-c.stop:
+						return
+					case <-tick.C:
+					}
+				}
+			}()
+			playout := func() []byte {
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				return append([]byte(nil), c.playout...)
+			}
+			testpeer.WaitFor(t, 5*time.Second, "echo", func() bool { return c.count(7) > 10 })
+			if got := playout(); len(got) != 0 {
+				t.Fatalf("playout delay % x before any was asked for", got)
+			}
+			if err := c.message(map[string]any{"min_delay": 10, "max_delay": 50}, nil); err != nil {
+				t.Fatal(err)
+			}
+			want := []byte{0x00, 0xA0, 0x32} // 10 and 50, 12 bits each
+			testpeer.WaitFor(t, 3*time.Second, "playout delay 10..50 on the echo", func() bool { return string(playout()) == string(want) })
+			if err := c.message(map[string]any{"min_delay": 60}, nil); err != nil {
+				t.Fatal(err)
+			}
+			want = []byte{0x03, 0xC0, 0x3C} // 60 raises the maximum to 60
+			testpeer.WaitFor(t, 3*time.Second, "playout delay 60..60", func() bool { return string(playout()) == string(want) })
+			if err := c.message(map[string]any{"max_delay": -1}, nil); err != nil {
+				t.Fatal(err)
+			}
+			before := c.count(7)
+			testpeer.WaitFor(t, 3*time.Second, "no playout delay", func() bool { return c.count(7) > before+10 && len(playout()) == 0 })
+			err = c.message(map[string]any{"min_delay": 5000}, nil)
+			if code := codeOf(err); code != echotest.ErrorInvalidElement {
+				t.Errorf("min_delay 5000: %v, want error %d", err, echotest.ErrorInvalidElement)
+			}
+		})
+	}
+}
+
+func codeOf(err error) int {
+	var pe *ianua.PluginError
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return -1
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/ianua/ianua"
+	"github.com/ianua/ianua/internal/playoutdelay"
 )
 
 // Error codes of Janus EchoTest, so existing clients read them unchanged.
@@ -71,12 +72,15 @@ type Request struct {
 	TemporalLayer *int `json:"temporal_layer,omitempty"`
 	Fallback      *int `json:"fallback,omitempty"`
 
-	// OpusRED, MinDelay and MaxDelay are Janus's; they are accepted so
-	// that Janus clients that send them work, and have no effect yet
-	// (RED is not negotiated; no playout-delay extension is written).
-	OpusRED  *bool `json:"opusred,omitempty"`
-	MinDelay *int  `json:"min_delay,omitempty"`
-	MaxDelay *int  `json:"max_delay,omitempty"`
+	// MinDelay and MaxDelay ask the client to hold the echoed video
+	// that long before rendering, in units of 10 ms, with the
+	// playout-delay header extension (0..4095; a negative value stops
+	// it), as in Janus.
+	MinDelay *int `json:"min_delay,omitempty"`
+	MaxDelay *int `json:"max_delay,omitempty"`
+	// OpusRED is Janus's; it is accepted so that Janus clients that send
+	// it work, and has no effect: RED (RFC 2198) is not negotiated.
+	OpusRED *bool `json:"opusred,omitempty"`
 }
 
 // hasAttributes says whether req asks for anything: Janus answers a
@@ -131,6 +135,11 @@ func ParseRequest(body json.RawMessage) (Request, error) {
 	}{{"substream", req.Substream}, {"temporal", req.Temporal}, {"spatial_layer", req.SpatialLayer}, {"temporal_layer", req.TemporalLayer}} {
 		if l.n != nil && (*l.n < 0 || *l.n > 2) {
 			return req, pluginError(ErrorInvalidElement, ianua.ErrInvalidElement, "Invalid value (%s should be 0, 1 or 2)", l.name)
+		}
+	}
+	for _, d := range []*int{req.MinDelay, req.MaxDelay} {
+		if d != nil && *d > playoutdelay.Max {
+			return req, pluginError(ErrorInvalidElement, ianua.ErrInvalidElement, "Invalid element (min_delay and max_delay should be at most %d)", playoutdelay.Max)
 		}
 	}
 	if req.Fallback != nil && *req.Fallback < 0 {

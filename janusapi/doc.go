@@ -84,8 +84,11 @@
 //	keyframe, request "offer"    ianua extras
 //	record, filename             supported with differences: .ogg/.ivf/.h264
 //	                             files (Opus, VP8/VP9/AV1, H.264), not .mjr
-//	min_delay, max_delay, opusred accepted, no effect yet (no playout-delay
-//	                             extension, RED not negotiated)
+//	min_delay, max_delay         supported (playout-delay extension on the
+//	                             echoed video, 10 ms units)
+//	slow_link event              supported, with "lost" where Janus has
+//	                             "media"
+//	opusred                      accepted, no effect (RED not negotiated)
 //
 // VideoRoom (janus.plugin.videoroom, package sfu; multistream API):
 //
@@ -124,6 +127,9 @@
 //	                             layer also chosen automatically from the
 //	                             subscriber's bandwidth estimate, until
 //	                             asked for by hand
+//	configure "min_delay",
+//	"max_delay"                  supported (playout-delay extension on the
+//	                             stream's video, 10 ms units)
 //	string room ids, e2ee,
 //	dummy publishers,
 //	permanent                    not yet

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ianua/ianua"
+	"github.com/ianua/ianua/internal/playoutdelay"
 	"github.com/ianua/ianua/internal/testpeer"
 	"github.com/ianua/ianua/sfu"
 )
@@ -80,6 +81,9 @@ type participant struct {
 	// layerGot counts received video packets per simulcast layer byte.
 	layerGot map[byte]int
 	plis     int
+	// playout is the playout-delay extension of the last video packet
+	// the subscriber got.
+	playout []byte
 }
 
 const testPIN = "1234"
@@ -288,7 +292,8 @@ func (p *participant) subscribe(streams []map[string]any, conn *testpeer.SwitchC
 	if p.subH, err = p.s.Attach(sfu.Name); err != nil {
 		t.Fatal(err)
 	}
-	opts := testpeer.Options{}
+	// Browsers offer playout-delay; so does this subscriber.
+	opts := testpeer.Options{VideoExtensions: []string{playoutdelay.URI}}
 	if conn != nil {
 		opts.Conn = conn
 	}
@@ -300,9 +305,15 @@ func (p *participant) subscribe(streams []map[string]any, conn *testpeer.SwitchC
 			p.mu.Unlock()
 		})
 	})
-	p.subPC.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	p.subPC.OnTrack(func(tr *webrtc.TrackRemote, rcv *webrtc.RTPReceiver) {
 		buf := make([]byte, 1500)
 		var pkt rtp.Packet
+		var playoutID uint8
+		for _, x := range rcv.GetParameters().HeaderExtensions {
+			if x.URI == playoutdelay.URI {
+				playoutID = uint8(x.ID)
+			}
+		}
 		for {
 			n, _, err := tr.Read(buf)
 			if err != nil {
@@ -315,6 +326,9 @@ func (p *participant) subscribe(streams []map[string]any, conn *testpeer.SwitchC
 			p.got[[2]byte{pkt.Payload[2], pkt.Payload[3]}]++
 			if pkt.Payload[3] == kindVideo {
 				p.layerGot[pkt.Payload[4]]++
+				if playoutID != 0 {
+					p.playout = append(p.playout[:0], pkt.GetExtension(playoutID)...)
+				}
 			}
 			p.mu.Unlock()
 		}

@@ -60,6 +60,9 @@ type request struct {
 	// VP9 and AV1 SVC (Janus: spatial_layer, temporal_layer).
 	Spatial       *int `json:"spatial_layer,omitempty"`
 	TemporalLayer *int `json:"temporal_layer,omitempty"`
+	// Playout delay asked of the subscriber's receiver, 10 ms units.
+	MinDelay *int `json:"min_delay,omitempty"`
+	MaxDelay *int `json:"max_delay,omitempty"`
 
 	// rtp_forward
 	PublisherID *uint64 `json:"publisher_id,omitempty"`
@@ -87,6 +90,11 @@ type streamRef struct {
 	Send          *bool `json:"send,omitempty"`
 	Spatial       *int  `json:"spatial_layer,omitempty"`
 	TemporalLayer *int  `json:"temporal_layer,omitempty"`
+	// MinDelay and MaxDelay set the playout-delay extension on a video
+	// stream (units of 10 ms, 0..4095; a negative value stops it), as in
+	// Janus.
+	MinDelay *int `json:"min_delay,omitempty"`
+	MaxDelay *int `json:"max_delay,omitempty"`
 	// rtp_forward stream fields
 	Host string `json:"host,omitempty"`
 	Port int    `json:"port,omitempty"`

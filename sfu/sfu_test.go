@@ -246,6 +246,57 @@ func TestSimulcastManualSwitch(t *testing.T) {
 	testpeer.WaitFor(t, 5*time.Second, "switch to layer 1", func() bool { return b.receivedLayer(1) > 20 })
 }
 
+// A subscriber asks for a playout delay on a video stream (Janus 1.x
+// "min_delay" / "max_delay" in configure's streams): the packets carry
+// the playout-delay extension with it; a negative value takes it off;
+// audio and out-of-range values are refused.
+func TestPlayoutDelay(t *testing.T) {
+	checkLeaks(t)
+	r, _ := newRoomRouter(t, sfu.RoomParams{ID: 16})
+	a := join(t, r, 16, 1)
+	a.publish(publishOptions{video: true, audio: true})
+	b := join(t, r, 16, 2)
+	b.subscribe(feeds(a), nil)
+	a.send(400)
+	playout := func() string {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return string(b.playout)
+	}
+	testpeer.WaitFor(t, 5*time.Second, "video", func() bool { return b.receivedLayer(0) > 10 })
+	if got := playout(); got != "" {
+		t.Fatalf("playout delay % x before any was asked", got)
+	}
+	mid := subMID(t, b)
+	message(t, b.subH, map[string]any{"request": "configure", "streams": []any{map[string]any{"mid": mid, "min_delay": 0, "max_delay": 20}}}, nil)
+	testpeer.WaitFor(t, 3*time.Second, "playout delay 0..20", func() bool { return playout() == "\x00\x00\x14" })
+	for _, bad := range []map[string]any{
+		{"request": "configure", "streams": []any{map[string]any{"mid": mid, "max_delay": 4096}}},
+		{"request": "configure", "streams": []any{map[string]any{"mid": audioMID(t, b), "min_delay": 10}}},
+	} {
+		if _, err := b.subH.Message(context.Background(), ianua.Message{Body: testpeer.JSON(bad)}); !errors.Is(err, ianua.ErrInvalidElement) {
+			t.Errorf("%v: %v, want ErrInvalidElement", bad, err)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	if got := playout(); got != "\x00\x00\x14" {
+		t.Errorf("a refused configure changed the playout delay to % x", got)
+	}
+	message(t, b.subH, map[string]any{"request": "configure", "mid": mid, "min_delay": -1}, nil)
+	testpeer.WaitFor(t, 3*time.Second, "no playout delay", func() bool { return playout() == "" })
+}
+
+func audioMID(t testing.TB, p *participant) string {
+	t.Helper()
+	for _, tr := range p.subPC.GetTransceivers() {
+		if tr.Kind().String() == "audio" {
+			return tr.Mid()
+		}
+	}
+	t.Fatal("no audio m-line")
+	return ""
+}
+
 func subMID(t testing.TB, p *participant) string {
 	t.Helper()
 	for _, tr := range p.subPC.GetTransceivers() {

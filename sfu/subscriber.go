@@ -9,6 +9,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/ianua/ianua"
+	"github.com/ianua/ianua/internal/playoutdelay"
 )
 
 // renegotiateTimeout bounds a renegotiation the plugin starts by itself
@@ -71,6 +72,8 @@ type subStream struct {
 	manual                     bool
 	manualLayer, manualSpatial int
 	votes                      int
+	// playout is the playout delay asked for (nil: none).
+	playout *playoutdelay.Delay
 }
 
 // Streams describes the subscription as Janus does in "attached" and
@@ -363,8 +366,8 @@ func (s *Subscriber) wantsData(pub *Participant) bool {
 // its demos). Every mid is checked before anything changes.
 func (s *Subscriber) configure(ctx context.Context, tx string, req request) error {
 	changes := req.Streams
-	if len(changes) == 0 && (req.MID != "" || req.Substream != nil || req.Temporal != nil || req.Spatial != nil || req.TemporalLayer != nil || req.Send != nil) {
-		changes = []streamRef{{MID: req.MID, Send: req.Send, Substream: req.Substream, Temporal: req.Temporal, Spatial: req.Spatial, TemporalLayer: req.TemporalLayer}}
+	if len(changes) == 0 && (req.MID != "" || req.Substream != nil || req.Temporal != nil || req.Spatial != nil || req.TemporalLayer != nil || req.Send != nil || req.MinDelay != nil || req.MaxDelay != nil) {
+		changes = []streamRef{{MID: req.MID, Send: req.Send, Substream: req.Substream, Temporal: req.Temporal, Spatial: req.Spatial, TemporalLayer: req.TemporalLayer, MinDelay: req.MinDelay, MaxDelay: req.MaxDelay}}
 	}
 	targets := make([]*subStream, len(changes))
 	for i, c := range changes {
@@ -372,9 +375,14 @@ func (s *Subscriber) configure(ctx context.Context, tx string, req request) erro
 		if c.MID == "" || st == nil {
 			return perr(ErrorInvalidElement, ianua.ErrInvalidElement, "No such mid %q in the subscription", c.MID)
 		}
-		layered := c.Substream != nil || c.Temporal != nil || c.Spatial != nil || c.TemporalLayer != nil
+		layered := c.Substream != nil || c.Temporal != nil || c.Spatial != nil || c.TemporalLayer != nil || c.MinDelay != nil || c.MaxDelay != nil
 		if layered && (st.sub == nil || st.kind != "video") {
 			return perr(ErrorInvalidElement, ianua.ErrInvalidElement, "Stream %s is not video", c.MID)
+		}
+		for _, d := range []*int{c.MinDelay, c.MaxDelay} {
+			if d != nil && *d > playoutdelay.Max {
+				return perr(ErrorInvalidElement, ianua.ErrInvalidElement, "Invalid element (min_delay and max_delay should be at most %d)", playoutdelay.Max)
+			}
 		}
 		targets[i] = st
 	}
@@ -418,6 +426,21 @@ func (s *Subscriber) configureStream(st *subStream, c streamRef) error {
 	if c.TemporalLayer != nil {
 		if err := st.sub.SetTemporalLayer(*c.TemporalLayer); err != nil {
 			return perr(ErrorInvalidElement, err, "Cannot pick temporal layer %d: %v", *c.TemporalLayer, err)
+		}
+	}
+	if c.MinDelay != nil || c.MaxDelay != nil {
+		s.mu.Lock()
+		st.playout = playoutdelay.Next(st.playout, c.MinDelay, c.MaxDelay)
+		d := st.playout
+		s.mu.Unlock()
+		var err error
+		if d == nil {
+			err = st.sub.SetPlayoutDelay(-1, -1)
+		} else {
+			err = st.sub.SetPlayoutDelay(int(d.Min), int(d.Max))
+		}
+		if err != nil {
+			return perr(ErrorInvalidElement, err, "Cannot set the playout delay: %v", err)
 		}
 	}
 	if c.Send != nil && st.sub != nil {

@@ -57,6 +57,9 @@ type Options struct {
 	AudioLevel bool
 	// TCPOnly makes the client use ICE-TCP only (RFC 6544).
 	TCPOnly bool
+	// VideoExtensions are more RTP header extensions (URIs) the client
+	// negotiates for video.
+	VideoExtensions []string
 }
 
 // NewClient returns a pion PeerConnection playing the browser, on loopback,
@@ -69,6 +72,11 @@ func NewClient(t testing.TB, opts Options) *webrtc.PeerConnection {
 	}
 	if opts.AudioLevel {
 		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: "urn:ietf:params:rtp-hdrext:ssrc-audio-level"}, webrtc.RTPCodecTypeAudio); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, uri := range opts.VideoExtensions {
+		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: uri}, webrtc.RTPCodecTypeVideo); err != nil {
 			t.Fatal(err)
 		}
 	}
