@@ -453,9 +453,15 @@ func (s *Source) newReader(idx int, rid string, ssrc uint32) (*reader, error) {
 	s.layers[idx] = l
 	rd := &reader{s: s, l: l, idx: idx, buf: make([]byte, 1500), rateStart: time.Now(), mime: strings.ToLower(s.codec.MimeType)}
 	rd.audioLevelID = s.headerExtensionID(sdp.AudioLevelURI)
-	if rd.mime == "video/av1" {
+	switch rd.mime {
+	case "video/av1":
 		rd.ddID = s.headerExtensionID(av1dd.URI)
 		s.ddID.Store(uint32(rd.ddID))
+	case "video/vp8":
+		// Chrome puts a VP8 stream's temporal layers in the dependency
+		// descriptor alone when it is negotiated (no TID, not even a
+		// picture id, in the payload descriptor).
+		rd.ddID = s.headerExtensionID(av1dd.URI)
 	}
 	return rd, nil
 }
@@ -500,6 +506,10 @@ func (rd *reader) ingest(raw []byte) bool {
 			if out.svc.ok && int(out.svc.spatial) < maxSpatial {
 				rd.spatialBytes[out.svc.spatial] += uint64(len(raw))
 			}
+		}
+	case "video/vp8":
+		if rd.ddID != 0 {
+			rd.parseDD(&out.svc)
 		}
 	}
 	if d := now.Sub(rd.rateStart); d >= time.Second {

@@ -761,7 +761,11 @@ func (sub *Subscription) SetTemporalLayer(layer int) error {
 	case sub.bound && sub.mime != "video/vp8":
 		return fmt.Errorf("%w: temporal layers need VP8, VP9 or AV1, not %s", ErrInvalidElement, sub.mime)
 	default:
+		// VP8: the payload descriptor's TID when the publisher writes
+		// it, else the dependency descriptor's temporal id (with its
+		// switch points), whichever the packets carry.
 		sub.temporal = layer
+		sub.svcTemporalWant = layer
 	}
 	return nil
 }
