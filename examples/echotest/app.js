@@ -349,6 +349,10 @@ window.ianuaStats = async () => {
   return s;
 };
 
+// ianuaRequest sends a message to the plugin, for requests the page has no
+// control for ({"temporal": 0}).
+window.ianuaRequest = (body) => request(body).then(() => true);
+
 // ianuaSubstream asks the plugin for a simulcast layer, as the select does.
 window.ianuaSubstream = (n) => { $('substream').value = String(n); $('substream').dispatchEvent(new Event('change')); };
 

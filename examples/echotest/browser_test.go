@@ -210,6 +210,33 @@ func TestBrowserEchoLayers(t *testing.T) {
 		waitStats(t, tab, 20*time.Second, "the high layer back", func(s pageStats) bool {
 			return s.Substream != nil && *s.Substream >= 1 && s.FrameWidth > low.FrameWidth
 		})
+
+		// "temporal": 0 keeps the base temporal layer only: Chromium's
+		// VP8 layers are L1T2 (or L1T3), the base at half the frame rate
+		// or less. Its temporal ids are in the dependency descriptor.
+		rate := func() float64 {
+			a := readStats(t, tab)
+			time.Sleep(2 * time.Second)
+			b := readStats(t, tab)
+			return float64(b.VideoFramesDecoded-a.VideoFramesDecoded) / 2
+		}
+		all := rate()
+		if _, err := chromedp.Run(tab, chromedp.Evaluate[bool](`window.ianuaRequest({temporal: 0})`, chromedp.EvalAwaitPromise)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(500 * time.Millisecond)
+		base := rate()
+		t.Logf("echo frame rate: %.1f/s with every temporal layer, %.1f/s with temporal 0", all, base)
+		if base == 0 || base > all*0.7 {
+			t.Errorf("temporal 0: %.1f frames/s against %.1f with every layer, want about half and still decoding", base, all)
+		}
+		if _, err := chromedp.Run(tab, chromedp.Evaluate[bool](`window.ianuaRequest({temporal: 2})`, chromedp.EvalAwaitPromise)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(500 * time.Millisecond)
+		if back := rate(); back < base*1.4 {
+			t.Errorf("temporal 2: %.1f frames/s, no more than the %.1f of temporal 0", back, base)
+		}
 	})
 
 	t.Run("vp9", func(t *testing.T) {
