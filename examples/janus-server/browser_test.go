@@ -270,11 +270,29 @@ func TestBrowserEchoTestSimulcast(t *testing.T) {
 	}
 	t.Logf("substream 2: echo of %dx%d (substream event %d)", back.FrameWidth, back.FrameHeight, *back.Substream)
 
-	// {"temporal":0} is not tested: with the dependency descriptor
-	// negotiated, Chromium sends VP8 with a bare payload descriptor (no
-	// TID; the temporal layer is in the extension only), so the plugin's
-	// VP8 filter drops nothing and the frame rate stays; in runs where the
-	// high layer was held back by bandwidth it fell to 1 fps or stalled.
+	// {"temporal":0}: only the base temporal layer comes back. Chromium's
+	// VP8 layers are L1T2 or L1T3, whose base has half the frame rate or
+	// less; with the dependency descriptor negotiated their temporal ids
+	// are in the descriptor alone, which the plugin reads.
+	rate := func() float64 {
+		a := waitFor(t, page, 5*time.Second, "stats", func(echoStats) bool { return true })
+		time.Sleep(2 * time.Second)
+		b := waitFor(t, page, 5*time.Second, "stats", func(echoStats) bool { return true })
+		return float64(b.FramesDecoded-a.FramesDecoded) / 2
+	}
+	all := rate()
+	echoSend(t, page, `{temporal: 0}`)
+	time.Sleep(500 * time.Millisecond)
+	base := rate()
+	t.Logf("echo frame rate: %.1f/s with every temporal layer, %.1f/s with temporal 0", all, base)
+	if base == 0 || base > all*0.7 {
+		t.Errorf("temporal 0: %.1f frames/s against %.1f with every layer, want about half and still decoding", base, all)
+	}
+	echoSend(t, page, `{temporal: 2}`)
+	time.Sleep(500 * time.Millisecond)
+	if again := rate(); again < base*1.4 {
+		t.Errorf("temporal 2: %.1f frames/s, no more than the %.1f of temporal 0", again, base)
+	}
 	screenshot(t, page, "echotest-simulcast")
 }
 
