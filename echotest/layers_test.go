@@ -83,6 +83,27 @@ func newLayerCall(t *testing.T, opts ...testpeer.Options) *layerCall {
 	return c
 }
 
+// every calls send with 0, 1, 2… once per interval until the test ends or
+// send fails (the client closed).
+func (c *layerCall) every(interval time.Duration, send func(n int) error) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for n := 0; ; n++ {
+			if send(n) != nil {
+				return
+			}
+			select {
+			case <-c.stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+}
+
 func (c *layerCall) count(marker byte) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -204,27 +225,14 @@ func TestSimulcastEcho(t *testing.T) {
 	}
 	// Every packet is a VP8 keyframe whose third byte says its layer.
 	for i, track := range layers {
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			pkt := &rtp.Packet{Header: rtp.Header{Version: 2, Marker: true}, Payload: []byte{0x10, 0x00, byte(i), 0, 0, 0, 0, 0}}
-			_ = pkt.SetExtension(midID, []byte(tr.Mid()))
-			_ = pkt.SetExtension(ridID, []byte(track.RID()))
-			tick := time.NewTicker(10 * time.Millisecond)
-			defer tick.Stop()
-			for n := 0; ; n++ {
-				pkt.SequenceNumber = uint16(n)
-				pkt.Timestamp = uint32(n) * 3000
-				if err := track.WriteRTP(pkt); err != nil {
-					return
-				}
-				select {
-				case <-c.stop:
-					return
-				case <-tick.C:
-				}
-			}
-		}()
+		pkt := &rtp.Packet{Header: rtp.Header{Version: 2, Marker: true}, Payload: []byte{0x10, 0x00, byte(i), 0, 0, 0, 0, 0}}
+		_ = pkt.SetExtension(midID, []byte(tr.Mid()))
+		_ = pkt.SetExtension(ridID, []byte(track.RID()))
+		c.every(10*time.Millisecond, func(n int) error {
+			pkt.SequenceNumber = uint16(n)
+			pkt.Timestamp = uint32(n) * 3000
+			return track.WriteRTP(pkt)
+		})
 	}
 
 	// The echo may start on whichever layer comes first, then goes to
@@ -407,30 +415,16 @@ func TestVP9Echo(t *testing.T) {
 	if got := firstCodec(answer, "video"); got != "VP9" {
 		t.Fatalf("video codec %q, want VP9", got)
 	}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		// One packet per picture: start and end of frame (RFC 9628 B and
-		// E), not inter-picture predicted (P unset) for every 10th, the
-		// third byte a marker.
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		for n := 0; ; n++ {
-			desc := byte(0x0C)
-			if n%10 != 0 {
-				desc |= 0x40 // P: predicted from the previous picture
-			}
-			pkt := &rtp.Packet{Header: rtp.Header{Version: 2, Marker: true, SequenceNumber: uint16(n), Timestamp: uint32(n) * 3000}, Payload: []byte{desc, 0x00, 9, 0, 0, 0}}
-			if err := track.WriteRTP(pkt); err != nil {
-				return
-			}
-			select {
-			case <-c.stop:
-				return
-			case <-tick.C:
-			}
+	// One packet per picture: start and end of frame (RFC 9628 B and E),
+	// not inter-picture predicted (P unset) for every 10th, the third
+	// byte a marker.
+	c.every(10*time.Millisecond, func(n int) error {
+		desc := byte(0x0C)
+		if n%10 != 0 {
+			desc |= 0x40 // P: predicted from the previous picture
 		}
-	}()
+		return track.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, Marker: true, SequenceNumber: uint16(n), Timestamp: uint32(n) * 3000}, Payload: []byte{desc, 0x00, 9, 0, 0, 0}})
+	})
 	testpeer.WaitFor(t, 5*time.Second, "VP9 echoed", func() bool { return c.count(9) > 50 })
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -455,36 +449,26 @@ func TestVP9SVCEcho(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.negotiate(map[string]any{"videocodec": "vp9"})
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		seq := uint16(0)
-		for n := 0; ; n++ {
-			// One picture: three packets, spatial layers 0..2 (L bit,
-			// SID in the layer byte), B and E on each, the marker bit
-			// on the last; a keyframe every 10 pictures.
-			for sid := range 3 {
-				b0 := byte(0x20 | 0x08 | 0x04)
-				if n%10 != 0 || sid > 0 {
-					b0 |= 0x40
-				}
-				payload := []byte{b0, byte(sid) << 1, 0, byte(sid), 0, 0, 0, 0}
-				payload = append(payload, make([]byte, 100*(sid+1))...)
-				pkt := &rtp.Packet{Header: rtp.Header{Version: 2, Marker: sid == 2, SequenceNumber: seq, Timestamp: uint32(n) * 3000}, Payload: payload}
-				seq++
-				if err := track.WriteRTP(pkt); err != nil {
-					return
-				}
+	seq := uint16(0)
+	c.every(20*time.Millisecond, func(n int) error {
+		// One picture: three packets, spatial layers 0..2 (L bit, SID in
+		// the layer byte), B and E on each, the marker bit on the last;
+		// a keyframe every 10 pictures.
+		for sid := range 3 {
+			b0 := byte(0x20 | 0x08 | 0x04)
+			if n%10 != 0 || sid > 0 {
+				b0 |= 0x40
 			}
-			select {
-			case <-c.stop:
-				return
-			case <-tick.C:
+			payload := []byte{b0, byte(sid) << 1, 0, byte(sid), 0, 0, 0, 0}
+			payload = append(payload, make([]byte, 100*(sid+1))...)
+			pkt := &rtp.Packet{Header: rtp.Header{Version: 2, Marker: sid == 2, SequenceNumber: seq, Timestamp: uint32(n) * 3000}, Payload: payload}
+			seq++
+			if err := track.WriteRTP(pkt); err != nil {
+				return err
 			}
 		}
-	}()
+		return nil
+	})
 	c.log.Wait(t, 5*time.Second, "spatial layer 2 of 3 reported", func(e ianua.Event) bool {
 		var d map[string]any
 		_ = json.Unmarshal(e.Data, &d)
@@ -540,23 +524,9 @@ func TestPlayoutDelay(t *testing.T) {
 				}
 			}
 			c.mu.Unlock()
-			c.wg.Add(1)
-			go func() {
-				defer c.wg.Done()
-				tick := time.NewTicker(10 * time.Millisecond)
-				defer tick.Stop()
-				for n := 0; ; n++ {
-					pkt := &rtp.Packet{Header: rtp.Header{Version: 2, Marker: true, SequenceNumber: uint16(n), Timestamp: uint32(n) * 3000}, Payload: []byte{tc.desc, 0x00, 7, 0, 0, 0}}
-					if err := track.WriteRTP(pkt); err != nil {
-						return
-					}
-					select {
-					case <-c.stop:
-						return
-					case <-tick.C:
-					}
-				}
-			}()
+			c.every(10*time.Millisecond, func(n int) error {
+				return track.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, Marker: true, SequenceNumber: uint16(n), Timestamp: uint32(n) * 3000}, Payload: []byte{tc.desc, 0x00, 7, 0, 0, 0}})
+			})
 			playout := func() []byte {
 				c.mu.Lock()
 				defer c.mu.Unlock()
