@@ -28,6 +28,10 @@ type HandleInfo struct {
 	SRTPCipher string `json:"srtp_cipher,omitempty"`
 
 	Streams []StreamInfo `json:"streams,omitempty"`
+
+	// PluginSpecific is what the plugin says of the handle (Querier), or
+	// nil.
+	PluginSpecific any `json:"plugin_specific,omitempty"`
 }
 
 // StreamInfo is one RTP stream (one SSRC) of a handle.
@@ -53,6 +57,9 @@ type StreamInfo struct {
 // Info returns a snapshot of the handle and its PeerConnection.
 func (h *Handle) Info() HandleInfo {
 	info := HandleInfo{SessionID: h.s.id, HandleID: h.id, Plugin: h.plugin.Name()}
+	if q, ok := h.attachment().(Querier); ok {
+		info.PluginSpecific = q.Query()
+	}
 	p := h.currentPeer()
 	if p == nil {
 		return info

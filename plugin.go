@@ -82,6 +82,15 @@ type DetachHandler interface {
 	Detached()
 }
 
+// Querier is implemented by attachments that describe their own state for
+// an admin view (Janus: query_session, the "plugin_specific" part of the
+// Admin API's handle_info). Query is called from Handle.Info without any
+// of the handle's locks and must return quickly; the value is marshalled
+// to JSON.
+type Querier interface {
+	Query() any
+}
+
 // DataMessage is one data channel message.
 type DataMessage struct {
 	Label    string

@@ -72,21 +72,65 @@ func newEcho(p *Plugin, h *ianua.Handle) *Echo {
 	return e
 }
 
-// Status is what Echo reports of itself (Janus: query_session).
+// Status is what Echo reports of itself (Janus: query_session), with
+// Janus's names where Janus has the field.
 type Status struct {
 	AudioActive bool   `json:"audio_active"`
 	VideoActive bool   `json:"video_active"`
 	Bitrate     uint32 `json:"bitrate"`
-	Streams     int    `json:"streams"`
+	// Streams is the number of audio and video streams echoed.
+	Streams int `json:"streams"`
+	// Simulcast is set when a stream is simulcast: Substream is the
+	// layer echoed (-1 before the first), SubstreamTarget the one asked
+	// for, TemporalTarget the temporal layers asked for.
+	Simulcast       bool `json:"simulcast,omitempty"`
+	Substream       *int `json:"substream,omitempty"`
+	SubstreamTarget *int `json:"substream-target,omitempty"`
+	TemporalTarget  *int `json:"temporal-layer-target,omitempty"`
+	// SVC is set when a stream is VP9 or AV1, which may carry SVC;
+	// SpatialLayer is the layer echoed (-1: all).
+	SVC                bool `json:"svc,omitempty"`
+	SpatialLayer       *int `json:"spatial_layer,omitempty"`
+	SpatialLayerTarget *int `json:"spatial_layer-target,omitempty"`
+	// Recording is the base path of the recordings in progress.
+	Recording string `json:"recording,omitempty"`
+	// MinDelay and MaxDelay are the playout delay asked of the client.
+	MinDelay *int `json:"min_delay,omitempty"`
+	MaxDelay *int `json:"max_delay,omitempty"`
 }
 
-// Status returns the current settings.
+// Status returns the current settings and the layers being echoed.
 func (e *Echo) Status() Status {
 	e.mu.Lock()
-	n := len(e.echoes) + len(e.layered)
+	st := Status{
+		AudioActive: e.audio.Load(), VideoActive: e.video.Load(), Bitrate: e.bitrate.Load(),
+		Streams: len(e.echoes) + len(e.layered), Recording: e.recordBase,
+	}
+	if d := e.playout; d != nil {
+		lo, hi := int(d.Min), int(d.Max)
+		st.MinDelay, st.MaxDelay = &lo, &hi
+	}
+	c := e.layers
+	streams := make([]*layered, 0, len(e.layered))
+	for _, l := range e.layered {
+		streams = append(streams, l)
+	}
 	e.mu.Unlock()
-	return Status{AudioActive: e.audio.Load(), VideoActive: e.video.Load(), Bitrate: e.bitrate.Load(), Streams: n}
+	for _, l := range streams {
+		switch {
+		case l.simulcast && !st.Simulcast:
+			cur, _ := l.sub.Layer()
+			st.Simulcast, st.Substream, st.SubstreamTarget, st.TemporalTarget = true, &cur, &c.substream, &c.temporal
+		case l.svc && !l.simulcast && !st.SVC:
+			cur, _ := l.sub.SpatialLayer()
+			st.SVC, st.SpatialLayer, st.SpatialLayerTarget = true, &cur, &c.spatial
+		}
+	}
+	return st
 }
+
+// Query implements ianua.Querier: the Status, for an admin view.
+func (e *Echo) Query() any { return e.Status() }
 
 // HandleMessage implements ianua.Attachment. Like Janus EchoTest it
 // answers asynchronously: the result ({"echotest":"event","result":"ok"})

@@ -271,6 +271,11 @@ func TestSimulcastEcho(t *testing.T) {
 	if nSSRC != 1 {
 		t.Errorf("the echo came on %d SSRCs, want 1 across the switch", nSSRC)
 	}
+	// The admin view says the same (Janus: query_session).
+	st, ok := c.h.Info().PluginSpecific.(echotest.Status)
+	if !ok || !st.Simulcast || st.Substream == nil || *st.Substream != 0 || st.SubstreamTarget == nil || *st.SubstreamTarget != 0 || st.Streams != 1 {
+		t.Errorf("plugin_specific %+v, want simulcast on substream 0 of 1 stream", c.h.Info().PluginSpecific)
+	}
 
 	// "video": false stops the echo of the layered stream too.
 	if err := c.message(map[string]any{"video": false}, nil); err != nil {

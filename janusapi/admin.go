@@ -11,7 +11,7 @@ import (
 // Params.AdminPath ("/admin"): POST requests info, ping, list_sessions,
 // list_handles (session_id) and handle_info (session_id, handle_id, from
 // ianua's Handle.Info: ICE and DTLS state, selected candidate pair,
-// per-stream counters), each with "admin_secret" when Params.AdminSecret
+// per-stream counters, and the plugin's "plugin_specific"), each with "admin_secret" when Params.AdminSecret
 // is set. Sessions and handle ids may be in the path, as in Janus.
 func (s *Server) Admin() http.Handler { return http.HandlerFunc(s.serveAdmin) }
 

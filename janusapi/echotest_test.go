@@ -129,6 +129,12 @@ func TestEchoTest(t *testing.T) {
 					Inbound bool   `json:"inbound"`
 					Packets uint64 `json:"packets"`
 				} `json:"streams"`
+				// The plugin's own state (Janus: query_session).
+				PluginSpecific struct {
+					AudioActive bool `json:"audio_active"`
+					VideoActive bool `json:"video_active"`
+					Streams     int  `json:"streams"`
+				} `json:"plugin_specific"`
 			}
 			if err := json.Unmarshal(info.Info, &hi); err != nil || info.Janus != "success" {
 				t.Fatalf("handle_info: %s", info)
@@ -136,6 +142,9 @@ func TestEchoTest(t *testing.T) {
 			if hi.Plugin != janusapi.EchoTestPlugin || hi.OpaqueID != "test-"+janusapi.EchoTestPlugin ||
 				hi.ICEState != "connected" || hi.DTLSState != "connected" || hi.SelectedPair == "" || len(hi.Streams) < 2 {
 				t.Errorf("handle_info: %s", info)
+			}
+			if ps := hi.PluginSpecific; !ps.AudioActive || !ps.VideoActive || ps.Streams != 2 {
+				t.Errorf("handle_info plugin_specific: %+v in %s", ps, info)
 			}
 
 			// A configure without JSEP answers with an event too.

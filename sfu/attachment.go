@@ -426,3 +426,21 @@ func (a *attachment) Detached() {
 		sub.bg.Wait()
 	}
 }
+
+// Query implements ianua.Querier, for an admin view (Janus VideoRoom's
+// query_session): the handle's role, its room and, for a publisher, its
+// id, display name and whether it publishes; for a subscriber, its
+// streams.
+func (a *attachment) Query() any {
+	pub, sub := a.roles()
+	switch {
+	case pub != nil:
+		pub.mu.Lock()
+		defer pub.mu.Unlock()
+		return map[string]any{"type": "publisher", "room": pub.room.ID(), "id": pub.id,
+			"display": pub.display, "publishing": pub.publishing, "streams": len(pub.streams)}
+	case sub != nil:
+		return map[string]any{"type": "subscriber", "room": sub.room.ID(), "streams": sub.Streams()}
+	}
+	return map[string]any{"type": "none"}
+}

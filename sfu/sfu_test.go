@@ -284,6 +284,16 @@ func TestPlayoutDelay(t *testing.T) {
 	}
 	message(t, b.subH, map[string]any{"request": "configure", "mid": mid, "min_delay": -1}, nil)
 	testpeer.WaitFor(t, 3*time.Second, "no playout delay", func() bool { return playout() == "" })
+
+	// The handles' state for an admin view (Janus: query_session).
+	if ps, _ := a.pubH.Info().PluginSpecific.(map[string]any); ps["type"] != "publisher" || ps["room"] != uint64(16) || ps["publishing"] != true || ps["streams"] != 2 {
+		t.Errorf("publisher's plugin_specific: %v", ps)
+	}
+	if ps, _ := b.subH.Info().PluginSpecific.(map[string]any); ps["type"] != "subscriber" || ps["room"] != uint64(16) {
+		t.Errorf("subscriber's plugin_specific: %v", ps)
+	} else if streams, _ := ps["streams"].([]map[string]any); len(streams) != 2 {
+		t.Errorf("subscriber's plugin_specific streams: %v", ps["streams"])
+	}
 }
 
 func audioMID(t testing.TB, p *participant) string {

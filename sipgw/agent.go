@@ -73,6 +73,9 @@ type Status struct {
 	VideoPacketsFromPeer uint64 `json:"video_packets_from_peer,omitempty"`
 }
 
+// Query implements ianua.Querier: the Status, for an admin view.
+func (a *Agent) Query() any { return a.Status() }
+
 // Status returns the registration and call state.
 func (a *Agent) Status() Status {
 	a.mu.Lock()
