@@ -87,6 +87,8 @@ type Status struct {
 	Substream       *int `json:"substream,omitempty"`
 	SubstreamTarget *int `json:"substream-target,omitempty"`
 	TemporalTarget  *int `json:"temporal-layer-target,omitempty"`
+	// Fallback is the "fallback" asked for, microseconds (reported only).
+	Fallback int `json:"fallback,omitempty"`
 	// SVC is set when a stream is VP9 or AV1, which may carry SVC;
 	// SpatialLayer is the layer echoed (-1: all).
 	SVC                bool `json:"svc,omitempty"`
@@ -104,7 +106,7 @@ func (e *Echo) Status() Status {
 	e.mu.Lock()
 	st := Status{
 		AudioActive: e.audio.Load(), VideoActive: e.video.Load(), Bitrate: e.bitrate.Load(),
-		Streams: len(e.echoes) + len(e.layered), Recording: e.recordBase,
+		Streams: len(e.echoes) + len(e.layered), Recording: e.recordBase, Fallback: e.fallback,
 	}
 	if d := e.playout; d != nil {
 		lo, hi := int(d.Min), int(d.Max)
