@@ -80,6 +80,10 @@ func NewMediaRouter(cfg Config, plugins ...Plugin) (*MediaRouter, error) {
 	return r, nil
 }
 
+// MimeTypeRED is RED, redundant audio (RFC 2198), as the router negotiates
+// it around Opus; pion has no name for it.
+const MimeTypeRED = "audio/red"
+
 // setupMedia registers the codecs, RTCP feedback and header extensions that
 // every PeerConnection offers and accepts.
 func (r *MediaRouter) setupMedia() error {
@@ -100,6 +104,15 @@ func (r *MediaRouter) setupMedia() error {
 		}, webrtc.RTPCodecTypeAudio); err != nil {
 			return err
 		}
+	}
+	// RED around Opus (RFC 2198, the fmtp as Chrome offers it), listed
+	// after Opus so that no one sends it unless a plugin prefers it
+	// (Janus EchoTest's "opusred").
+	if err := m.RegisterCodec(webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: MimeTypeRED, ClockRate: 48000, Channels: 2, SDPFmtpLine: "111/111"},
+		PayloadType:        63,
+	}, webrtc.RTPCodecTypeAudio); err != nil {
+		return err
 	}
 	m.RegisterFeedback(webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC}, webrtc.RTPCodecTypeVideo)
 	m.RegisterFeedback(webrtc.RTCPFeedback{Type: webrtc.TypeRTCPFBTransportCC}, webrtc.RTPCodecTypeAudio)

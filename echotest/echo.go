@@ -43,7 +43,7 @@ type Echo struct {
 	playoutGen atomic.Uint32
 
 	mu     sync.Mutex
-	echoes map[*webrtc.RTPTransceiver]*webrtc.TrackLocalStaticRTP
+	echoes map[*webrtc.RTPTransceiver]*echoTrack
 	// layered are the video streams echoed through the forwarding
 	// engine (simulcast, VP9, AV1), and layers the client's choice of
 	// layers for them.
@@ -62,7 +62,7 @@ type Echo struct {
 func newEcho(p *Plugin, h *ianua.Handle) *Echo {
 	e := &Echo{
 		p: p, h: h,
-		echoes:  make(map[*webrtc.RTPTransceiver]*webrtc.TrackLocalStaticRTP),
+		echoes:  make(map[*webrtc.RTPTransceiver]*echoTrack),
 		layered: make(map[*webrtc.RTPTransceiver]*layered),
 		// Like Janus: the highest substream and every temporal layer.
 		layers: layerChoice{substream: 2, temporal: 2, spatial: 2, svcTemporal: 2},
@@ -319,9 +319,24 @@ func (e *Echo) prepareEcho(req Request) error {
 			// not the codec asked for: no echo, as Janus rejects it.
 			continue
 		}
+		prefs := []webrtc.RTPCodecParameters(nil)
 		if name != "" || profile != "" {
 			// The answer keeps only this codec (and its RTX).
-			if err := tr.SetCodecPreferences(withRTX(codec, codecs)); err != nil {
+			prefs = withRTX(codec, codecs)
+		}
+		if tr.Kind() == webrtc.RTPCodecTypeAudio && req.OpusRED != nil && *req.OpusRED && strings.EqualFold(codec.MimeType, webrtc.MimeTypeOpus) {
+			// Janus's "opusred": RED around Opus first, if offered, so
+			// that the client sends it and gets it back.
+			for _, c := range codecs {
+				if strings.EqualFold(c.MimeType, ianua.MimeTypeRED) {
+					prefs = []webrtc.RTPCodecParameters{c, codec}
+					codec = c
+					break
+				}
+			}
+		}
+		if prefs != nil {
+			if err := tr.SetCodecPreferences(prefs); err != nil {
 				return fmt.Errorf("echotest: codec preferences: %w", err)
 			}
 		}
@@ -338,10 +353,7 @@ func (e *Echo) prepareEcho(req Request) error {
 				continue
 			}
 		}
-		track, err := webrtc.NewTrackLocalStaticRTP(codec.RTPCodecCapability, "echo-"+tr.Mid(), "ianua-echotest")
-		if err != nil {
-			return err
-		}
+		track := newEchoTrack(codec.RTPCodecCapability, "echo-"+tr.Mid(), "ianua-echotest")
 		sender, err := pc.AddTrack(track)
 		if err != nil {
 			return fmt.Errorf("echotest: add echo track: %w", err)
@@ -351,7 +363,7 @@ func (e *Echo) prepareEcho(req Request) error {
 	return nil
 }
 
-func (e *Echo) remember(pc *webrtc.PeerConnection, sender *webrtc.RTPSender, track *webrtc.TrackLocalStaticRTP) {
+func (e *Echo) remember(pc *webrtc.PeerConnection, sender *webrtc.RTPSender, track *echoTrack) {
 	for _, tr := range pc.GetTransceivers() {
 		if tr.Sender() == sender {
 			e.mu.Lock()
@@ -447,10 +459,7 @@ func (e *Echo) offer(ctx context.Context, req Request) (*ianua.JSEP, error) {
 	codecs := map[webrtc.RTPCodecType]webrtc.RTPCodecCapability{webrtc.RTPCodecTypeAudio: ac, webrtc.RTPCodecTypeVideo: vc}
 	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
 		for i := have[kind]; i < want[kind]; i++ {
-			track, err := webrtc.NewTrackLocalStaticRTP(codecs[kind], fmt.Sprintf("echo-%s-%d", kind, i), "ianua-echotest")
-			if err != nil {
-				return nil, err
-			}
+			track := newEchoTrack(codecs[kind], fmt.Sprintf("echo-%s-%d", kind, i), "ianua-echotest")
 			tr, err := pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv})
 			if err != nil {
 				return nil, fmt.Errorf("echotest: add transceiver: %w", err)
@@ -515,7 +524,7 @@ func (e *Echo) layeredFor(rcv *webrtc.RTPReceiver) *layered {
 }
 
 // echoFor returns the local track that echoes what arrives on receiver.
-func (e *Echo) echoFor(rcv *webrtc.RTPReceiver) (*webrtc.TrackLocalStaticRTP, *webrtc.RTPSender, string) {
+func (e *Echo) echoFor(rcv *webrtc.RTPReceiver) (*echoTrack, *webrtc.RTPSender, string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for tr, track := range e.echoes {

@@ -78,8 +78,9 @@ type Request struct {
 	// it), as in Janus.
 	MinDelay *int `json:"min_delay,omitempty"`
 	MaxDelay *int `json:"max_delay,omitempty"`
-	// OpusRED is Janus's; it is accepted so that Janus clients that send
-	// it work, and has no effect: RED (RFC 2198) is not negotiated.
+	// OpusRED with the client's offer prefers RED around Opus (RFC 2198)
+	// in the answer when the client offered it, so that the audio goes
+	// both ways with redundancy, as Janus does.
 	OpusRED *bool `json:"opusred,omitempty"`
 }
 

@@ -88,7 +88,8 @@
 //	                             echoed video, 10 ms units)
 //	slow_link event              supported, with "lost" where Janus has
 //	                             "media"
-//	opusred                      accepted, no effect (RED not negotiated)
+//	opusred                      supported (RED around Opus preferred in the
+//	                             answer when offered; echoed as sent)
 //
 // VideoRoom (janus.plugin.videoroom, package sfu; multistream API):
 //

@@ -34,6 +34,8 @@ const st = {
 const query = new URLSearchParams(location.search);
 if (query.get('vcodec')) $('vcodec').value = query.get('vcodec');
 if (query.get('simulcast') === '1') $('simulcast').checked = true;
+// ?opusred=1 asks for RED around Opus (Janus EchoTest's "opusred").
+const opusred = query.get('opusred') === '1';
 
 function log(text) {
   const el = $('log');
@@ -192,6 +194,7 @@ async function start() {
     const body = { audio: true, video: true };
     // Like Janus EchoTest: the answer keeps this codec, if we offered it.
     if ($('vcodec').value) body.videocodec = $('vcodec').value;
+    if (opusred) body.opusred = true;
     await request(body, offer);
 
     st.timers.push(setInterval(() => send({ type: 'keepalive' }), keepaliveMs));
@@ -259,10 +262,11 @@ async function collectStats() {
   const s = {
     videoFramesDecoded: 0, audioPacketsReceived: 0, audioBytesReceived: 0, videoBytesReceived: 0,
     bytesSent: 0, packetsLost: 0, remotePacketsLost: 0, rtt: null,
-    frameWidth: 0, frameHeight: 0, videoCodec: '', layersSent: 0,
+    frameWidth: 0, frameHeight: 0, videoCodec: '', answerAudioCodec: '', layersSent: 0,
     selectedLocal: '', selectedRemote: '', localAddresses: [], remoteAddresses: [],
   };
   if (!st.pc) return s;
+  s.answerAudioCodec = firstCodec(st.pc.remoteDescription, 'audio');
   const report = await st.pc.getStats();
   let pairId = '';
   report.forEach((r) => {
@@ -277,6 +281,8 @@ async function collectStats() {
           if (c) s.videoCodec = c.mimeType;
         } else if (r.kind === 'audio') {
           s.audioPacketsReceived += r.packetsReceived || 0;
+          s.audioSamples = (s.audioSamples || 0) + (r.totalSamplesReceived || 0);
+          s.audioConcealed = (s.audioConcealed || 0) + (r.concealedSamples || 0);
           s.audioBytesReceived += r.bytesReceived || 0;
         }
         s.packetsLost += r.packetsLost || 0;
@@ -313,6 +319,17 @@ async function collectStats() {
     if (r) s.selectedRemote = r.address || r.ip || '';
   }
   return s;
+}
+
+// firstCodec is the name of the first payload type of the m-line of this
+// kind in a description: the one the answer prefers.
+function firstCodec(desc, kind) {
+  if (!desc) return '';
+  const m = desc.sdp.split(/\r?\nm=/).find((x) => x.startsWith(kind + ' ') || x.startsWith('m=' + kind + ' '));
+  if (!m) return '';
+  const pt = m.split(/\r?\n/)[0].split(' ')[3];
+  const line = m.split(/\r?\n/).find((l) => l.startsWith(`a=rtpmap:${pt} `));
+  return line ? line.split(' ')[1].split('/')[0] : '';
 }
 
 async function showStats() {

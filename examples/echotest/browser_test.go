@@ -26,6 +26,9 @@ type pageStats struct {
 	SelectedRemote       string   `json:"selectedRemote"`
 	RemoteAddresses      []string `json:"remoteAddresses"`
 	LocalAddresses       []string `json:"localAddresses"`
+	AnswerAudioCodec     string   `json:"answerAudioCodec"`
+	AudioSamples         int      `json:"audioSamples"`
+	AudioConcealed       int      `json:"audioConcealed"`
 	FrameWidth           int      `json:"frameWidth"`
 	VideoCodec           string   `json:"videoCodec"`
 	LayersSent           int      `json:"layersSent"`
@@ -237,6 +240,33 @@ func TestBrowserEchoLayers(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 		if back := rate(); back < base*1.4 {
 			t.Errorf("temporal 2: %.1f frames/s, no more than the %.1f of temporal 0", back, base)
+		}
+	})
+
+	// ?opusred=1: the answer prefers RED around Opus, which Chromium
+	// offers; Chromium then sends RED and decodes the echo: few of the
+	// samples it plays are concealment. (Its packetsDiscarded counts the
+	// redundant copies, so it is no measure here.)
+	t.Run("opusred", func(t *testing.T) {
+		tab, cancel := context.WithTimeout(browser, 60*time.Second)
+		defer cancel()
+		if err := chromedp.Do(tab, chromedp.Navigate(fmt.Sprintf("http://%s/?autostart=1&opusred=1", addr))); err != nil {
+			t.Fatal(err)
+		}
+		s := waitStats(t, tab, 40*time.Second, "audio echoed", func(s pageStats) bool {
+			return s.AudioPacketsReceived > 50
+		})
+		if s.AnswerAudioCodec != "red" {
+			t.Errorf("the answer prefers %q for audio, want red", s.AnswerAudioCodec)
+		}
+		time.Sleep(time.Second)
+		later := readStats(t, tab)
+		if later.AudioPacketsReceived <= s.AudioPacketsReceived {
+			t.Errorf("audio echo stalled at %d packets", s.AudioPacketsReceived)
+		}
+		t.Logf("RED echo: %d samples played, %d concealed", later.AudioSamples, later.AudioConcealed)
+		if later.AudioSamples == 0 || later.AudioConcealed > later.AudioSamples/5 {
+			t.Errorf("%d of %d echoed audio samples concealed", later.AudioConcealed, later.AudioSamples)
 		}
 	})
 
