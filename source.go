@@ -462,6 +462,7 @@ func (s *Source) newReader(idx int, rid string, ssrc uint32) (*reader, error) {
 		// descriptor alone when it is negotiated (no TID, not even a
 		// picture id, in the payload descriptor).
 		rd.ddID = s.headerExtensionID(av1dd.URI)
+		s.ddID.Store(uint32(rd.ddID))
 	}
 	return rd, nil
 }
