@@ -1,7 +1,6 @@
 package sipgw
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -10,34 +9,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ianua/ianua/internal/testpeer"
+	"github.com/ianua/ianua/internal/testsip"
 )
 
 // baresip is a real SIP phone (Debian package baresip), installed by
 // scripts/test.sh: it answers our calls by itself and sends a sine wave.
-
-// lockedBuffer is a bytes.Buffer safe for a process writing while the test
-// reads.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // baresipOptions configure a baresip: one account, user@127.0.0.1.
 type baresipOptions struct {
@@ -59,7 +39,7 @@ type baresipOptions struct {
 type baresip struct {
 	user string
 	port int // SIP, UDP
-	out  *lockedBuffer
+	out  *testsip.Buffer
 	ctrl string // ctrl_tcp's address, if any
 }
 
@@ -70,7 +50,7 @@ func (b *baresip) uri() string { return fmt.Sprintf("sip:%s@127.0.0.1:%d", b.use
 func freeSIPPort(t *testing.T) int {
 	t.Helper()
 	for range 50 {
-		port := freePort(t, false)
+		port := testsip.FreePort(t, false)
 		l, err := net.Listen("tcp4", "127.0.0.1:"+strconv.Itoa(port))
 		if err == nil {
 			_ = l.Close()
@@ -100,7 +80,7 @@ func startBaresip(t *testing.T, opts baresipOptions) *baresip {
 	if err != nil {
 		t.Fatal("baresip not found: apt-get install baresip (scripts/test.sh does)")
 	}
-	b := &baresip{user: opts.user, port: freeSIPPort(t), out: &lockedBuffer{}}
+	b := &baresip{user: opts.user, port: freeSIPPort(t), out: &testsip.Buffer{}}
 	dir := t.TempDir()
 	// ausine makes 48 kHz stereo only: baresip resamples for G.711.
 	config := fmt.Sprintf(`poll_method epoll

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ianua/ianua"
 	"github.com/ianua/ianua/internal/testpeer"
+	"github.com/ianua/ianua/internal/testsip"
 	"github.com/ianua/ianua/sfu"
 )
 
@@ -324,8 +325,8 @@ func TestRoomDialInSIPpPCMU(t *testing.T) {
 	a := joinRoom(t, e.r, 1, 'A', "pcmu")
 	b := joinRoom(t, e.r, 1, 'B', "")
 
-	done, out := runSIPp(t, "-sn", "uac", "-rtp_echo", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, true)),
-		"-p", strconv.Itoa(freePort(t, false)), "-s", "conf", "-d", "6000", "-m", "1", e.gw.Addr().String())
+	sipp := runSIPp(t, "-sn", "uac", "-rtp_echo", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", strconv.Itoa(testsip.FreePort(t, true)),
+		"-p", strconv.Itoa(testsip.FreePort(t, false)), "-s", "conf", "-d", "6000", "-m", "1", e.gw.Addr().String())
 	sipID := a.sipPublisher(t, "sipp")
 	if id := b.sipPublisher(t, "sipp"); id != sipID {
 		t.Errorf("members see different ids: %d, %d", sipID, id)
@@ -343,8 +344,8 @@ func TestRoomDialInSIPpPCMU(t *testing.T) {
 
 	// SIPp hangs up after its pause.
 	a.gone(t, sipID)
-	if err := <-done; err != nil {
-		t.Errorf("sipp: %v\n%s", err, out)
+	if err := sipp.Wait(); err != nil {
+		t.Errorf("sipp: %v\n%s", err, sipp.Output())
 	}
 	testpeer.WaitFor(t, 5*time.Second, "room call gone", func() bool { return len(e.gw.RoomCalls()) == 0 })
 	room, _ := e.sfu.Room(1)
@@ -428,8 +429,8 @@ func TestRoomDialInSIPpOpusSpeaker(t *testing.T) {
 	if err := os.WriteFile(path, []byte(opusCaller), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	done, out := runSIPp(t, "-sf", path, "-rtp_echo", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, true)),
-		"-p", strconv.Itoa(freePort(t, false)), "-s", "room-7", "-m", "1", e.gw.Addr().String())
+	sipp := runSIPp(t, "-sf", path, "-rtp_echo", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", strconv.Itoa(testsip.FreePort(t, true)),
+		"-p", strconv.Itoa(testsip.FreePort(t, false)), "-s", "room-7", "-m", "1", e.gw.Addr().String())
 	sipID := c.sipPublisher(t, "Alice Phone")
 	c.subscribe(sipID)
 	waitPackets(t, "b's audio echoed by SIPp", func() bool { return c.received('B') > 25 })
@@ -451,8 +452,8 @@ func TestRoomDialInSIPpOpusSpeaker(t *testing.T) {
 	if err := e.sfu.DestroyRoom(7); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-done; err != nil {
-		t.Errorf("sipp (hung up by the room's end): %v\n%s", err, out)
+	if err := sipp.Wait(); err != nil {
+		t.Errorf("sipp (hung up by the room's end): %v\n%s", err, sipp.Output())
 	}
 	testpeer.WaitFor(t, 5*time.Second, "room call gone", func() bool { return len(e.gw.RoomCalls()) == 0 })
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ianua/ianua"
 	"github.com/ianua/ianua/internal/testpeer"
+	"github.com/ianua/ianua/internal/testsip"
 	"github.com/ianua/ianua/sfu"
 )
 
@@ -47,10 +48,10 @@ func TestRoomDialSIPp(t *testing.T) {
 	e := newRoomEnv(t, sfu.RoomParams{ID: 1, AudioCodec: "pcmu"})
 	a := joinRoom(t, e.r, 1, 'A', "pcmu")
 	b := joinRoom(t, e.r, 1, 'B', "")
-	port := freePort(t, false)
-	done, out := runSIPp(t, "-sn", "uas", "-rtp_echo", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, true)),
+	port := testsip.FreePort(t, false)
+	sipp := runSIPp(t, "-sn", "uas", "-rtp_echo", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", strconv.Itoa(testsip.FreePort(t, true)),
 		"-p", strconv.Itoa(port), "-m", "1")
-	waitBound(t, port, false)
+	testsip.WaitBound(t, port, false)
 	h, log := e.dialHandle()
 
 	uri := "sip:bob@127.0.0.1:" + strconv.Itoa(port)
@@ -97,7 +98,7 @@ func TestRoomDialSIPp(t *testing.T) {
 	a.gone(t, sipID)
 	b.gone(t, sipID)
 	// SIPp's uas fails unless it got the BYE.
-	sippPassed(t, done, out)
+	sipp.Check(t, 10*time.Second)
 	e.roomIdle(t, 1, 2)
 	if st := ag.Status(); st.CallStatus != "idle" || st.Room != 0 {
 		t.Errorf("status after the call: %+v", st)
@@ -110,10 +111,10 @@ func TestRoomDialSIPp(t *testing.T) {
 func TestRoomDialSIPpCalleeHangsUp(t *testing.T) {
 	e := newRoomEnv(t, sfu.RoomParams{ID: 5, AudioCodec: "pcma"})
 	a := joinRoom(t, e.r, 5, 'A', "pcma")
-	port := freePort(t, false)
-	done, out := runSIPp(t, "-sf", scenario(t, "sipp-uas-bye.xml"), "-rtp_echo", "-i", "127.0.0.1", "-mi", "127.0.0.1",
-		"-mp", strconv.Itoa(freePort(t, true)), "-p", strconv.Itoa(port), "-m", "1")
-	waitBound(t, port, false)
+	port := testsip.FreePort(t, false)
+	sipp := runSIPp(t, "-sf", testsip.Scenario(t, "sipp-uas-bye.xml"), "-rtp_echo", "-i", "127.0.0.1", "-mi", "127.0.0.1",
+		"-mp", strconv.Itoa(testsip.FreePort(t, true)), "-p", strconv.Itoa(port), "-m", "1")
+	testsip.WaitBound(t, port, false)
 	h, log := e.dialHandle()
 
 	e.must(h, map[string]any{"request": "call", "uri": "sip:carol@127.0.0.1:" + strconv.Itoa(port), "room": 5}, nil)
@@ -130,7 +131,7 @@ func TestRoomDialSIPpCalleeHangsUp(t *testing.T) {
 		t.Errorf("hangup: %v", r)
 	}
 	a.gone(t, sipID)
-	sippPassed(t, done, out)
+	sipp.Check(t, 10*time.Second)
 	e.roomIdle(t, 5, 1)
 
 	// The handle is free: a call to nobody there fails on its own.
@@ -244,10 +245,10 @@ func TestRoomMoveCall(t *testing.T) {
 	e := newRoomEnv(t, sfu.RoomParams{ID: 1, AudioCodec: "pcmu"}, sfu.RoomParams{ID: 2})
 	a := joinRoom(t, e.r, 1, 'A', "pcmu")
 	b := joinRoom(t, e.r, 1, 'B', "")
-	port := freePort(t, false)
-	done, out := runSIPp(t, "-sn", "uas", "-rtp_echo", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, true)),
+	port := testsip.FreePort(t, false)
+	sipp := runSIPp(t, "-sn", "uas", "-rtp_echo", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", strconv.Itoa(testsip.FreePort(t, true)),
 		"-p", strconv.Itoa(port), "-m", "1")
-	waitBound(t, port, false)
+	testsip.WaitBound(t, port, false)
 	h, log := e.dialHandle()
 	if _, err := e.send(h, map[string]any{"request": "join_room", "room": 1}, nil); codeOf(err) != ErrorWrongState {
 		t.Errorf("join_room without a call: %v", err)
@@ -308,6 +309,6 @@ func TestRoomMoveCall(t *testing.T) {
 		t.Errorf("hangup: %v", r)
 	}
 	a.gone(t, sipID)
-	sippPassed(t, done, out)
+	sipp.Check(t, 10*time.Second)
 	e.roomIdle(t, 1, 2)
 }

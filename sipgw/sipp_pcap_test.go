@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
+
+	"github.com/ianua/ianua/internal/testsip"
 )
 
 // pcapDir is where SIPp's recordings are: Debian's sip-tester puts them in
@@ -81,8 +83,8 @@ func TestSIPpUACPcap(t *testing.T) {
 	if err := os.Symlink(pcapDir(t), filepath.Join(dir, "pcap")); err != nil {
 		t.Fatal(err)
 	}
-	done, out := runSIPpIn(t, dir, "-sf", scenario(t, "sipp-uac-pcap.xml"), "-rtp_echo", "-i", "127.0.0.1", "-mi", "127.0.0.1",
-		"-mp", strconv.Itoa(freePort(t, true)), "-p", strconv.Itoa(freePort(t, false)), "-s", "alice", "-m", "1", e.gw.Addr().String())
+	sipp := runSIPpIn(t, dir, "-sf", testsip.Scenario(t, "sipp-uac-pcap.xml"), "-rtp_echo", "-i", "127.0.0.1", "-mi", "127.0.0.1",
+		"-mp", strconv.Itoa(testsip.FreePort(t, true)), "-p", strconv.Itoa(testsip.FreePort(t, false)), "-s", "alice", "-m", "1", e.gw.Addr().String())
 
 	ev := e.wait(e.log, e.h, "incomingcall")
 	if ev.JSEP == nil || !strings.Contains(ev.JSEP.SDP, "PCMA/8000") {
@@ -124,6 +126,6 @@ func TestSIPpUACPcap(t *testing.T) {
 	if r := resultOf(e.wait(e.log, e.h, "hangup")); r["code"] != float64(200) {
 		t.Errorf("hangup: %v", r)
 	}
-	sippPassed(t, done, out)
+	sipp.Check(t, 10*time.Second)
 	legsEnded(t, e, b, 0)
 }

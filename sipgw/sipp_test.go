@@ -1,14 +1,7 @@
 package sipgw
 
 import (
-	"context"
-	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,105 +9,24 @@ import (
 
 	"github.com/ianua/ianua"
 	"github.com/ianua/ianua/internal/testpeer"
+	"github.com/ianua/ianua/internal/testsip"
 )
 
 // Real SIP peers: SIPp (Debian package sip-tester), installed by
-// scripts/test.sh. These tests fail, not skip, without it.
+// scripts/test.sh, run by internal/testsip. These tests fail, not skip,
+// without it.
 
-func sippPath(t *testing.T) string {
+// runSIPp runs SIPp with args until it exits (or the test ends, or a
+// minute has passed), with a scenario timeout of 30 s.
+func runSIPp(t *testing.T, args ...string) *testsip.SIPp {
 	t.Helper()
-	path, err := exec.LookPath("sipp")
-	if err != nil {
-		t.Fatal("sipp not found: apt-get install sip-tester (scripts/test.sh does)")
-	}
-	return path
+	return runSIPpIn(t, "", args...)
 }
 
-// freePort returns a UDP port of 127.0.0.1 that was free a moment ago (for
-// SIPp media, an even one with the next one free too).
-func freePort(t *testing.T, pair bool) int {
+// runSIPpIn is runSIPp in the working directory dir ("" for a new one).
+func runSIPpIn(t *testing.T, dir string, args ...string) *testsip.SIPp {
 	t.Helper()
-	for range 50 {
-		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := c.LocalAddr().(*net.UDPAddr).Port
-		_ = c.Close()
-		if !pair {
-			return port
-		}
-		if port%2 != 0 || port > 65000 {
-			continue
-		}
-		c2, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port + 1})
-		if err == nil {
-			_ = c2.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port pair")
-	return 0
-}
-
-// runSIPp runs SIPp with args until it exits (or the test ends) and
-// returns its exit error and output.
-func runSIPp(t *testing.T, args ...string) (done <-chan error, out *lockedBuffer) {
-	t.Helper()
-	return runSIPpIn(t, t.TempDir(), args...)
-}
-
-// runSIPpIn is runSIPp in the working directory dir.
-func runSIPpIn(t *testing.T, dir string, args ...string) (done <-chan error, out *lockedBuffer) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	cmd := exec.CommandContext(ctx, sippPath(t), append(args, "-nostdin", "-timeout", "30s", "-timeout_error")...)
-	cmd.Dir = dir
-	cmd.WaitDelay = 5 * time.Second
-	out = &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	ch := make(chan error, 1)
-	exited := make(chan struct{})
-	go func() {
-		ch <- cmd.Wait()
-		cancel()
-		close(exited)
-	}()
-	// The test may have taken the exit status from ch already.
-	t.Cleanup(func() {
-		cancel()
-		<-exited
-	})
-	return ch, out
-}
-
-// sippPassed waits for SIPp to finish and fails the test unless every
-// call of its scenario passed (exit status 0).
-func sippPassed(t *testing.T, done <-chan error, out *lockedBuffer) {
-	t.Helper()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("sipp: %v\n%s", err, out)
-		}
-	case <-time.After(10 * time.Second):
-		t.Errorf("sipp did not finish its call\n%s", out)
-	}
-}
-
-// scenario is the absolute path of a SIPp scenario of testdata (SIPp
-// runs in a directory of its own).
-func scenario(t *testing.T, name string) string {
-	t.Helper()
-	path, err := filepath.Abs(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return testsip.Start(t, testsip.Options{Dir: dir, Timeout: 30 * time.Second, Lifetime: 60 * time.Second}, args...)
 }
 
 // legsEnded waits until a call is over on both legs: the SIP call (the
@@ -154,10 +66,10 @@ func stalled(count func() int64) bool {
 // the browser's side.
 func TestSIPpUAS(t *testing.T) {
 	e := newEnv(t)
-	port, media := freePort(t, false), freePort(t, true)
-	done, out := runSIPp(t, "-sf", scenario(t, "sipp-uas-hold.xml"), "-rtp_echo", "-i", "127.0.0.1", "-mi", "127.0.0.1",
+	port, media := testsip.FreePort(t, false), testsip.FreePort(t, true)
+	sipp := runSIPp(t, "-sf", testsip.Scenario(t, "sipp-uas-hold.xml"), "-rtp_echo", "-i", "127.0.0.1", "-mi", "127.0.0.1",
 		"-p", strconv.Itoa(port), "-mp", strconv.Itoa(media), "-m", "1")
-	waitBound(t, port, false)
+	testsip.WaitBound(t, port, false)
 
 	e.guest(e.h, e.log)
 	b := newBrowser(t, e.h, e.log, "pcmu")
@@ -191,7 +103,7 @@ func TestSIPpUAS(t *testing.T) {
 		t.Errorf("hangup: %v", r)
 	}
 	// The scenario fails unless it got the hold, the unhold and the BYE.
-	sippPassed(t, done, out)
+	sipp.Check(t, 10*time.Second)
 	legsEnded(t, e, b, 0)
 }
 
@@ -200,10 +112,10 @@ func TestSIPpUAC(t *testing.T) {
 	e := newEnv(t)
 	reg := newRegistrar(e, "alice", "pw", 60)
 	e.register(e.h, e.log, reg, "alice")
-	media := freePort(t, true)
+	media := testsip.FreePort(t, true)
 	// SIPp's uac scenario: INVITE (PCMU), ACK, a pause of -d, BYE.
-	done, out := runSIPp(t, "-sn", "uac", "-rtp_echo", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", strconv.Itoa(media),
-		"-p", strconv.Itoa(freePort(t, false)), "-s", "alice", "-d", "3000", "-m", "1", e.gw.Addr().String())
+	sipp := runSIPp(t, "-sn", "uac", "-rtp_echo", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", strconv.Itoa(media),
+		"-p", strconv.Itoa(testsip.FreePort(t, false)), "-s", "alice", "-d", "3000", "-m", "1", e.gw.Addr().String())
 
 	ev := e.wait(e.log, e.h, "incomingcall")
 	b := newBrowser(t, e.h, e.log, "pcmu")
@@ -216,7 +128,7 @@ func TestSIPpUAC(t *testing.T) {
 	if r := resultOf(e.log.Wait(t, 15*time.Second, "hangup", sipEvent(e.h.ID(), "hangup"))); r["code"] != float64(200) {
 		t.Errorf("hangup: %v", r)
 	}
-	sippPassed(t, done, out)
+	sipp.Check(t, 10*time.Second)
 	legsEnded(t, e, b, 0)
 }
 
@@ -224,11 +136,11 @@ func TestSIPpUAC(t *testing.T) {
 // challenges every REGISTER and checks the digest with <verifyauth>.
 func TestSIPpRegistrar(t *testing.T) {
 	e := newEnv(t)
-	port := freePort(t, false)
+	port := testsip.FreePort(t, false)
 	// Two calls: the wrong secret's REGISTERs, then the right one's
 	// REGISTERs and un-REGISTERs (one Call-ID each).
-	done, out := runSIPp(t, "-sf", scenario(t, "sipp-registrar.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-m", "2")
-	waitBound(t, port, false)
+	sipp := runSIPp(t, "-sf", testsip.Scenario(t, "sipp-registrar.xml"), "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-m", "2")
+	testsip.WaitBound(t, port, false)
 	proxy := "sip:127.0.0.1:" + strconv.Itoa(port)
 
 	_, h2, log2 := e.newHandle()
@@ -244,36 +156,5 @@ func TestSIPpRegistrar(t *testing.T) {
 	e.must(e.h, map[string]any{"request": "unregister"}, nil)
 	e.wait(e.log, e.h, "unregistered")
 	// The scenario fails unless the un-REGISTER's digest was right too.
-	sippPassed(t, done, out)
-}
-
-// waitBound waits until a process (SIPp) has bound port on 127.0.0.1 — a
-// UDP socket, or with tcp a listening TCP one — as the kernel's socket
-// tables (/proc/net/udp, /proc/net/tcp) say: a fixed pause after starting
-// SIPp was too short on a loaded machine, and binding the port ourselves
-// to test it could take it from SIPp.
-func waitBound(t *testing.T, port int, tcp bool) {
-	t.Helper()
-	table, listen := "/proc/net/udp", "07" // UDP sockets show state 07
-	if tcp {
-		table, listen = "/proc/net/tcp", "0A" // TCP_LISTEN
-	}
-	local := fmt.Sprintf("0100007F:%04X", port)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		b, err := os.ReadFile(table)
-		if err != nil {
-			t.Fatalf("%s: %v", table, err)
-		}
-		for _, line := range strings.Split(string(b), "\n")[1:] {
-			f := strings.Fields(line)
-			if len(f) > 3 && f[1] == local && f[3] == listen {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nothing bound 127.0.0.1:%d (%s) in 10 s", port, table)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	sipp.Check(t, 10*time.Second)
 }

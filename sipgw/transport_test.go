@@ -26,6 +26,7 @@ import (
 
 	"github.com/ianua/ianua"
 	"github.com/ianua/ianua/internal/testpeer"
+	"github.com/ianua/ianua/internal/testsip"
 )
 
 // SIP over TCP and TLS: SIPp over TCP (this SIPp has no TLS), baresip
@@ -81,8 +82,8 @@ func testCert(t *testing.T) (*tls.Config, string) {
 func TestSIPpRegistrarTCP(t *testing.T) {
 	e := newEnvWith(t, Params{TCP: true})
 	port := freeSIPPort(t)
-	done, out := runSIPp(t, "-sf", scenario(t, "sipp-registrar.xml"), "-t", "t1", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-m", "2")
-	waitBound(t, port, true)
+	sipp := runSIPp(t, "-sf", testsip.Scenario(t, "sipp-registrar.xml"), "-t", "t1", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-m", "2")
+	testsip.WaitBound(t, port, true)
 	proxy := "sip:127.0.0.1:" + strconv.Itoa(port)
 
 	_, h2, log2 := e.newHandle()
@@ -97,7 +98,7 @@ func TestSIPpRegistrarTCP(t *testing.T) {
 	}
 	e.must(e.h, map[string]any{"request": "unregister"}, nil)
 	e.wait(e.log, e.h, "unregistered")
-	sippPassed(t, done, out)
+	sipp.Check(t, 10*time.Second)
 }
 
 // TestRegisterTCPConnection registers over TCP with a sipgo registrar
@@ -136,10 +137,10 @@ func TestRegisterTCPConnection(t *testing.T) {
 // the browser's hangup (our BYE, over the dialog's connection).
 func TestSIPpUASTCP(t *testing.T) {
 	e := newEnvWith(t, Params{TCP: true})
-	port, media := freeSIPPort(t), freePort(t, true)
-	done, out := runSIPp(t, "-sf", scenario(t, "sipp-uas-hold.xml"), "-t", "t1", "-rtp_echo", "-i", "127.0.0.1", "-mi", "127.0.0.1",
+	port, media := freeSIPPort(t), testsip.FreePort(t, true)
+	sipp := runSIPp(t, "-sf", testsip.Scenario(t, "sipp-uas-hold.xml"), "-t", "t1", "-rtp_echo", "-i", "127.0.0.1", "-mi", "127.0.0.1",
 		"-p", strconv.Itoa(port), "-mp", strconv.Itoa(media), "-m", "1")
-	waitBound(t, port, true)
+	testsip.WaitBound(t, port, true)
 
 	e.guest(e.h, e.log)
 	b := newBrowser(t, e.h, e.log, "pcmu")
@@ -168,7 +169,7 @@ func TestSIPpUASTCP(t *testing.T) {
 	if r := resultOf(e.wait(e.log, e.h, "hangup")); r["code"] != float64(200) {
 		t.Errorf("hangup: %v", r)
 	}
-	sippPassed(t, done, out)
+	sipp.Check(t, 10*time.Second)
 	legsEnded(t, e, b, 0)
 }
 
@@ -178,8 +179,8 @@ func TestSIPpUACTCP(t *testing.T) {
 	e := newEnvWith(t, Params{TCP: true})
 	reg := newRegistrar(e, "alice", "pw", 60)
 	e.register(e.h, e.log, reg, "alice")
-	media := freePort(t, true)
-	done, out := runSIPp(t, "-sn", "uac", "-t", "t1", "-rtp_echo", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", strconv.Itoa(media),
+	media := testsip.FreePort(t, true)
+	sipp := runSIPp(t, "-sn", "uac", "-t", "t1", "-rtp_echo", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", strconv.Itoa(media),
 		"-p", strconv.Itoa(freeSIPPort(t)), "-s", "alice", "-d", "3000", "-m", "1", e.gw.Addr().String())
 
 	ev := e.wait(e.log, e.h, "incomingcall")
@@ -198,7 +199,7 @@ func TestSIPpUACTCP(t *testing.T) {
 	if r := resultOf(e.log.Wait(t, 15*time.Second, "hangup", sipEvent(e.h.ID(), "hangup"))); r["code"] != float64(200) {
 		t.Errorf("hangup: %v", r)
 	}
-	sippPassed(t, done, out)
+	sipp.Check(t, 10*time.Second)
 	legsEnded(t, e, b, 0)
 }
 

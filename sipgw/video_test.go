@@ -15,6 +15,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/ianua/ianua/internal/testpeer"
+	"github.com/ianua/ianua/internal/testsip"
 )
 
 // videoCodecs by name, for browser cameras.
@@ -113,7 +114,7 @@ type sipVideo struct {
 func newSIPVideo(e *env, echo bool) *sipVideo {
 	t := e.t
 	v := &sipVideo{t: t, echo: echo, stop: make(chan struct{})}
-	port := freePort(t, true)
+	port := testsip.FreePort(t, true)
 	var err error
 	if v.rtp, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}); err != nil {
 		t.Fatal(err)

@@ -8,14 +8,13 @@ import (
 	neturl "net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ianua/ianua/internal/testbrowser"
+	"github.com/ianua/ianua/internal/testsip"
 	"github.com/ianua/ianua/streaming"
 
 	"github.com/chromedp/chromedp"
@@ -410,11 +409,11 @@ func TestBrowserSIP(t *testing.T) {
 	needJanusJS(t)
 	// SIPp first, so that the server's cleanup (which un-REGISTERs) runs
 	// before theirs.
-	regPort, calleePort, gwPort := freePort(t, false), freePort(t, false), freePort(t, false)
-	registrar := startSIPp(t, "registrar", "-sf", testdata(t, "sipp-registrar.xml"),
+	regPort, calleePort, gwPort := testsip.FreePort(t, false), testsip.FreePort(t, false), testsip.FreePort(t, false)
+	registrar := startSIPp(t, "registrar", "-sf", testsip.Scenario(t, "sipp-registrar.xml"),
 		"-i", "127.0.0.1", "-p", strconv.Itoa(regPort), "-m", "2") // the wrong secret, then alice's binding
-	callee := startSIPp(t, "callee", "-sf", testdata(t, "sipp-callee.xml"), "-rtp_echo",
-		"-i", "127.0.0.1", "-p", strconv.Itoa(calleePort), "-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, true)), "-m", "1")
+	callee := startSIPp(t, "callee", "-sf", testsip.Scenario(t, "sipp-callee.xml"), "-rtp_echo",
+		"-i", "127.0.0.1", "-p", strconv.Itoa(calleePort), "-mi", "127.0.0.1", "-mp", strconv.Itoa(testsip.FreePort(t, true)), "-m", "1")
 	gw := net.JoinHostPort("127.0.0.1", strconv.Itoa(gwPort))
 	at, stop := startServer(t, func(o *options) { o.SIP = gw })
 	browser, cancel := context.WithTimeout(testbrowser.Start(t, chromium), 150*time.Second)
@@ -459,127 +458,33 @@ func TestBrowserSIP(t *testing.T) {
 	waitFor(t, browser, 10*time.Second, "DTMF both ways", func(s sipStats) bool { return s.DTMF == "7" })
 	click(browser, "#hangup")
 	waitFor(t, browser, 10*time.Second, "outgoing call hung up", func(s sipStats) bool { return s.Call == "idle" && s.Hangups == 1 })
-	callee.check(t, 10*time.Second)
+	callee.Check(t, 10*time.Second)
 
 	// A call from SIPp to alice at the gateway, answered by the page.
-	caller := startSIPp(t, "caller", "-sf", testdata(t, "sipp-caller.xml"), "-rtp_echo", "-s", "alice",
-		"-i", "127.0.0.1", "-p", strconv.Itoa(freePort(t, false)), "-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, true)), "-m", "1", gw)
+	caller := startSIPp(t, "caller", "-sf", testsip.Scenario(t, "sipp-caller.xml"), "-rtp_echo", "-s", "alice",
+		"-i", "127.0.0.1", "-p", strconv.Itoa(testsip.FreePort(t, false)), "-mi", "127.0.0.1", "-mp", strconv.Itoa(testsip.FreePort(t, true)), "-m", "1", gw)
 	s = waitFor(t, browser, 30*time.Second, "incoming call echoes audio", func(s sipStats) bool {
 		return s.Call == "incall" && s.Calls == 2 && s.PacketsReceived > 50 && s.AudioEnergy > 0
 	})
 	t.Logf("incoming call from %s: %d audio packets back, energy %.3g", s.Peer, s.PacketsReceived, s.AudioEnergy)
 	click(browser, "#hangup")
 	waitFor(t, browser, 10*time.Second, "incoming call hung up", func(s sipStats) bool { return s.Call == "idle" && s.Hangups == 2 })
-	caller.check(t, 10*time.Second)
+	caller.Check(t, 10*time.Second)
 	screenshot(t, browser, "sip")
 
 	// Shutting down withdraws alice's binding, the registrar's last step.
 	if err := stop(); err != nil {
 		t.Errorf("server shutdown: %v", err)
 	}
-	registrar.check(t, 10*time.Second)
+	registrar.Check(t, 10*time.Second)
 }
 
-// testdata returns the absolute path of a file of testdata/ (SIPp runs in
-// a directory of its own).
-func testdata(t *testing.T, name string) string {
+// startSIPp runs SIPp, called name in failures, until the test ends (or
+// its scenario, 150 s); the scenario's messages go to a file, shown if the
+// test fails.
+func startSIPp(t *testing.T, name string, args ...string) *testsip.SIPp {
 	t.Helper()
-	p, err := filepath.Abs(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// freePort returns a UDP port of 127.0.0.1 that was free a moment ago (for
-// SIPp media, an even one with the next one free too).
-func freePort(t *testing.T, pair bool) int {
-	t.Helper()
-	for range 50 {
-		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := c.LocalAddr().(*net.UDPAddr).Port
-		_ = c.Close()
-		if !pair {
-			return port
-		}
-		if port%2 != 0 || port > 65000 {
-			continue
-		}
-		c2, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port + 1})
-		if err == nil {
-			_ = c2.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port pair")
-	return 0
-}
-
-// sipp is a running SIPp (Debian package sip-tester, installed by
-// scripts/test.sh). The test fails, not skips, without it.
-type sipp struct {
-	name   string
-	dir    string
-	cancel context.CancelFunc
-	done   chan error
-	out    bytes.Buffer // SIPp's output; read once it has exited
-	once   sync.Once
-	err    error
-}
-
-func startSIPp(t *testing.T, name string, args ...string) *sipp {
-	t.Helper()
-	path, err := exec.LookPath("sipp")
-	if err != nil {
-		t.Fatal("sipp not found: apt-get install sip-tester (scripts/test.sh does)")
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	p := &sipp{name: name, dir: t.TempDir(), cancel: cancel, done: make(chan error, 1)}
-	// The scenario's messages go to a file, shown if the test fails.
-	args = append(args, "-nostdin", "-timeout", "150s", "-timeout_error",
-		"-trace_msg", "-message_file", filepath.Join(p.dir, "messages.log"))
-	cmd := exec.CommandContext(ctx, path, args...)
-	cmd.Dir = p.dir
-	cmd.Stdout, cmd.Stderr = &p.out, &p.out
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	go func() { p.done <- cmd.Wait() }()
-	t.Cleanup(func() { _ = p.exit(0) })
-	return p
-}
-
-// exit waits up to timeout for SIPp to end, kills it after that, and
-// returns how it ended. Only the first call waits.
-func (p *sipp) exit(timeout time.Duration) error {
-	p.once.Do(func() {
-		timer := time.NewTimer(timeout)
-		defer timer.Stop()
-		select {
-		case p.err = <-p.done:
-		case <-timer.C:
-			p.cancel()
-			<-p.done
-			p.err = fmt.Errorf("still running after %v", timeout)
-		}
-		p.cancel()
-	})
-	return p.err
-}
-
-// check fails the test unless SIPp ends within timeout with every call of
-// its scenario successful (exit status 0).
-func (p *sipp) check(t *testing.T, timeout time.Duration) {
-	t.Helper()
-	if err := p.exit(timeout); err != nil {
-		msgs, _ := os.ReadFile(filepath.Join(p.dir, "messages.log"))
-		t.Errorf("sipp %s: %v\n%s\nmessages:\n%s", p.name, err, p.out.Bytes(), msgs)
-	}
+	return testsip.Start(t, testsip.Options{Name: name, Timeout: 150 * time.Second, TraceMessages: true}, args...)
 }
 
 // TestBrowserStreaming feeds two mountpoints with ffmpeg (VP8 and Opus over
@@ -707,7 +612,7 @@ func rtpPorts(t *testing.T, n int) []int {
 	t.Helper()
 	var out []int
 	for len(out) < n {
-		p := freePort(t, true)
+		p := testsip.FreePort(t, true)
 		if !slices.Contains(out, p) {
 			out = append(out, p)
 		}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -11,11 +10,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ianua/ianua/internal/testbrowser"
+	"github.com/ianua/ianua/internal/testsip"
 )
 
 // TestBrowserBaresip tries the page with baresip, a real softphone, as
@@ -29,7 +28,7 @@ func TestBrowserBaresip(t *testing.T) {
 	chromium := testbrowser.Chromium(t)
 	reg := newRegistrar(t, "alice", "wonderland")
 	bob := startBaresip(t, "bob", "opus/48000/2,PCMU")
-	gw := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, false)))
+	gw := net.JoinHostPort("127.0.0.1", strconv.Itoa(testsip.FreePort(t, false)))
 	at, _ := startServer(t, func(o *options) { o.SIP = gw })
 	browser, cancel := context.WithTimeout(testbrowser.Start(t, chromium), 100*time.Second)
 	defer cancel()
@@ -70,7 +69,7 @@ func TestBrowserBaresipVideo(t *testing.T) {
 	chromium := testbrowser.Chromium(t)
 	reg := newRegistrar(t, "alice", "wonderland")
 	bob := startBaresipVideo(t, "bob", "opus/48000/2", "vp8")
-	gw := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, false)))
+	gw := net.JoinHostPort("127.0.0.1", strconv.Itoa(testsip.FreePort(t, false)))
 	at, _ := startServer(t, func(o *options) { o.SIP = gw })
 	browser, cancel := context.WithTimeout(testbrowser.Start(t, chromium), 100*time.Second)
 	defer cancel()
@@ -105,21 +104,10 @@ func TestBrowserBaresipVideo(t *testing.T) {
 // for a speaker, answering calls by itself.
 type baresipUA struct {
 	uri string
-	mu  sync.Mutex
-	out bytes.Buffer
+	out testsip.Buffer
 }
 
-func (b *baresipUA) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.out.Write(p)
-}
-
-func (b *baresipUA) log() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.out.String()
-}
+func (b *baresipUA) log() string { return b.out.String() }
 
 // waitLog waits for baresip to print s.
 func (b *baresipUA) waitLog(t *testing.T, s string) {
@@ -149,7 +137,7 @@ func startBaresipVideo(t *testing.T, user, codecs, video string, args ...string)
 	if err != nil {
 		t.Fatal("baresip not found: run the README's test command (scripts/test.sh), which installs it (apt-get install -y baresip)")
 	}
-	port := freePort(t, false)
+	port := testsip.FreePort(t, false)
 	b := &baresipUA{uri: fmt.Sprintf("sip:%s@127.0.0.1:%d", user, port)}
 	dir := t.TempDir()
 	// ausine makes 48 kHz stereo only: baresip resamples for G.711.
@@ -187,7 +175,7 @@ module_app menu.so
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 5 * time.Second
 	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = b, b
+	cmd.Stdout, cmd.Stderr = &b.out, &b.out
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Fatal(err)

@@ -1,20 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
 	neturl "net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ianua/ianua/internal/testbrowser"
+	"github.com/ianua/ianua/internal/testsip"
 
 	"github.com/chromedp/chromedp"
 )
@@ -70,14 +68,14 @@ type phoneStats struct {
 // not skips, without SIPp or Chromium.
 func TestBrowserPhone(t *testing.T) {
 	chromium := testbrowser.Chromium(t)
-	sippPath(t)
+	testsip.Path(t)
 	// SIPp first, so that the server's cleanup (which un-REGISTERs) runs
 	// before theirs.
-	regPort, calleePort, gwPort := freePort(t, false), freePort(t, false), freePort(t, false)
-	registrar := startSIPp(t, "registrar", "-sf", testdata(t, "registrar.xml"),
+	regPort, calleePort, gwPort := testsip.FreePort(t, false), testsip.FreePort(t, false), testsip.FreePort(t, false)
+	registrar := startSIPp(t, "registrar", "-sf", testsip.Scenario(t, "registrar.xml"),
 		"-i", "127.0.0.1", "-p", strconv.Itoa(regPort), "-m", "2") // the wrong secret, then alice's binding
-	callee := startSIPp(t, "callee", "-sf", testdata(t, "callee.xml"), "-rtp_echo",
-		"-i", "127.0.0.1", "-p", strconv.Itoa(calleePort), "-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, true)), "-m", "1")
+	callee := startSIPp(t, "callee", "-sf", testsip.Scenario(t, "callee.xml"), "-rtp_echo",
+		"-i", "127.0.0.1", "-p", strconv.Itoa(calleePort), "-mi", "127.0.0.1", "-mp", strconv.Itoa(testsip.FreePort(t, true)), "-m", "1")
 	gw := net.JoinHostPort("127.0.0.1", strconv.Itoa(gwPort))
 	at, stop := startServer(t, func(o *options) { o.SIP = gw })
 	browser, cancel := context.WithTimeout(testbrowser.Start(t, chromium), 150*time.Second)
@@ -91,10 +89,10 @@ func TestBrowserPhone(t *testing.T) {
 		}
 		return fmt.Sprintf("http://%s/?%s", at.HTTP, q.Encode())
 	}
-	caller := func(name, scenario string) *sipp {
+	caller := func(name, scenario string) *testsip.SIPp {
 		t.Helper()
-		return startSIPp(t, name, "-sf", testdata(t, scenario), "-rtp_echo", "-s", "alice",
-			"-i", "127.0.0.1", "-p", strconv.Itoa(freePort(t, false)), "-mi", "127.0.0.1", "-mp", strconv.Itoa(freePort(t, true)), "-m", "1", gw)
+		return startSIPp(t, name, "-sf", testsip.Scenario(t, scenario), "-rtp_echo", "-s", "alice",
+			"-i", "127.0.0.1", "-p", strconv.Itoa(testsip.FreePort(t, false)), "-mi", "127.0.0.1", "-mp", strconv.Itoa(testsip.FreePort(t, true)), "-m", "1", gw)
 	}
 
 	// 1. A wrong secret: the registrar answers the digest with 403.
@@ -136,7 +134,7 @@ func TestBrowserPhone(t *testing.T) {
 
 	click(t, browser, "#hangup")
 	waitFor(t, browser, 10*time.Second, "outgoing call hung up", func(s phoneStats) bool { return s.Call == "idle" && s.Hangups == 1 })
-	callee.check(t, 10*time.Second)
+	callee.Check(t, 10*time.Second)
 
 	// 3. A call from SIPp to alice at the gateway, accepted by a click.
 	answered := caller("caller", "caller.xml")
@@ -149,7 +147,7 @@ func TestBrowserPhone(t *testing.T) {
 	t.Logf("incoming call: %s, %d packets back, energy %.3g", s.Codec, s.PacketsReceived, s.AudioEnergy)
 	click(t, browser, "#hangup")
 	waitFor(t, browser, 10*time.Second, "incoming call hung up", func(s phoneStats) bool { return s.Call == "idle" && s.Hangups == 2 })
-	answered.check(t, 10*time.Second)
+	answered.Check(t, 10*time.Second)
 
 	// 4. Declined by a click: the caller gets 486.
 	declined := caller("declined", "caller-declined.xml")
@@ -159,7 +157,7 @@ func TestBrowserPhone(t *testing.T) {
 	if s.LastHangup == nil || s.LastHangup.Code != 486 || s.Calls != 2 {
 		t.Errorf("declined call: hangup %+v, %d calls; want 486 and still 2 calls", s.LastHangup, s.Calls)
 	}
-	declined.check(t, 10*time.Second)
+	declined.Check(t, 10*time.Second)
 
 	// 5. Answered by the page itself; the caller hangs up after 4 s.
 	click(t, browser, "#autoaccept")
@@ -171,13 +169,13 @@ func TestBrowserPhone(t *testing.T) {
 	if s.LastHangup == nil || s.LastHangup.Code != 200 {
 		t.Errorf("the caller's BYE: hangup %+v, want 200", s.LastHangup)
 	}
-	hangsUp.check(t, 10*time.Second)
+	hangsUp.Check(t, 10*time.Second)
 
 	// 6. Shutting down withdraws alice's binding, the registrar's last step.
 	if err := stop(); err != nil {
 		t.Errorf("server shutdown: %v", err)
 	}
-	registrar.check(t, 10*time.Second)
+	registrar.Check(t, 10*time.Second)
 }
 
 // newTab opens another tab in the browser of tab.
@@ -280,114 +278,14 @@ func screenshot(t *testing.T, tab context.Context) {
 	}
 }
 
-// testdata returns the absolute path of a file of testdata/ (SIPp runs in
-// a directory of its own).
-func testdata(t *testing.T, name string) string {
+// startSIPp runs SIPp, called name in failures, until the test ends (or
+// its scenario, 150 s); the scenario's messages go to a file, shown if the
+// test fails.
+func startSIPp(t *testing.T, name string, args ...string) *testsip.SIPp {
 	t.Helper()
-	p, err := filepath.Abs(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// freePort returns a UDP port of 127.0.0.1 that was free a moment ago (for
-// SIPp media, an even one with the next one free too).
-func freePort(t *testing.T, pair bool) int {
-	t.Helper()
-	for range 50 {
-		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := c.LocalAddr().(*net.UDPAddr).Port
-		_ = c.Close()
-		if !pair {
-			return port
-		}
-		if port%2 != 0 || port > 65000 {
-			continue
-		}
-		c2, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port + 1})
-		if err == nil {
-			_ = c2.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port pair")
-	return 0
-}
-
-// sippPath returns SIPp (Debian package sip-tester, installed by
-// scripts/test.sh). The test fails, not skips, without it: a skipped
-// test would look green while testing nothing.
-func sippPath(t *testing.T) string {
-	t.Helper()
-	path, err := exec.LookPath("sipp")
-	if err != nil {
-		t.Fatal("sipp not found: run the README's test command (scripts/test.sh), which installs it (apt-get install -y sip-tester)")
-	}
-	return path
-}
-
-// sipp is a running SIPp.
-type sipp struct {
-	name   string
-	dir    string
-	cancel context.CancelFunc
-	done   chan error
-	out    bytes.Buffer // SIPp's output; read once it has exited
-	once   sync.Once
-	err    error
-}
-
-func startSIPp(t *testing.T, name string, args ...string) *sipp {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	p := &sipp{name: name, dir: t.TempDir(), cancel: cancel, done: make(chan error, 1)}
-	// The scenario's messages go to a file, shown if the test fails.
-	args = append(args, "-nostdin", "-timeout", "150s", "-timeout_error",
-		"-trace_msg", "-message_file", filepath.Join(p.dir, "messages.log"))
-	cmd := exec.CommandContext(ctx, sippPath(t), args...)
-	cmd.Dir = p.dir
-	cmd.Stdout, cmd.Stderr = &p.out, &p.out
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	go func() { p.done <- cmd.Wait() }()
-	t.Cleanup(func() { _ = p.exit(0) })
+	p := testsip.Start(t, testsip.Options{Name: name, Timeout: 150 * time.Second, TraceMessages: true}, args...)
 	// SIPp binds its socket at once; a moment for it before the gateway
 	// sends it anything.
 	time.Sleep(200 * time.Millisecond)
 	return p
-}
-
-// exit waits up to timeout for SIPp to end, kills it after that, and
-// returns how it ended. Only the first call waits.
-func (p *sipp) exit(timeout time.Duration) error {
-	p.once.Do(func() {
-		timer := time.NewTimer(timeout)
-		defer timer.Stop()
-		select {
-		case p.err = <-p.done:
-		case <-timer.C:
-			p.cancel()
-			<-p.done
-			p.err = fmt.Errorf("still running after %v", timeout)
-		}
-		p.cancel()
-	})
-	return p.err
-}
-
-// check fails the test unless SIPp ends within timeout with every call of
-// its scenario successful (exit status 0).
-func (p *sipp) check(t *testing.T, timeout time.Duration) {
-	t.Helper()
-	if err := p.exit(timeout); err != nil {
-		msgs, _ := os.ReadFile(filepath.Join(p.dir, "messages.log"))
-		t.Errorf("sipp %s: %v\n%s\nmessages:\n%s", p.name, err, p.out.Bytes(), msgs)
-	}
 }
