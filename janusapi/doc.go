@@ -119,8 +119,10 @@
 //	events                       supported: joined, publishers, unpublished,
 //	                             leaving, kicked, destroyed, talking,
 //	                             stopped-talking, attached, updated, started,
-//	                             paused, switched, configured, left; extra
-//	                             "active-speaker"
+//	                             paused, switched, configured, left, the
+//	                             subscriber's layer changes ("substream",
+//	                             "spatial_layer" by mid; not "temporal");
+//	                             extra "active-speaker"
 //	configure "temporal"         supported for VP8 (temporal layers 0..N)
 //	configure "spatial_layer",
 //	"temporal_layer"             supported (VP9 and AV1 SVC: layers dropped,

@@ -2,6 +2,8 @@ package sfu
 
 import (
 	"time"
+
+	"github.com/ianua/ianua"
 )
 
 // Automatic layer choice: every allocInterval each subscriber's bandwidth
@@ -52,6 +54,7 @@ func (s *Subscriber) allocate(quit <-chan struct{}) {
 			return
 		case <-t.C:
 		}
+		s.reportLayers()
 		est, ok := s.h.BandwidthEstimate()
 		if !ok {
 			continue
@@ -163,4 +166,61 @@ func (s *Subscriber) allocSpatial(st *subStream, rates [3]uint64, share uint64) 
 		}
 	}
 	st.step(want, target, st.sub.SetSpatialLayer)
+}
+
+// reportLayers tells the client which simulcast substream or SVC spatial
+// layer each of its video streams now gets, when that changed, as Janus
+// VideoRoom does ({"videoroom":"event","room":…,"mid":…,"substream":…} or
+// "spatial_layer"): janus.js apps show their layer buttons from it.
+func (s *Subscriber) reportLayers() {
+	type stream struct {
+		st  *subStream
+		sub *ianua.Subscription
+		mid string
+	}
+	s.mu.Lock()
+	var video []stream
+	for _, st := range s.streams {
+		if st.active && st.sub != nil && st.kind == "video" {
+			video = append(video, stream{st, st.sub, st.mid})
+		}
+	}
+	s.mu.Unlock()
+	for _, v := range video {
+		st := v.st
+		src := v.sub.Source()
+		if src == nil {
+			continue
+		}
+		ev := map[string]any{"videoroom": "event", "room": s.room.ID(), "mid": v.mid}
+		switch {
+		case src.Simulcast():
+			cur, _ := v.sub.Layer()
+			if cur < 0 || cur == st.reportedLayer {
+				continue
+			}
+			st.reportedLayer = cur
+			ev["substream"] = cur
+		default:
+			total := 0
+			for _, r := range src.SpatialBitrates() {
+				if r > 0 {
+					total++
+				}
+			}
+			if total < 2 {
+				continue // no spatial layers to tell of
+			}
+			cur, _ := v.sub.SpatialLayer()
+			if cur < 0 || cur >= total {
+				cur = total - 1 // every layer is forwarded
+			}
+			if cur == st.reportedSpatial {
+				continue
+			}
+			st.reportedSpatial = cur
+			ev["spatial_layer"] = cur
+		}
+		_ = s.h.PushEvent("", ev, nil)
+	}
 }

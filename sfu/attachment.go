@@ -238,9 +238,9 @@ func (a *attachment) joinSubscriber(ctx context.Context, room *Room, req request
 	a.mu.Lock()
 	a.sub = s
 	a.mu.Unlock()
-	if sim {
-		s.startAllocator()
-	}
+	// The allocator also tells the client of layer changes, for streams
+	// subscribed now or later; it chooses layers only with an estimate.
+	s.startAllocator()
 	return a.h.PushEvent(msg.Transaction, map[string]any{"videoroom": "attached", "room": room.ID(), "streams": s.Streams()}, jsep)
 }
 

@@ -2,6 +2,7 @@ package sfu_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -223,8 +224,24 @@ func TestSimulcastManualSwitch(t *testing.T) {
 		t.Errorf("lower layers still forwarded: q %d->%d h %d->%d", q, b.receivedLayer(0), h, b.receivedLayer(1))
 	}
 	mid := subMID(t, b)
+	// Janus tells the subscriber which substream each stream gets.
+	layerEvent := func(n int) func(ianua.Event) bool {
+		return func(e ianua.Event) bool {
+			var d struct {
+				Videoroom string `json:"videoroom"`
+				Room      uint64 `json:"room"`
+				MID       string `json:"mid"`
+				Substream *int   `json:"substream"`
+			}
+			return e.Type == ianua.EventPlugin && e.HandleID == b.subH.ID() && json.Unmarshal(e.Data, &d) == nil &&
+				d.Videoroom == "event" && d.Room == 15 && d.MID == mid && d.Substream != nil && *d.Substream == n
+		}
+	}
+	b.log.Wait(t, 5*time.Second, "substream 2 told", layerEvent(2))
+	mark := b.log.Len()
 	message(t, b.subH, map[string]any{"request": "configure", "mid": mid, "substream": 0}, nil)
 	testpeer.WaitFor(t, 5*time.Second, "switch to layer 0", func() bool { return b.receivedLayer(0) > 20 })
+	b.log.WaitFrom(t, mark, 5*time.Second, "substream 0 told", layerEvent(0))
 	high := b.receivedLayer(2)
 	time.Sleep(300 * time.Millisecond)
 	if b.receivedLayer(2) != high {
@@ -527,4 +544,13 @@ func TestSVCAutoSwitch(t *testing.T) {
 	if b.receivedLayer(1) != l1 {
 		t.Error("layer 1 forwarded after asking for 0")
 	}
+	// The subscriber was told, as Janus tells it ({"spatial_layer": 0}).
+	b.log.Wait(t, 3*time.Second, "spatial layer 0 told", func(e ianua.Event) bool {
+		var d struct {
+			MID     string `json:"mid"`
+			Spatial *int   `json:"spatial_layer"`
+		}
+		return e.Type == ianua.EventPlugin && e.HandleID == b.subH.ID() && json.Unmarshal(e.Data, &d) == nil &&
+			d.MID == subMID(t, b) && d.Spatial != nil && *d.Spatial == 0
+	})
 }
