@@ -770,6 +770,19 @@ func (sub *Subscription) SetTemporalLayer(layer int) error {
 	return nil
 }
 
+// TemporalLayer returns the highest temporal layer being forwarded and
+// the one asked for (-1: all): VP9 and AV1, and VP8 whose temporal ids
+// come in the dependency descriptor, switch up at a switch point, so the
+// two differ for a while; VP8 with TIDs in its payload switches at once.
+func (sub *Subscription) TemporalLayer() (current, target int) {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	if sub.mime == "video/vp9" || sub.mime == "video/av1" || (sub.mime == "video/vp8" && sub.av1Seen) {
+		return sub.svcTemporal, sub.svcTemporalWant
+	}
+	return sub.temporal, sub.temporal
+}
+
 // Layer returns the layer being forwarded (-1: none yet) and the one
 // wanted.
 func (sub *Subscription) Layer() (current, target int) {

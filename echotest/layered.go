@@ -250,8 +250,11 @@ func (e *Echo) watchLayered(l *layered, rcv *webrtc.RTPReceiver, stop <-chan str
 // {"echotest":"event","videocodec":…,"substream":…,"temporal":…} for
 // simulcast, "spatial_layer"/"temporal_layer" for SVC.
 func (e *Echo) reportLayers(l *layered) {
-	c := e.layerSettings()
-	var a, b int
+	var a int
+	b, _ := l.sub.TemporalLayer()
+	if b < 0 || b > 2 {
+		b = 2 // every temporal layer
+	}
 	ev := map[string]any{"echotest": "event", "videocodec": l.codec}
 	switch {
 	case l.simulcast:
@@ -259,7 +262,7 @@ func (e *Echo) reportLayers(l *layered) {
 		if cur < 0 {
 			return // nothing echoed yet
 		}
-		a, b = cur, c.temporal
+		a = cur
 		ev["substream"], ev["temporal"] = a, b
 	case l.svc:
 		cur, _ := l.sub.SpatialLayer()
@@ -275,7 +278,7 @@ func (e *Echo) reportLayers(l *layered) {
 		if cur < 0 || cur >= total {
 			cur = total - 1
 		}
-		a, b = cur, c.svcTemporal
+		a = cur
 		ev["spatial_layer"], ev["temporal_layer"] = a, b
 		ev["tot_spatial_layers"] = total
 	default:

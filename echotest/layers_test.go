@@ -277,6 +277,13 @@ func TestSimulcastEcho(t *testing.T) {
 		t.Errorf("plugin_specific %+v, want simulcast on substream 0 of 1 stream", c.h.Info().PluginSpecific)
 	}
 
+	// "temporal" is told with the layer in force (Janus's event has both).
+	mark = c.log.Len()
+	if err := c.message(map[string]any{"temporal": 0}, nil); err != nil {
+		t.Fatal(err)
+	}
+	c.log.WaitFrom(t, mark, 5*time.Second, "temporal 0 reported", layerEvent("temporal", 0))
+
 	// "video": false stops the echo of the layered stream too.
 	if err := c.message(map[string]any{"video": false}, nil); err != nil {
 		t.Fatal(err)

@@ -121,7 +121,8 @@
 //	                             stopped-talking, attached, updated, started,
 //	                             paused, switched, configured, left, the
 //	                             subscriber's layer changes ("substream",
-//	                             "spatial_layer" by mid; not "temporal");
+//	                             "temporal", "spatial_layer",
+//	                             "temporal_layer", by mid);
 //	                             extra "active-speaker"
 //	configure "temporal"         supported for VP8 (temporal layers 0..N)
 //	configure "spatial_layer",

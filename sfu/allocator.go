@@ -168,10 +168,12 @@ func (s *Subscriber) allocSpatial(st *subStream, rates [3]uint64, share uint64) 
 	st.step(want, target, st.sub.SetSpatialLayer)
 }
 
-// reportLayers tells the client which simulcast substream or SVC spatial
-// layer each of its video streams now gets, when that changed, as Janus
-// VideoRoom does ({"videoroom":"event","room":…,"mid":…,"substream":…} or
-// "spatial_layer"): janus.js apps show their layer buttons from it.
+// reportLayers tells the client which simulcast substream and temporal
+// layer, or SVC spatial and temporal layer, each of its video streams now
+// gets, when that changed, as Janus VideoRoom does, one event per change
+// ({"videoroom":"event","room":…,"mid":…,"substream":…}, "temporal",
+// "spatial_layer", "temporal_layer"): janus.js apps show their layer
+// buttons from them.
 func (s *Subscriber) reportLayers() {
 	type stream struct {
 		st  *subStream
@@ -192,15 +194,27 @@ func (s *Subscriber) reportLayers() {
 		if src == nil {
 			continue
 		}
-		ev := map[string]any{"videoroom": "event", "room": s.room.ID(), "mid": v.mid}
+		tell := func(key string, value int) {
+			_ = s.h.PushEvent("", map[string]any{"videoroom": "event", "room": s.room.ID(), "mid": v.mid, key: value}, nil)
+		}
+		temporal, _ := v.sub.TemporalLayer()
+		if temporal < 0 || temporal > 2 {
+			temporal = 2 // every temporal layer
+		}
 		switch {
 		case src.Simulcast():
 			cur, _ := v.sub.Layer()
-			if cur < 0 || cur == st.reportedLayer {
-				continue
+			if cur < 0 {
+				continue // nothing forwarded yet
 			}
-			st.reportedLayer = cur
-			ev["substream"] = cur
+			if cur != st.reportedLayer {
+				st.reportedLayer = cur
+				tell("substream", cur)
+			}
+			if temporal != st.reportedTemporal {
+				st.reportedTemporal = temporal
+				tell("temporal", temporal)
+			}
 		default:
 			total := 0
 			for _, r := range src.SpatialBitrates() {
@@ -215,12 +229,14 @@ func (s *Subscriber) reportLayers() {
 			if cur < 0 || cur >= total {
 				cur = total - 1 // every layer is forwarded
 			}
-			if cur == st.reportedSpatial {
-				continue
+			if cur != st.reportedSpatial {
+				st.reportedSpatial = cur
+				tell("spatial_layer", cur)
 			}
-			st.reportedSpatial = cur
-			ev["spatial_layer"] = cur
+			if temporal != st.reportedTemporal {
+				st.reportedTemporal = temporal
+				tell("temporal_layer", temporal)
+			}
 		}
-		_ = s.h.PushEvent("", ev, nil)
 	}
 }

@@ -242,6 +242,17 @@ func TestSimulcastManualSwitch(t *testing.T) {
 	message(t, b.subH, map[string]any{"request": "configure", "mid": mid, "substream": 0}, nil)
 	testpeer.WaitFor(t, 5*time.Second, "switch to layer 0", func() bool { return b.receivedLayer(0) > 20 })
 	b.log.WaitFrom(t, mark, 5*time.Second, "substream 0 told", layerEvent(0))
+	mark = b.log.Len()
+	message(t, b.subH, map[string]any{"request": "configure", "mid": mid, "temporal": 0}, nil)
+	b.log.WaitFrom(t, mark, 5*time.Second, "temporal 0 told", func(e ianua.Event) bool {
+		var d struct {
+			MID      string `json:"mid"`
+			Temporal *int   `json:"temporal"`
+		}
+		return e.Type == ianua.EventPlugin && e.HandleID == b.subH.ID() && json.Unmarshal(e.Data, &d) == nil &&
+			d.MID == mid && d.Temporal != nil && *d.Temporal == 0
+	})
+	message(t, b.subH, map[string]any{"request": "configure", "mid": mid, "temporal": 2}, nil)
 	high := b.receivedLayer(2)
 	time.Sleep(300 * time.Millisecond)
 	if b.receivedLayer(2) != high {

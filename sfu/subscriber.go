@@ -73,10 +73,10 @@ type subStream struct {
 	manual                     bool
 	manualLayer, manualSpatial int
 	votes                      int
-	// reportedLayer and reportedSpatial are the simulcast substream and
-	// the spatial layer last told to the client (-1: none yet; allocator
-	// goroutine only).
-	reportedLayer, reportedSpatial int
+	// reportedLayer, reportedSpatial and reportedTemporal are the
+	// simulcast substream, the spatial and the temporal layer last told
+	// to the client (-1: none yet; allocator goroutine only).
+	reportedLayer, reportedSpatial, reportedTemporal int
 	// playout is the playout delay asked for (nil: none).
 	playout *playoutdelay.Delay
 }
@@ -160,7 +160,7 @@ func (s *Subscriber) add(items []resolved) error {
 			s.mu.Lock()
 			have := s.hasData
 			s.hasData = true
-			s.streams = append(s.streams, &subStream{kind: "data", feed: it.pub, feedMID: it.ps.mid, send: true, active: true, created: time.Now(), manualLayer: -1, manualSpatial: -1, reportedLayer: -1, reportedSpatial: -1})
+			s.streams = append(s.streams, &subStream{kind: "data", feed: it.pub, feedMID: it.ps.mid, send: true, active: true, created: time.Now(), manualLayer: -1, manualSpatial: -1, reportedLayer: -1, reportedSpatial: -1, reportedTemporal: -1})
 			s.mu.Unlock()
 			if !have {
 				if err := s.h.CreateDataChannel("JanusDataChannel"); err != nil {
@@ -169,7 +169,7 @@ func (s *Subscriber) add(items []resolved) error {
 			}
 			continue
 		}
-		st := &subStream{kind: it.ps.kind, feed: it.pub, feedMID: it.ps.mid, send: true, active: true, created: time.Now(), manualLayer: -1, manualSpatial: -1, reportedLayer: -1, reportedSpatial: -1}
+		st := &subStream{kind: it.ps.kind, feed: it.pub, feedMID: it.ps.mid, send: true, active: true, created: time.Now(), manualLayer: -1, manualSpatial: -1, reportedLayer: -1, reportedSpatial: -1, reportedTemporal: -1}
 		sub, err := it.ps.src.Subscribe(ianua.SubscribeParams{
 			Handle:         s.h,
 			TrackID:        fmt.Sprintf("%d-%s", it.pub.id, it.ps.mid),
