@@ -837,6 +837,19 @@ func (s *Source) SpatialBitrates() [maxSpatial]uint64 {
 	return out
 }
 
+// SpatialLayers is the number of spatial layers the source's stream
+// carries now (the ones with a bitrate in SpatialBitrates): 0 for a
+// stream without SVC.
+func (s *Source) SpatialLayers() int {
+	n := 0
+	for _, r := range s.SpatialBitrates() {
+		if r > 0 {
+			n++
+		}
+	}
+	return n
+}
+
 // Subscribers returns the source's subscriptions.
 func (s *Source) Subscribers() []*Subscription {
 	return append([]*Subscription(nil), *s.subs.Load()...)

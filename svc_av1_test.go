@@ -219,13 +219,20 @@ var av1Codec = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapa
 // descriptor, and a counter of its keyframe requests.
 func av1Source(t *testing.T) (*MediaRouter, *Source, *atomic.Int32) {
 	t.Helper()
+	return ddSource(t, av1Codec)
+}
+
+// ddSource is a fed video source of this codec whose packets carry the
+// dependency descriptor, and a counter of its keyframe requests.
+func ddSource(t *testing.T, codec webrtc.RTPCodecParameters) (*MediaRouter, *Source, *atomic.Int32) {
+	t.Helper()
 	r, err := NewMediaRouter(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = r.Close(t.Context()) })
 	var asked atomic.Int32
-	src, err := r.NewSource(SourceParams{ID: "av1", Kind: webrtc.RTPCodecTypeVideo, Codec: av1Codec,
+	src, err := r.NewSource(SourceParams{ID: "dd", Kind: webrtc.RTPCodecTypeVideo, Codec: codec,
 		HeaderExtensions:  []webrtc.RTPHeaderExtensionParameter{{URI: av1dd.URI, ID: ddInID}},
 		OnKeyframeRequest: func(*Source) { asked.Add(1) }})
 	if err != nil {

@@ -1,14 +1,10 @@
 package ianua
 
 import (
-	"io"
-	"log/slog"
 	"testing"
 
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
-
-	"github.com/ianua/ianua/internal/av1dd"
 )
 
 // Chrome sends VP8 with its temporal layers in the dependency descriptor
@@ -16,18 +12,8 @@ import (
 // descriptor. "temporal" still drops the layers above the choice, and
 // goes up at a switch point.
 func TestVP8TemporalFromDD(t *testing.T) {
-	r, err := NewMediaRouter(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = r.Close(t.Context()) })
 	vp8 := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, PayloadType: 96}
-	src, err := r.NewSource(SourceParams{ID: "vp8dd", Kind: webrtc.RTPCodecTypeVideo, Codec: vp8,
-		HeaderExtensions: []webrtc.RTPHeaderExtensionParameter{{URI: av1dd.URI, ID: ddInID}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(src.Close)
+	r, src, _ := ddSource(t, vp8)
 	s, err := r.NewSession()
 	if err != nil {
 		t.Fatal(err)

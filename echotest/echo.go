@@ -113,10 +113,7 @@ func (e *Echo) Status() Status {
 		st.MinDelay, st.MaxDelay = &lo, &hi
 	}
 	c := e.layers
-	streams := make([]*layered, 0, len(e.layered))
-	for _, l := range e.layered {
-		streams = append(streams, l)
-	}
+	streams := e.layeredLocked()
 	e.mu.Unlock()
 	for _, l := range streams {
 		switch {
@@ -129,6 +126,15 @@ func (e *Echo) Status() Status {
 		}
 	}
 	return st
+}
+
+// layeredLocked returns the layered streams, to be used without e.mu.
+func (e *Echo) layeredLocked() []*layered {
+	streams := make([]*layered, 0, len(e.layered))
+	for _, l := range e.layered {
+		streams = append(streams, l)
+	}
+	return streams
 }
 
 // Query implements ianua.Querier: the Status, for an admin view.
@@ -242,10 +248,7 @@ func (e *Echo) configureLayers(req Request) {
 		e.playoutGen.Add(1)
 	}
 	choice := e.layers
-	streams := make([]*layered, 0, len(e.layered))
-	for _, l := range e.layered {
-		streams = append(streams, l)
-	}
+	streams := e.layeredLocked()
 	e.mu.Unlock()
 	for _, l := range streams {
 		if req.Video != nil {
@@ -724,10 +727,7 @@ func (e *Echo) SlowLink(l ianua.SlowLink) {
 func (e *Echo) HangupMedia(string) {
 	e.mu.Lock()
 	clear(e.echoes)
-	streams := make([]*layered, 0, len(e.layered))
-	for _, l := range e.layered {
-		streams = append(streams, l)
-	}
+	streams := e.layeredLocked()
 	clear(e.layered)
 	e.mu.Unlock()
 	for _, l := range streams {

@@ -80,19 +80,20 @@ func (t *echoTrack) Unbind(ctx webrtc.TrackLocalContext) error {
 }
 
 // WriteRTP sends p on the track's SSRC; nothing before the track is
-// bound, as pion's tracks do.
+// bound, as pion's tracks do. The lock is not held across the write.
 func (t *echoTrack) WriteRTP(p *rtp.Packet) error {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	if !t.bound {
-		return nil
-	}
 	h := p.Header
+	t.mu.RLock()
+	bound, w := t.bound, t.w
 	h.SSRC = t.ssrc
 	if !t.pts[h.PayloadType&0x7f] {
 		h.PayloadType = t.pt
 	}
-	_, err := t.w.WriteRTP(&h, p.Payload)
+	t.mu.RUnlock()
+	if !bound {
+		return nil
+	}
+	_, err := w.WriteRTP(&h, p.Payload)
 	return err
 }
 

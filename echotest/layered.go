@@ -266,12 +266,7 @@ func (e *Echo) reportLayers(l *layered) {
 		ev["substream"], ev["temporal"] = a, b
 	case l.svc:
 		cur, _ := l.sub.SpatialLayer()
-		total := 0
-		for _, r := range l.src.SpatialBitrates() {
-			if r > 0 {
-				total++
-			}
-		}
+		total := l.src.SpatialLayers()
 		if total == 0 {
 			return // no SVC seen (yet): nothing to report
 		}

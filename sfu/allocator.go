@@ -216,12 +216,7 @@ func (s *Subscriber) reportLayers() {
 				tell("temporal", temporal)
 			}
 		default:
-			total := 0
-			for _, r := range src.SpatialBitrates() {
-				if r > 0 {
-					total++
-				}
-			}
+			total := src.SpatialLayers()
 			if total < 2 {
 				continue // no spatial layers to tell of
 			}

@@ -5,20 +5,11 @@
 // min_delay and max_delay.
 package playoutdelay
 
-import "errors"
-
 // URI names the extension in SDP (a=extmap).
 const URI = "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay"
 
 // Max is the largest delay the extension carries: 12 bits of 10 ms.
 const Max = 4095
-
-// ErrRange is returned for a delay outside 0..Max or a minimum above the
-// maximum.
-var ErrRange = errors.New("playoutdelay: delays must be 0..4095 (10 ms units), min <= max")
-
-// ErrSize is returned when the extension's data is not 3 bytes.
-var ErrSize = errors.New("playoutdelay: the extension is 3 bytes")
 
 // Delay is a minimum and a maximum playout delay, in units of 10 ms.
 type Delay struct {
