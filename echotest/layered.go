@@ -86,9 +86,9 @@ func (e *Echo) newLayered(pc *webrtc.PeerConnection, tr *webrtc.RTPTransceiver, 
 		return nil, err
 	}
 	e.mu.Lock()
-	target := e.layers.substream
+	choice, playout := e.layers, e.playout
 	e.mu.Unlock()
-	sub, err := src.Subscribe(ianua.SubscribeParams{Handle: e.h, TrackID: "echo-" + tr.Mid(), StreamID: "ianua-echotest", Layer: &target})
+	sub, err := src.Subscribe(ianua.SubscribeParams{Handle: e.h, TrackID: "echo-" + tr.Mid(), StreamID: "ianua-echotest", Layer: &choice.substream})
 	if err != nil {
 		src.Close()
 		return nil, err
@@ -113,10 +113,7 @@ func (e *Echo) newLayered(pc *webrtc.PeerConnection, tr *webrtc.RTPTransceiver, 
 		simulcast: simulcast, svc: mime == "vp9" || mime == "av1",
 		reportedA: -2, reportedB: -2,
 	}
-	e.applyLayers(l, e.layerSettings(), false)
-	e.mu.Lock()
-	playout := e.playout
-	e.mu.Unlock()
+	e.applyLayers(l, choice, false)
 	if playout != nil {
 		setPlayout(sub, playout)
 	}
@@ -126,8 +123,8 @@ func (e *Echo) newLayered(pc *webrtc.PeerConnection, tr *webrtc.RTPTransceiver, 
 	return l, nil
 }
 
-// layerChoice is what the client asked of layered streams; nil fields
-// were not asked.
+// layerChoice is what the client asked of layered streams (Janus's
+// defaults until it asks: 2 for each).
 type layerChoice struct {
 	substream, temporal, spatial, svcTemporal int
 }
@@ -143,9 +140,7 @@ func (e *Echo) layerSettings() layerChoice {
 // watcher reports the others when they take effect).
 func (e *Echo) applyLayers(l *layered, c layerChoice, tell bool) {
 	if l.simulcast {
-		if cur, _ := l.sub.Layer(); cur != c.substream {
-			_ = l.sub.SetLayer(c.substream)
-		}
+		_ = l.sub.SetLayer(c.substream) // asks a keyframe only for a change
 		_ = l.sub.SetTemporalLayer(c.temporal)
 	}
 	if l.svc && !l.simulcast {
@@ -224,10 +219,8 @@ func (e *Echo) watchLayered(l *layered, rcv *webrtc.RTPReceiver, stop <-chan str
 		}
 		if l.simulcast {
 			// A substream asked for before the layers arrived could not
-			// be set then.
-			if _, target := l.sub.Layer(); target != e.layerSettings().substream {
-				_ = l.sub.SetLayer(e.layerSettings().substream)
-			}
+			// be set then; SetLayer does nothing when it is in force.
+			_ = l.sub.SetLayer(e.layerSettings().substream)
 		}
 		e.reportLayers(l)
 		if b := e.bitrate.Load(); b > 0 && time.Since(lastREMB) >= rembInterval {
