@@ -123,18 +123,6 @@ func (e *Echo) newLayered(pc *webrtc.PeerConnection, tr *webrtc.RTPTransceiver, 
 	return l, nil
 }
 
-// layerChoice is what the client asked of layered streams (Janus's
-// defaults until it asks: 2 for each).
-type layerChoice struct {
-	substream, temporal, spatial, svcTemporal int
-}
-
-func (e *Echo) layerSettings() layerChoice {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.layers
-}
-
 // applyLayers gives one layered stream the client's choice. When tell is
 // set, a choice already in force is reported at once, as Janus does (the
 // watcher reports the others when they take effect).
