@@ -49,7 +49,9 @@ type participant struct {
 	s      *ianua.Session
 	log    *testpeer.EventLog
 	stop   chan struct{}
-	wg     sync.WaitGroup
+	// stopOnce closes stop.
+	stopOnce sync.Once
+	wg       sync.WaitGroup
 	// sending counts the send goroutines, to wait for a burst's end.
 	sending sync.WaitGroup
 
@@ -138,12 +140,18 @@ func join(t testing.TB, r *ianua.MediaRouter, room uint64, marker byte) *partici
 }
 
 func (p *participant) close() {
-	select {
-	case <-p.stop:
-	default:
-		close(p.stop)
-	}
+	p.signalStop()
 	p.wg.Wait()
+}
+
+// signalStop tells the participant's goroutines that the test is ending.
+// It is also registered right after each client PeerConnection is made,
+// so that it runs before that PeerConnection's cleanup closes it (cleanups
+// run last-in first-out): a goroutine answering an offer at that moment
+// then knows the close is the test's. pion marks a PeerConnection closed
+// before its ConnectionState says so, so the state alone cannot tell.
+func (p *participant) signalStop() {
+	p.stopOnce.Do(func() { close(p.stop) })
 }
 
 type publishOptions struct {
@@ -165,6 +173,7 @@ func (p *participant) publish(o publishOptions) {
 		opts.Conn = o.conn
 	}
 	p.pubPC = testpeer.NewClient(t, opts)
+	t.Cleanup(p.signalStop)
 	var err error
 	if o.audio {
 		p.audio, err = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "pub")
@@ -298,6 +307,7 @@ func (p *participant) subscribe(streams []map[string]any, conn *testpeer.SwitchC
 		opts.Conn = conn
 	}
 	p.subPC = testpeer.NewClient(t, opts)
+	t.Cleanup(p.signalStop)
 	p.subPC.OnDataChannel(func(dc *webrtc.DataChannel) {
 		dc.OnMessage(func(m webrtc.DataChannelMessage) {
 			p.mu.Lock()
