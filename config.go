@@ -30,9 +30,10 @@ type Config struct {
 	NoMediaTimeout time.Duration
 
 	// SlowLinkThreshold is the number of packets per second asked for
-	// retransmission (NACKed) on one PeerConnection, in either direction,
-	// above which a slow-link event is raised (Janus "slowlink_threshold").
-	// Default 4; negative disables slow-link events.
+	// retransmission (NACKed) on one stream (m-line), in one direction, at
+	// or above which a slow-link event is raised for that stream, at most
+	// once every 5 s (Janus "slowlink_threshold"). Default 4; negative
+	// disables slow-link events.
 	SlowLinkThreshold int
 
 	// EventBuffer is the capacity of each session's event channel. Events

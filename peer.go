@@ -194,30 +194,16 @@ func (p *peer) watch() {
 	tick := time.NewTicker(cfg.NoMediaTimeout)
 	defer tick.Stop()
 	receiving := map[string]bool{}
-	var lastIn, lastOut uint64
-	var lastSlowUp, lastSlowDown time.Time
+	loss := map[string]*linkLoss{}
 	for {
 		select {
 		case <-p.done:
 			return
 		case now := <-tick.C:
 			p.checkMedia(now, cfg.NoMediaTimeout, receiving)
-			if cfg.SlowLinkThreshold < 0 {
-				continue
+			if cfg.SlowLinkThreshold >= 0 {
+				p.checkSlowLink(now, cfg.NoMediaTimeout, loss)
 			}
-			secs := cfg.NoMediaTimeout.Seconds()
-			in, out := p.mon.NACKedIn(), p.mon.NACKedOut()
-			// Janus raises slow link at most once every few seconds per
-			// direction; so do we.
-			if lost := out - lastOut; float64(lost)/secs >= float64(cfg.SlowLinkThreshold) && now.Sub(lastSlowUp) > 5*time.Second {
-				lastSlowUp = now
-				p.h.slowLink(SlowLink{Uplink: true, Lost: lost})
-			}
-			if lost := in - lastIn; float64(lost)/secs >= float64(cfg.SlowLinkThreshold) && now.Sub(lastSlowDown) > 5*time.Second {
-				lastSlowDown = now
-				p.h.slowLink(SlowLink{Uplink: false, Lost: lost})
-			}
-			lastIn, lastOut = in, out
 		}
 	}
 }

@@ -105,10 +105,16 @@ type MediaState struct {
 	Receiving bool   `json:"receiving"`
 }
 
-// SlowLink describes packet loss seen on one PeerConnection.
+// SlowLink describes packet loss seen on one stream (m-line) of a
+// PeerConnection, in one direction.
 type SlowLink struct {
+	// MID is the m-line's mid, Kind "audio" or "video" (Janus "media").
+	MID  string `json:"mid"`
+	Kind string `json:"media"`
 	// Uplink is true when the client's packets to us are lost (we NACK
 	// them), false when ours to the client are (the client NACKs them).
+	// It is seen from the client; Janus's "uplink" is seen from the
+	// server, the opposite (package janusapi turns it round).
 	Uplink bool `json:"uplink"`
 	// Lost is the number of packets asked for retransmission in the last
 	// second.

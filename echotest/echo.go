@@ -709,18 +709,19 @@ func (e *Echo) HandleData(m ianua.DataMessage) {
 }
 
 // SlowLink implements ianua.SlowLinkHandler. Like Janus EchoTest, the
-// client hears of the losses on the way to it, with the bitrate cap in
-// force, so that it may lower it; losses on the way in are the core's to
-// repair with NACKs. ianua's core does not tell which media lost them, so
-// the event has "lost" where Janus has "media".
+// client hears of the losses of its own packets on the way in, naming the
+// media, and for video with the bitrate cap in force, so that it may send
+// less; losses on the way back are the core's to repair with
+// retransmissions. "mid" and "lost" are ianua's additions.
 func (e *Echo) SlowLink(l ianua.SlowLink) {
-	if l.Uplink {
+	if !l.Uplink {
 		return
 	}
-	_ = e.h.PushEvent("", map[string]any{
-		"echotest": "event", "event": "slow_link",
-		"current-bitrate": e.bitrate.Load(), "lost": l.Lost,
-	}, nil)
+	ev := map[string]any{"echotest": "event", "event": "slow_link", "media": l.Kind, "mid": l.MID, "lost": l.Lost}
+	if l.Kind == "video" {
+		ev["current-bitrate"] = e.bitrate.Load()
+	}
+	_ = e.h.PushEvent("", ev, nil)
 }
 
 // HangupMedia implements ianua.HangupHandler: like Janus, say "done".

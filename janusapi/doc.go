@@ -42,8 +42,8 @@
 //	            not yet: HMAC-signed tokens, the token admin requests
 //
 // Events: event (plugindata, jsep, transaction), trickle, webrtcup, media
-// ("type", "mid", "receiving"), slowlink ("uplink", "lost"; not yet "mid"
-// and "media", which the core does not report), hangup ("reason"),
+// ("type", "mid", "receiving"), slowlink ("mid", "media", "uplink",
+// "lost", per stream and direction), hangup ("reason"),
 // detached, timeout. Not yet: "ice-failed" (the core hangs up instead).
 // The "opaque_id" in events (Janus opaqueid_in_api) is not sent.
 //
@@ -86,8 +86,8 @@
 //	                             files (Opus, VP8/VP9/AV1, H.264), not .mjr
 //	min_delay, max_delay         supported (playout-delay extension on the
 //	                             echoed video, 10 ms units)
-//	slow_link event              supported, with "lost" where Janus has
-//	                             "media"
+//	slow_link event              supported ("media", "current-bitrate" for
+//	                             video; "mid" and "lost" added)
 //	opusred                      supported (RED around Opus preferred in the
 //	                             answer when offered; echoed as sent)
 //
@@ -122,7 +122,10 @@
 //	                             paused, switched, configured, left, the
 //	                             subscriber's layer changes ("substream",
 //	                             "temporal", "spatial_layer",
-//	                             "temporal_layer", by mid);
+//	                             "temporal_layer", by mid), slow_link
+//	                             (publisher: losses on the way in, with
+//	                             "current-bitrate"; subscriber: on the way
+//	                             out; "mid", "media", "lost" added);
 //	                             extra "active-speaker"
 //	configure "temporal"         supported for VP8 (temporal layers 0..N)
 //	configure "spatial_layer",

@@ -45,8 +45,11 @@ func (ss *session) encode(ev ianua.Event) (m *message, ok bool) {
 		if ev.SlowLink == nil {
 			return nil, false
 		}
-		uplink, lost := ev.SlowLink.Uplink, ev.SlowLink.Lost
-		m.Uplink, m.Lost = &uplink, &lost
+		// Janus's "uplink" is the server's: true when the user NACKs
+		// what Janus sends (mainpage.dox, "uplink=true is from Janus'
+		// perspective"). ianua's Uplink is the client's.
+		uplink, lost := !ev.SlowLink.Uplink, ev.SlowLink.Lost
+		m.MID, m.Media, m.Uplink, m.Lost = ev.SlowLink.MID, ev.SlowLink.Kind, &uplink, &lost
 	case ianua.EventHangup:
 		m.Reason = ev.Reason
 	case ianua.EventTimeout:

@@ -27,6 +27,7 @@ type message struct {
 	MID       string  `json:"mid,omitempty"`
 	Type      string  `json:"type,omitempty"`
 	Receiving *bool   `json:"receiving,omitempty"`
+	Media     string  `json:"media,omitempty"` // slowlink: "audio" or "video"
 	Uplink    *bool   `json:"uplink,omitempty"`
 	Lost      *uint64 `json:"lost,omitempty"`
 	// hangup

@@ -403,6 +403,25 @@ func (a *attachment) WebRTCUp() {
 	}
 }
 
+// SlowLink implements ianua.SlowLinkHandler, as Janus VideoRoom: a
+// publisher whose packets are lost on the way in is told, with its bitrate
+// cap, so that it may send less; a subscriber is told of losses on the way
+// to it. "mid", "media" and "lost" are ianua's additions.
+func (a *attachment) SlowLink(l ianua.SlowLink) {
+	pub, sub := a.roles()
+	ev := map[string]any{"videoroom": "slow_link", "mid": l.MID, "media": l.Kind, "lost": l.Lost}
+	switch {
+	case pub != nil && l.Uplink:
+		pub.mu.Lock()
+		ev["current-bitrate"] = pub.bitrate
+		pub.mu.Unlock()
+	case sub != nil && !l.Uplink:
+	default:
+		return
+	}
+	_ = a.h.PushEvent("", ev, nil)
+}
+
 // HangupMedia implements ianua.HangupHandler: a publisher's streams are
 // unpublished; a subscriber's subscriptions end.
 func (a *attachment) HangupMedia(string) {

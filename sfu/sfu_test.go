@@ -432,6 +432,44 @@ func TestSubscriberLossRepaired(t *testing.T) {
 	}
 }
 
+// Losses on a publisher's uplink and on a subscriber's downlink are told
+// to each as Janus VideoRoom does ("videoroom": "slow_link"), the publisher
+// with its bitrate cap; losses the other way are not (a publisher receives
+// nothing, a subscriber sends nothing).
+func TestSlowLinkEvents(t *testing.T) {
+	checkLeaks(t)
+	r, _ := newRoomRouter(t, sfu.RoomParams{ID: 28, Bitrate: 300000})
+	up := testpeer.ListenSwitch(t)
+	up.DropEvery = 5
+	a := join(t, r, 28, 1)
+	a.publish(publishOptions{video: true, conn: up})
+	down := testpeer.ListenSwitch(t)
+	down.DropInEvery = 5
+	b := join(t, r, 28, 2)
+	b.subscribe(feeds(a), down)
+	a.send(300)
+	a.waitSent()
+	isSlowLink := func(h uint64) func(ianua.Event) bool {
+		return func(e ianua.Event) bool {
+			return e.HandleID == h && e.Type == ianua.EventPlugin && data(e)["videoroom"] == "slow_link"
+		}
+	}
+	pe := data(a.log.Wait(t, 5*time.Second, "publisher slow_link", isSlowLink(a.pubH.ID())))
+	if pe["media"] != "video" || num(pe["current-bitrate"]) != 300000 || num(pe["lost"]) == 0 {
+		t.Errorf("publisher slow_link %v, want video, current-bitrate 300000 and losses", pe)
+	}
+	se := data(b.log.Wait(t, 5*time.Second, "subscriber slow_link", isSlowLink(b.subH.ID())))
+	if se["media"] != "video" || se["mid"] == nil || num(se["lost"]) == 0 {
+		t.Errorf("subscriber slow_link %v, want video with a mid and losses", se)
+	}
+	if _, ok := se["current-bitrate"]; ok {
+		t.Errorf("subscriber slow_link %v has a publisher's bitrate cap", se)
+	}
+	if n := b.log.Count(isSlowLink(b.pubH.ID())); n != 0 {
+		t.Errorf("%d slow_link events on b's publisher handle, which sends nothing", n)
+	}
+}
+
 // A subscriber whose downlink narrows below the highest layer is moved down
 // by the bandwidth estimate.
 func TestSimulcastAutoSwitch(t *testing.T) {

@@ -116,7 +116,7 @@ function onServerMessage(m) {
       log(`media: server ${m.media.receiving ? 'receives' : 'stopped receiving'} ${m.media.type} (mid ${m.media.mid})`);
       break;
     case 'slowlink':
-      log(`slowlink: ${m.slowlink.lost} packets lost ${m.slowlink.uplink ? 'on the way in' : 'on the way out'}`);
+      log(`slowlink: ${m.slowlink.lost} ${m.slowlink.media} packets lost (mid ${m.slowlink.mid}) ${m.slowlink.uplink ? 'on the way in' : 'on the way out'}`);
       break;
     default: // hangup, detached, timeout, destroyed
       log(m.type + (m.reason ? ': ' + m.reason : ''));

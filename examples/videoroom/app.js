@@ -182,7 +182,7 @@ function onServerMessage(m) {
       log(`${roleOf(m.handle)}: server ${m.media.receiving ? 'receives' : 'stopped receiving'} ${m.media.type} (mid ${m.media.mid})`);
       break;
     case 'slowlink':
-      log(`${roleOf(m.handle)}: slowlink, ${m.slowlink.lost} packets lost ${m.slowlink.uplink ? 'on the way in' : 'on the way out'}`);
+      log(`${roleOf(m.handle)}: slowlink, ${m.slowlink.lost} ${m.slowlink.media} packets lost (mid ${m.slowlink.mid}) ${m.slowlink.uplink ? 'on the way in' : 'on the way out'}`);
       break;
     default: // hangup, detached, timeout, destroyed
       log(`${m.handle ? roleOf(m.handle) + ': ' : ''}${m.type}${m.reason ? ' (' + m.reason + ')' : ''}`);

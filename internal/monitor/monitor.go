@@ -1,8 +1,8 @@
 // Package monitor is an interceptor that counts, per PeerConnection, what
-// arrives on each remote RTP stream and how many packets the two sides ask
-// each other to retransmit. The core reads these counters once a second to
-// raise Janus-style "media" (receiving on/off) and "slowlink" events without
-// touching the plugins' hot path.
+// arrives on each remote RTP stream and how many packets of each stream the
+// two sides ask each other to retransmit. The core reads these counters
+// once a second to raise Janus-style "media" (receiving on/off) and
+// per-stream "slowlink" events without touching the plugins' hot path.
 //
 // It imports nothing of ianua's.
 package monitor
@@ -21,6 +21,7 @@ import (
 // Stream counts packets and bytes of one remote RTP stream (one SSRC).
 type Stream struct {
 	nacks   atomic.Uint32 // NACK messages we sent for it
+	nacked  atomic.Uint64 // packets those messages asked for
 	packets atomic.Uint64
 	bytes   atomic.Uint64
 	last    atomic.Int64 // unix nanoseconds of the last packet
@@ -34,6 +35,9 @@ func (s *Stream) Bytes() uint64 { return s.bytes.Load() }
 
 // NACKs is the number of NACK messages we sent for the stream.
 func (s *Stream) NACKs() uint32 { return s.nacks.Load() }
+
+// NACKed is the number of packets of the stream we asked to be resent.
+func (s *Stream) NACKed() uint64 { return s.nacked.Load() }
 
 // LastPacket is when the last packet arrived (zero if none yet).
 func (s *Stream) LastPacket() time.Time {
@@ -53,6 +57,7 @@ type LocalStream struct {
 	jitter  atomic.Uint32 // interarrival jitter, in timestamp units
 	rtt     atomic.Int64  // nanoseconds, from LSR/DLSR (RFC 3550 6.4.1)
 	nacks   atomic.Uint32
+	nacked  atomic.Uint64 // packets the NACKs asked for
 	plis    atomic.Uint32
 }
 
@@ -74,6 +79,10 @@ func (s *LocalStream) RTT() time.Duration { return time.Duration(s.rtt.Load()) }
 // NACKs and PLIs count the feedback messages the peer sent for the stream.
 func (s *LocalStream) NACKs() uint32 { return s.nacks.Load() }
 
+// NACKed is the number of packets of the stream the peer asked us to
+// resend.
+func (s *LocalStream) NACKed() uint64 { return s.nacked.Load() }
+
 // PLIs counts picture loss indications (and FIRs) for the stream.
 func (s *LocalStream) PLIs() uint32 { return s.plis.Load() }
 
@@ -85,13 +94,6 @@ type Monitor struct {
 	mu      sync.Mutex
 	streams map[uint32]*Stream
 	local   map[uint32]*LocalStream
-
-	// nackedIn counts packets the remote peer asked us to retransmit
-	// (loss on our send path, "downlink" from the peer's point of view).
-	nackedIn atomic.Uint64
-	// nackedOut counts packets we asked the remote peer to retransmit
-	// (loss on the peer's send path, "uplink").
-	nackedOut atomic.Uint64
 }
 
 // New returns an empty Monitor.
@@ -143,12 +145,6 @@ func (m *Monitor) UnbindLocalStream(info *interceptor.StreamInfo) {
 	m.mu.Unlock()
 }
 
-// NACKedIn is the number of packets the remote peer asked us to resend.
-func (m *Monitor) NACKedIn() uint64 { return m.nackedIn.Load() }
-
-// NACKedOut is the number of packets we asked the remote peer to resend.
-func (m *Monitor) NACKedOut() uint64 { return m.nackedOut.Load() }
-
 // BindRemoteStream implements interceptor.Interceptor.
 func (m *Monitor) BindRemoteStream(info *interceptor.StreamInfo, reader interceptor.RTPReader) interceptor.RTPReader {
 	s := &Stream{}
@@ -189,7 +185,6 @@ func (m *Monitor) BindRTCPReader(reader interceptor.RTCPReader) interceptor.RTCP
 		if perr != nil {
 			return n, attr, err
 		}
-		m.nackedIn.Add(countNACKed(pkts))
 		m.feedback(pkts)
 		return n, attr, err
 	})
@@ -198,11 +193,11 @@ func (m *Monitor) BindRTCPReader(reader interceptor.RTCPReader) interceptor.RTCP
 // BindRTCPWriter implements interceptor.Interceptor.
 func (m *Monitor) BindRTCPWriter(writer interceptor.RTCPWriter) interceptor.RTCPWriter {
 	return interceptor.RTCPWriterFunc(func(pkts []rtcp.Packet, a interceptor.Attributes) (int, error) {
-		m.nackedOut.Add(countNACKed(pkts))
 		for _, p := range pkts {
 			if n, ok := p.(*rtcp.TransportLayerNack); ok {
 				if s, ok := m.Stream(n.MediaSSRC); ok {
 					s.nacks.Add(1)
+					s.nacked.Add(countNACKed(n))
 				}
 			}
 		}
@@ -221,6 +216,7 @@ func (m *Monitor) feedback(pkts []rtcp.Packet) {
 		case *rtcp.TransportLayerNack:
 			if s, ok := m.Local(p.MediaSSRC); ok {
 				s.nacks.Add(1)
+				s.nacked.Add(countNACKed(p))
 			}
 		case *rtcp.PictureLossIndication:
 			if s, ok := m.Local(p.MediaSSRC); ok {
@@ -260,18 +256,13 @@ func ntpMiddle(t time.Time) uint32 {
 	return uint32((secs<<32 | frac) >> 16)
 }
 
-func countNACKed(pkts []rtcp.Packet) uint64 {
+// countNACKed is the number of packets one NACK asks for.
+func countNACKed(nack *rtcp.TransportLayerNack) uint64 {
 	var n uint64
-	for _, p := range pkts {
-		nack, ok := p.(*rtcp.TransportLayerNack)
-		if !ok {
-			continue
-		}
-		for _, pair := range nack.Nacks {
-			// One packet id plus a bitmask of the 16 following ones
-			// (RFC 4585 section 6.2.1).
-			n += 1 + uint64(bits.OnesCount16(uint16(pair.LostPackets)))
-		}
+	for _, pair := range nack.Nacks {
+		// One packet id plus a bitmask of the 16 following ones
+		// (RFC 4585 section 6.2.1).
+		n += 1 + uint64(bits.OnesCount16(uint16(pair.LostPackets)))
 	}
 	return n
 }

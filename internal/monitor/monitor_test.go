@@ -59,15 +59,21 @@ func TestCounters(t *testing.T) {
 		t.Errorf("RTT %v, want about 30ms", rtt)
 	}
 	// One NACK for packet 10 plus two in its bitmask.
-	if got := m.NACKedIn(); got != 3 {
-		t.Errorf("NACKedIn %d, want 3", got)
+	if got := l.NACKed(); got != 3 {
+		t.Errorf("local stream NACKed %d, want 3", got)
 	}
 	wr := m.BindRTCPWriter(interceptor.RTCPWriterFunc(func(p []rtcp.Packet, a interceptor.Attributes) (int, error) { return 0, nil }))
-	if _, err := wr.Write([]rtcp.Packet{&rtcp.TransportLayerNack{Nacks: []rtcp.NackPair{{PacketID: 1}}}}, nil); err != nil {
+	// One NACK for the remote stream (1 + 1 packets), one for an SSRC we
+	// do not receive, which counts nowhere.
+	out := []rtcp.Packet{
+		&rtcp.TransportLayerNack{MediaSSRC: 7, Nacks: []rtcp.NackPair{{PacketID: 1, LostPackets: 0b1000}}},
+		&rtcp.TransportLayerNack{MediaSSRC: 8, Nacks: []rtcp.NackPair{{PacketID: 1}}},
+	}
+	if _, err := wr.Write(out, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := m.NACKedOut(); got != 1 {
-		t.Errorf("NACKedOut %d, want 1", got)
+	if s.NACKs() != 1 || s.NACKed() != 2 {
+		t.Errorf("remote stream: %d NACKs for %d packets, want 1 for 2", s.NACKs(), s.NACKed())
 	}
 	m.UnbindRemoteStream(&interceptor.StreamInfo{SSRC: 7})
 	m.UnbindLocalStream(&interceptor.StreamInfo{SSRC: 9})
