@@ -23,6 +23,9 @@ type FeedInfo struct {
 	Node    string       `json:"node"`
 	Display string       `json:"display,omitempty"`
 	Streams []StreamInfo `json:"streams"`
+	// E2EE: the publisher's media is end-to-end encrypted; remote
+	// subscribers are told so in their offer.
+	E2EE bool `json:"e2ee,omitempty"`
 }
 
 // StreamInfo is one stream of a feed, with its codec as the publisher's
@@ -60,7 +63,7 @@ func (n *Node) onPublisher(e sfu.PublisherEvent) {
 		})
 		return
 	}
-	info := FeedInfo{Room: e.Room.ID(), Feed: e.Participant.ID(), Node: n.p.ID, Display: e.Participant.Display()}
+	info := FeedInfo{Room: e.Room.ID(), Feed: e.Participant.ID(), Node: n.p.ID, Display: e.Participant.Display(), E2EE: e.Participant.E2EE()}
 	for _, st := range e.Participant.Streams() {
 		if !e.Active {
 			break // in the room, not publishing
@@ -228,7 +231,7 @@ func (n *Node) updateFeed(key string, old *remoteFeed, info FeedInfo) {
 	nf := &remoteFeed{info: info, room: old.room, pt: old.pt}
 	streams, err := n.openStreams(nf)
 	if err == nil {
-		err = old.room.UpdateRemotePublisher(sfu.RemotePublisherParams{ID: info.Feed, Display: info.Display, Streams: streams})
+		err = old.room.UpdateRemotePublisher(sfu.RemotePublisherParams{ID: info.Feed, Display: info.Display, Streams: streams, E2EE: info.E2EE})
 		if err != nil {
 			n.closeStreams(nf)
 		}
@@ -316,7 +319,7 @@ func (n *Node) addFeed(info FeedInfo) (*remoteFeed, error) {
 	if err != nil {
 		return nil, err
 	}
-	pt, err := room.AddRemotePublisher(sfu.RemotePublisherParams{ID: info.Feed, Display: info.Display, Streams: streams})
+	pt, err := room.AddRemotePublisher(sfu.RemotePublisherParams{ID: info.Feed, Display: info.Display, Streams: streams, E2EE: info.E2EE})
 	if err != nil {
 		n.closeStreams(f)
 		return nil, err

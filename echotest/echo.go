@@ -41,6 +41,10 @@ type Echo struct {
 	recordGen atomic.Uint32
 	// playoutGen is bumped when the playout delay changes.
 	playoutGen atomic.Uint32
+	// e2ee: the client said its media is end-to-end encrypted (Janus's
+	// "e2ee" in the offer's JSEP); the answer says so back. Until the
+	// hangup, as in Janus.
+	e2ee atomic.Bool
 
 	mu     sync.Mutex
 	echoes map[*webrtc.RTPTransceiver]*echoTrack
@@ -99,6 +103,8 @@ type Status struct {
 	// MinDelay and MaxDelay are the playout delay asked of the client.
 	MinDelay *int `json:"min_delay,omitempty"`
 	MaxDelay *int `json:"max_delay,omitempty"`
+	// E2EE: the client's media is end-to-end encrypted.
+	E2EE bool `json:"e2ee,omitempty"`
 }
 
 // Status returns the current settings and the layers being echoed.
@@ -107,6 +113,7 @@ func (e *Echo) Status() Status {
 	st := Status{
 		AudioActive: e.audio.Load(), VideoActive: e.video.Load(), Bitrate: e.bitrate.Load(),
 		Streams: len(e.echoes) + len(e.layered), Recording: e.recordBase, Fallback: e.fallback,
+		E2EE: e.e2ee.Load(),
 	}
 	if d := e.playout; d != nil {
 		lo, hi := int(d.Min), int(d.Max)
@@ -163,6 +170,10 @@ func (e *Echo) HandleMessage(ctx context.Context, msg ianua.Message) (ianua.Repl
 		if jsep, err = e.h.Answer(ctx); err != nil {
 			return ianua.Reply{}, pluginError(ErrorInvalidSDP, ianua.ErrInvalidSDP, "Error answering: %v", err)
 		}
+		if msg.JSEP.E2EE {
+			e.e2ee.Store(true)
+		}
+		jsep.E2EE = e.e2ee.Load()
 	case req.Request == "offer":
 		if jsep, err = e.offer(ctx, req); err != nil {
 			return ianua.Reply{}, err
@@ -726,6 +737,7 @@ func (e *Echo) SlowLink(l ianua.SlowLink) {
 
 // HangupMedia implements ianua.HangupHandler: like Janus, say "done".
 func (e *Echo) HangupMedia(string) {
+	e.e2ee.Store(false)
 	e.mu.Lock()
 	clear(e.echoes)
 	streams := e.layeredLocked()

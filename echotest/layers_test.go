@@ -578,3 +578,55 @@ func codeOf(err error) int {
 	}
 	return -1
 }
+
+// A client that says its media is end-to-end encrypted (Janus's "e2ee" in
+// the offer's JSEP, as janus.js sets it with insertable streams) gets it
+// back in the answer and in the admin view, and its media is echoed
+// unread; a client that does not say so gets neither.
+func TestE2EE(t *testing.T) {
+	for _, e2ee := range []bool{true, false} {
+		c := newLayerCall(t)
+		track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", "client")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
+			t.Fatal(err)
+		}
+		offer, err := c.pc.CreateOffer(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.pc.SetLocalDescription(offer); err != nil {
+			t.Fatal(err)
+		}
+		testpeer.TrickleTo(t, c.pc, c.h)
+		mark := c.log.Len()
+		if err := c.message(map[string]any{"audio": true, "video": true}, &ianua.JSEP{Type: "offer", SDP: offer.SDP, E2EE: e2ee}); err != nil {
+			t.Fatal(err)
+		}
+		ev := c.log.WaitFrom(t, mark, 5*time.Second, "answer", func(e ianua.Event) bool { return e.JSEP != nil && e.JSEP.Type == "answer" })
+		if ev.JSEP.E2EE != e2ee {
+			t.Errorf("e2ee %v: answer says e2ee %v", e2ee, ev.JSEP.E2EE)
+		}
+		if st := c.h.Info().PluginSpecific.(echotest.Status); st.E2EE != e2ee {
+			t.Errorf("e2ee %v: status says e2ee %v", e2ee, st.E2EE)
+		}
+		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ev.JSEP.SDP}); err != nil {
+			t.Fatal(err)
+		}
+		testpeer.TrickleFrom(c.log, c.h.ID(), c.pc, c.stop)
+		// Payloads the server cannot read (random after the VP8
+		// descriptor, as an encrypted frame is) come back all the same.
+		c.every(10*time.Millisecond, func(n int) error {
+			payload := make([]byte, 120)
+			payload[0] = 0x10
+			for i := 1; i < len(payload); i++ {
+				payload[i] = byte(n*31 + i*7)
+			}
+			payload[c.markerAt] = 0xE2
+			return track.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: uint16(n), Timestamp: uint32(n) * 3000, Marker: true}, Payload: payload})
+		})
+		testpeer.WaitFor(t, 10*time.Second, "echo of the encrypted media", func() bool { return c.count(0xE2) > 20 })
+	}
+}

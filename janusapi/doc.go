@@ -30,7 +30,9 @@
 //	message     supported: "body", "jsep" (offer/answer, "trickle"); synchronous
 //	            plugin replies as "success" with plugindata, asynchronous ones
 //	            "ack" then "event"; plugin errors as PluginAPI says; "jsep"
-//	            fields "rid_order", "force_relay", "e2ee", "svc" ignored
+//	            "e2ee" passed to the plugin (ianua.JSEP.E2EE) and back in
+//	            its JSEP; "rid_order", "force_relay", "svc" ignored (rids
+//	            are ordered by name, SVC is read from the packets)
 //	trickle     supported ("candidate", "candidates", {"completed":true});
 //	            with differences: a single candidate the ICE agent refuses is
 //	            error 466 where Janus acknowledges it
@@ -90,6 +92,9 @@
 //	                             video; "mid" and "lost" added)
 //	opusred                      supported (RED around Opus preferred in the
 //	                             answer when offered; echoed as sent)
+//	jsep "e2ee"                  supported (said back in the answer, shown
+//	                             in query_session; a recording holds the
+//	                             frames as they came, encrypted)
 //
 // VideoRoom (janus.plugin.videoroom, package sfu; multistream API):
 //
@@ -137,7 +142,12 @@
 //	configure "min_delay",
 //	"max_delay"                  supported (playout-delay extension on the
 //	                             stream's video, 10 ms units)
-//	string room ids, e2ee,
+//	require_e2ee, jsep "e2ee"    supported: a publisher's "e2ee" is said
+//	                             back and in its subscribers' offers; one
+//	                             subscription cannot mix encrypted and
+//	                             plain feeds (438); a require_e2ee room
+//	                             refuses plain publishers (433)
+//	string room ids,
 //	dummy publishers,
 //	permanent                    not yet
 //

@@ -189,7 +189,7 @@ func (s *Server) message(ctx context.Context, ss *session, h *ianua.Handle, r *r
 		if e != nil {
 			return errorMessage(sid, tx, e), nil
 		}
-		j = &ianua.JSEP{Type: *pj.Type, SDP: *pj.SDP, Trickle: pj.Trickle}
+		j = &ianua.JSEP{Type: *pj.Type, SDP: *pj.SDP, Trickle: pj.Trickle, E2EE: pj.E2EE}
 	}
 	hs, ok := ss.handle(hid)
 	if !ok {

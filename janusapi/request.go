@@ -117,6 +117,8 @@ type jsep struct {
 	Type    *string `json:"type"`
 	SDP     *string `json:"sdp"`
 	Trickle *bool   `json:"trickle"`
+	// E2EE is true only for a JSON true, as Janus's json_is_true.
+	E2EE bool
 }
 
 func parseJSEP(raw json.RawMessage) (*jsep, *apiError) {
@@ -149,6 +151,7 @@ func parseJSEP(raw json.RawMessage) (*jsep, *apiError) {
 			return nil, newError(ErrorInvalidElementType, "JSEP error: invalid element type (%s should be %s)", f.name, f.kind)
 		}
 	}
+	j.E2EE = string(bytes.TrimSpace(fields["e2ee"])) == "true"
 	switch strings.ToLower(*j.Type) {
 	case "offer", "answer":
 		*j.Type = strings.ToLower(*j.Type)

@@ -149,7 +149,7 @@ func (a *attachment) joinPublisher(ctx context.Context, room *Room, req request,
 	room.mu.Unlock()
 
 	if msg.JSEP != nil {
-		if err := pt.publish(ctx, "", req, false); err != nil {
+		if err := pt.publish(ctx, "", req, false, msg.JSEP.E2EE); err != nil {
 			room.mu.Lock()
 			delete(room.participants, pt.id)
 			room.mu.Unlock()
@@ -202,6 +202,9 @@ func (a *attachment) joinSubscriber(ctx context.Context, room *Room, req request
 	}
 	items, err := s.resolve(refs)
 	if err != nil {
+		return err
+	}
+	if err := s.admitE2EE(items, true); err != nil {
 		return err
 	}
 	// Bandwidth estimation only serves the automatic choice of a
@@ -260,10 +263,14 @@ func (a *attachment) publisherRequest(ctx context.Context, pt *Participant, req 
 			if req.Request == "publish" && publishing {
 				return perr(ErrorAlreadyPublished, ErrAlreadyPublished, "Can't publish, already published")
 			}
+			// Refused before configure changes anything.
+			if _, err := pt.checkE2EE(msg.JSEP.E2EE); err != nil {
+				return err
+			}
 			if err := pt.configure(req); err != nil {
 				return err
 			}
-			return pt.publish(ctx, msg.Transaction, req, publishing)
+			return pt.publish(ctx, msg.Transaction, req, publishing, msg.JSEP.E2EE)
 		}
 		if req.Request == "publish" {
 			return perr(ErrorMissingElement, ianua.ErrMalformedBody, "Missing SDP offer")
@@ -322,6 +329,9 @@ func (a *attachment) subscriberRequest(ctx context.Context, s *Subscriber, req r
 		}
 		items, err := s.resolve(add)
 		if err != nil {
+			return err
+		}
+		if err := s.admitE2EE(items, false); err != nil {
 			return err
 		}
 		removed, err := s.remove(del)
@@ -449,7 +459,7 @@ func (a *attachment) Detached() {
 // Query implements ianua.Querier, for an admin view (Janus VideoRoom's
 // query_session): the handle's role, its room and, for a publisher, its
 // id, display name and whether it publishes; for a subscriber, its
-// streams.
+// streams; for both, whether the media is end-to-end encrypted.
 func (a *attachment) Query() any {
 	pub, sub := a.roles()
 	switch {
@@ -457,9 +467,12 @@ func (a *attachment) Query() any {
 		pub.mu.Lock()
 		defer pub.mu.Unlock()
 		return map[string]any{"type": "publisher", "room": pub.room.ID(), "id": pub.id,
-			"display": pub.display, "publishing": pub.publishing, "streams": len(pub.streams)}
+			"display": pub.display, "publishing": pub.publishing, "streams": len(pub.streams), "e2ee": pub.e2ee}
 	case sub != nil:
-		return map[string]any{"type": "subscriber", "room": sub.room.ID(), "streams": sub.Streams()}
+		sub.mu.Lock()
+		e2ee := sub.e2ee
+		sub.mu.Unlock()
+		return map[string]any{"type": "subscriber", "room": sub.room.ID(), "streams": sub.Streams(), "e2ee": e2ee}
 	}
 	return map[string]any{"type": "none"}
 }

@@ -27,6 +27,7 @@ const (
 	ErrorNotPublished     = 435
 	ErrorIDExists         = 436
 	ErrorInvalidSDP       = 437
+	ErrorInvalidFeed      = 438
 )
 
 // Sentinel errors of the typed API; each *ianua.PluginError the plugin
@@ -42,6 +43,11 @@ var (
 	ErrIDExists         = errors.New("sfu: participant id exists")
 	ErrJoinFirst        = errors.New("sfu: join first")
 	ErrAlreadyJoined    = errors.New("sfu: already joined")
+	// ErrE2EERequired: the room takes only end-to-end encrypted media.
+	ErrE2EERequired = errors.New("sfu: room requires end-to-end encrypted media")
+	// ErrE2EEMix: one subscription cannot mix end-to-end encrypted feeds
+	// with others (the client decrypts all of its media or none).
+	ErrE2EEMix = errors.New("sfu: cannot mix end-to-end encrypted and other feeds")
 )
 
 func perr(code int, sentinel error, format string, args ...any) error {

@@ -57,6 +57,8 @@ type participant struct {
 
 	pubH      *ianua.Handle
 	pubPC     *webrtc.PeerConnection
+	pubAnswer *ianua.JSEP // the last answer to a publish
+	subOffer  *ianua.JSEP // the subscriber's first offer
 	id        uint64
 	privateID uint64
 	audio     *webrtc.TrackLocalStaticRTP
@@ -161,6 +163,8 @@ type publishOptions struct {
 	svc        bool
 	conn       *testpeer.SwitchConn
 	audioLevel bool
+	// e2ee: the offer says the media is end-to-end encrypted.
+	e2ee bool
 }
 
 // publish sends an offer with the tracks asked for and waits until the
@@ -231,8 +235,9 @@ func (p *participant) publish(o publishOptions) {
 		t.Fatal(err)
 	}
 	mark := p.log.Len()
-	message(t, p.pubH, map[string]any{"request": "publish"}, &ianua.JSEP{Type: "offer", SDP: offer.SDP})
+	message(t, p.pubH, map[string]any{"request": "publish"}, &ianua.JSEP{Type: "offer", SDP: offer.SDP, E2EE: o.e2ee})
 	ev := p.log.WaitFrom(t, mark, 5*time.Second, "configured", testpeer.Plugin(p.pubH.ID(), "configured", "ok", "answer"))
+	p.pubAnswer = ev.JSEP
 	if err := p.pubPC.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: ev.JSEP.SDP}); err != nil {
 		t.Fatal(err)
 	}
@@ -348,6 +353,7 @@ func (p *participant) subscribe(streams []map[string]any, conn *testpeer.SwitchC
 	body := map[string]any{"request": "join", "ptype": "subscriber", "room": p.room, "private_id": p.privateID, "streams": streams, "pin": testPIN}
 	message(t, p.subH, body, nil)
 	ev := p.log.WaitFrom(t, mark, 5*time.Second, "attached", testpeer.Plugin(p.subH.ID(), "videoroom", "attached", "offer"))
+	p.subOffer = ev.JSEP
 	p.answer(ev)
 	testpeer.TrickleFrom(p.log, p.subH.ID(), p.subPC, p.stop)
 	p.log.Wait(t, 10*time.Second, "subscriber webrtcup", testpeer.Type(ianua.EventWebRTCUp, p.subH.ID()))

@@ -40,6 +40,9 @@ type Participant struct {
 	left       bool
 	streams    []*pubStream
 	bitrate    uint32
+	// e2ee: the publisher said its media is end-to-end encrypted; until
+	// it unpublishes, as in Janus.
+	e2ee       bool
 	stopREMB   chan struct{}
 	wg         sync.WaitGroup
 	record     bool   // record every published stream
@@ -66,6 +69,14 @@ type pubStream struct {
 
 // ID is the participant's id in the room.
 func (pt *Participant) ID() uint64 { return pt.id }
+
+// E2EE says whether the participant's media is end-to-end encrypted (its
+// offer said "e2ee"): subscribers then get it with "e2ee" in their offer.
+func (pt *Participant) E2EE() bool {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	return pt.e2ee
+}
 
 // Display is the participant's display name.
 func (pt *Participant) Display() string {
@@ -146,10 +157,17 @@ func (pt *Participant) info() map[string]any {
 // publish answers a publisher's offer: only the room's codecs are
 // accepted, one per m-line, and every audio and video m-line becomes a
 // source of the router.
-func (pt *Participant) publish(ctx context.Context, tx string, req request, renegotiate bool) error {
+//
+// e2ee is the offer's "e2ee": once said, the publisher's media is taken
+// as end-to-end encrypted (Janus keeps it so until the publisher goes).
+func (pt *Participant) publish(ctx context.Context, tx string, req request, renegotiate, e2ee bool) error {
 	room := pt.room
 	if !renegotiate && room.activePublishers() >= room.Params().Publishers {
 		return perr(ErrorPublishersFull, ErrPublishersFull, "Maximum number of publishers (%d) reached", room.Params().Publishers)
+	}
+	e2ee, err := pt.checkE2EE(e2ee)
+	if err != nil {
+		return err
 	}
 	pc, err := pt.h.PeerConnection()
 	if err != nil {
@@ -181,9 +199,11 @@ func (pt *Participant) publish(ctx context.Context, tx string, req request, rene
 	if err != nil {
 		return perr(ErrorInvalidSDP, ianua.ErrInvalidSDP, "Error answering: %v", err)
 	}
+	jsep.E2EE = e2ee
 	pt.updateStreams(pc, jsep.SDP, req.Descriptions)
 	pt.mu.Lock()
 	pt.publishing = true
+	pt.e2ee = e2ee
 	if req.Display != nil {
 		pt.display = *req.Display
 	}
@@ -219,6 +239,19 @@ func (pt *Participant) publish(ctx context.Context, tx string, req request, rene
 		pt.observe(true, false)
 	}
 	return nil
+}
+
+// checkE2EE returns whether the publisher's media is end-to-end encrypted
+// once an offer saying e2ee is taken, or Janus's error when the room
+// requires it and the publisher never said so.
+func (pt *Participant) checkE2EE(e2ee bool) (bool, error) {
+	pt.mu.Lock()
+	e2ee = e2ee || pt.e2ee
+	pt.mu.Unlock()
+	if pt.room.Params().RequireE2EE && !e2ee {
+		return false, perr(ErrorUnauthorized, ErrE2EERequired, "Room requires end-to-end encrypted media")
+	}
+	return e2ee, nil
 }
 
 // pickCodec returns the receiver codecs of the first allowed codec name
@@ -455,7 +488,7 @@ func (pt *Participant) unpublish(notify bool) bool {
 	was := pt.publishing
 	active := pt.active
 	leaving := pt.left
-	pt.publishing, pt.active = false, false
+	pt.publishing, pt.active, pt.e2ee = false, false, false
 	streams := pt.streams
 	pt.streams = nil
 	pt.recordings = nil // they end with their sources

@@ -32,6 +32,9 @@ type RemotePublisherParams struct {
 	// (listed by listparticipants, announced with "joining" in rooms
 	// that notify joins).
 	Streams []Stream
+	// E2EE: the publisher's media is end-to-end encrypted
+	// (Participant.E2EE on its node).
+	E2EE bool
 }
 
 // PublisherEvent tells a host (a cluster node, say) about a local
@@ -54,7 +57,7 @@ func (r *Room) AddRemotePublisher(p RemotePublisherParams) (*Participant, error)
 		return nil, err
 	}
 	live := len(streams) > 0
-	pt := &Participant{p: r.p, room: r, id: p.ID, display: p.Display, remote: true, publishing: live, active: live, streams: streams}
+	pt := &Participant{p: r.p, room: r, id: p.ID, display: p.Display, remote: true, publishing: live, active: live, streams: streams, e2ee: live && p.E2EE}
 	r.mu.Lock()
 	if r.destroyed {
 		r.mu.Unlock()
@@ -112,7 +115,7 @@ func (r *Room) UpdateRemotePublisher(p RemotePublisherParams) error {
 	}
 	pt.display = p.Display
 	pt.streams = streams
-	pt.publishing, pt.active = live, live
+	pt.publishing, pt.active, pt.e2ee = live, live, live && p.E2EE
 	pt.mu.Unlock()
 	if live {
 		r.notify(map[string]any{"videoroom": "event", "room": r.ID(), "publishers": []any{pt.info()}}, pt)

@@ -19,6 +19,9 @@ type RoomParams struct {
 	IsPrivate   bool   `json:"is_private,omitempty"`
 	// RequirePvtID makes subscribers give a publisher's private_id.
 	RequirePvtID bool `json:"require_pvtid,omitempty"`
+	// RequireE2EE admits only publishers whose media is end-to-end
+	// encrypted ("e2ee" in their offer's JSEP), and subscriptions to them.
+	RequireE2EE bool `json:"require_e2ee,omitempty"`
 	// Publishers is the maximum number of concurrent publishers (default 3).
 	Publishers int `json:"publishers,omitempty"`
 	// Bitrate caps each publisher's video, bits per second, via REMB
@@ -219,6 +222,7 @@ func (r *Room) info() map[string]any {
 		"max_publishers":   r.params.Publishers,
 		"bitrate":          r.params.Bitrate,
 		"require_pvtid":    r.params.RequirePvtID,
+		"require_e2ee":     r.params.RequireE2EE,
 		"notify_joining":   r.params.NotifyJoining,
 		"audiocodec":       r.params.AudioCodec,
 		"videocodec":       r.params.VideoCodec,

@@ -30,11 +30,14 @@ type Subscriber struct {
 	// plugin starts when a source closes.
 	negMu sync.Mutex
 
-	mu       sync.Mutex
-	streams  []*subStream
-	paused   bool
-	pending  bool // an offer is owed once the current one is answered
-	hasData  bool
+	mu      sync.Mutex
+	streams []*subStream
+	paused  bool
+	pending bool // an offer is owed once the current one is answered
+	hasData bool
+	// e2ee: the subscription's media is end-to-end encrypted, all of it
+	// (decided at the join, as in Janus).
+	e2ee     bool
 	left     bool
 	bg       sync.WaitGroup
 	bgClosed bool
@@ -141,6 +144,39 @@ func (s *Subscriber) resolve(refs []streamRef) ([]resolved, error) {
 		}
 	}
 	return out, nil
+}
+
+// admitE2EE applies Janus VideoRoom's rule for end-to-end encrypted
+// feeds: a subscription's media is all encrypted or none, since its client
+// decrypts every stream or none. At the join, the room's require_e2ee or
+// else the first feed decides; every other feed must match.
+func (s *Subscriber) admitE2EE(items []resolved, joining bool) error {
+	s.mu.Lock()
+	e2ee := s.e2ee
+	s.mu.Unlock()
+	if joining {
+		e2ee = s.room.Params().RequireE2EE
+	}
+	for i, it := range items {
+		pe := it.pub.E2EE()
+		switch {
+		case pe == e2ee:
+		case joining && i == 0:
+			e2ee = true
+		case joining && e2ee:
+			return perr(ErrorInvalidFeed, ErrE2EEMix, "Can't have not end-to-end encrypted feed in this subscription (%d)", it.pub.id)
+		case joining:
+			return perr(ErrorInvalidFeed, ErrE2EEMix, "Can't have end-to-end encrypted feed in this subscription (%d)", it.pub.id)
+		default:
+			return perr(ErrorInvalidFeed, ErrE2EEMix, "Can't mix normal and end-to-end encrypted subscriptions")
+		}
+	}
+	if joining {
+		s.mu.Lock()
+		s.e2ee = e2ee
+		s.mu.Unlock()
+	}
+	return nil
 }
 
 type resolved struct {
@@ -254,6 +290,9 @@ func (s *Subscriber) offer(ctx context.Context, restart bool) (*ianua.JSEP, erro
 		return nil, err
 	}
 	s.assignMIDs(pc, jsep.SDP)
+	s.mu.Lock()
+	jsep.E2EE = s.e2ee
+	s.mu.Unlock()
 	return jsep, nil
 }
 
@@ -491,6 +530,9 @@ func (s *Subscriber) switchStreams(tx string, refs []streamRef) error {
 		}
 		if to[0].ps.kind != st.kind {
 			return perr(ErrorInvalidElement, ianua.ErrInvalidElement, "Cannot switch %s to %s", st.kind, to[0].ps.kind)
+		}
+		if err := s.admitE2EE(to, false); err != nil {
+			return err
 		}
 		changes = append(changes, change{st, to[0]})
 	}
