@@ -10,6 +10,11 @@
 //   ?vcodec=vp9        the video codec the answer keeps (videocodec)
 //   ?vprofile=42e01f   a VP9 profile-id or H.264 profile-level-id
 //                      (videoprofile)
+//   ?e2ee=1            the media is end-to-end encrypted with insertable
+//                      streams (janus.js's track "transforms"; janus.js
+//                      then says "e2ee" in the offer's JSEP). The cipher is
+//                      a toy XOR, for the test: the server must forward
+//                      frames it cannot read.
 'use strict';
 
 let echo = null;           // the janus.js plugin handle
@@ -23,6 +28,31 @@ const doSimulcast = truthy(params.get('simulcast'));
 const acodec = params.get('acodec');
 const vcodec = params.get('vcodec');
 const vprofile = params.get('vprofile');
+const doE2EE = truthy(params.get('e2ee'));
+
+// What the insertable-stream transforms did, and whether the plugin's
+// answer said e2ee.
+const e2ee = { encrypted: 0, decrypted: 0, answer: null };
+
+// xorTransform encrypts or decrypts (the same XOR both ways) every frame,
+// leaving the codec's first bytes clear as Janus's e2etest demo does (the
+// VP8 payload header: 10 bytes of a key frame, 3 of a delta frame; Opus's
+// TOC byte), so that a server can still find key frames.
+function xorTransform(counter) {
+  return new TransformStream({
+    transform(frame, controller) {
+      const data = new Uint8Array(frame.data);
+      const clear = frame.type === 'key' ? 10 : frame.type === 'delta' ? 3 : 1;
+      for (let i = clear; i < data.length; i++) data[i] ^= 0xA5 ^ (i & 0xFF);
+      frame.data = data.buffer;
+      e2ee[counter]++;
+      controller.enqueue(frame);
+    },
+  });
+}
+
+// transforms returns a track's janus.js transforms when ?e2ee is on.
+const transforms = () => doE2EE ? { sender: xorTransform('encrypted'), receiver: xorTransform('decrypted') } : undefined;
 
 // What the plugin's layer events said last: {"echotest":"event",
 // "videocodec":…, "substream":…, "temporal":…} for simulcast,
@@ -60,12 +90,12 @@ async function start() {
       if (vprofile) body.videoprofile = vprofile;
       handle.createOffer({
         tracks: [
-          { type: 'audio', capture: true, recv: true },
-          { type: 'video', capture: true, recv: true, simulcast: doSimulcast },
+          { type: 'audio', capture: true, recv: true, transforms: transforms() },
+          { type: 'video', capture: true, recv: true, simulcast: doSimulcast, transforms: transforms() },
           { type: 'data' },
         ],
         success: (jsep) => {
-          log(`offer made${doSimulcast ? ' (simulcast)' : ''}; sending it with ${JSON.stringify(body)}`);
+          log(`offer made${doSimulcast ? ' (simulcast)' : ''}${jsep.e2ee ? ' (e2ee)' : ''}; sending it with ${JSON.stringify(body)}`);
           handle.send({ message: body, jsep });
         },
         error: (err) => log(`offer failed: ${err}`),
@@ -80,6 +110,7 @@ async function start() {
         log(`event: ${JSON.stringify(msg)}`);
       }
       layerEvent(msg);
+      if (jsep && jsep.type === 'answer') e2ee.answer = !!jsep.e2ee;
       if (jsep) echo.handleRemoteJsep({ jsep });
     },
     webrtcState: (on, reason) => {
@@ -211,6 +242,9 @@ window.ianuaStats = async () => {
     spatialLayer: layers.spatialLayer,
     temporalLayer: layers.temporalLayer,
     totSpatialLayers: layers.totSpatialLayers,
+    e2eeEncrypted: e2ee.encrypted,
+    e2eeDecrypted: e2ee.decrypted,
+    e2eeAnswer: e2ee.answer,
     error: lastError,
   };
 };
