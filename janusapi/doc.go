@@ -62,6 +62,16 @@
 // dumps, query_eventhandler, custom_event, resolve_address, test_stun,
 // loops_info).
 //
+// Event handlers: EventHandler (an ianua.Observer) POSTs the router's
+// events to an HTTP backend in the format of Janus's event handlers, as
+// janus.eventhandler.sampleevh does (grouping, basic authentication,
+// retransmissions, a type mask): session (1), handle (2), jsep (8), webrtc
+// (16: ICE state, local candidates, DTLS state, webrtcup/hangup), media
+// (32: receiving, slow link) and plugin (64) events. Not yet: opaque_id,
+// remote candidates, the selected pair, media statistics, transport and
+// core events, compression, and the other handlers (WebSocket, RabbitMQ,
+// MQTT, NATS, GELF).
+//
 // EchoTest (janus.plugin.echotest, package echotest):
 //
 //	request / field              status

@@ -2,7 +2,6 @@ package janusapi
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -103,7 +102,7 @@ type Server struct {
 // New returns a Server for p.
 func New(p Params) (*Server, error) {
 	if p.Router == nil {
-		return nil, errors.New("janusapi: Params.Router is nil")
+		return nil, ErrNoRouter
 	}
 	for alias, name := range p.Aliases {
 		if _, ok := p.Router.Plugin(name); !ok {

@@ -49,6 +49,15 @@ type options struct {
 	SessionTimeout duration            `json:"session_timeout"`
 	ReclaimTimeout duration            `json:"reclaim_timeout"`
 
+	// EventBackend, if set, is the URL every session, handle, JSEP,
+	// WebRTC, media and plugin event is POSTed to, in the format of
+	// Janus's event handlers (janus.eventhandler.sampleevh's "backend"),
+	// with EventBackendUser and EventBackendPassword as basic
+	// authentication.
+	EventBackend         string `json:"event_backend"`
+	EventBackendUser     string `json:"event_backend_user"`
+	EventBackendPassword string `json:"event_backend_pwd"`
+
 	VideoRoom struct {
 		// AdminKey, if set, is required to create rooms.
 		AdminKey string `json:"admin_key"`

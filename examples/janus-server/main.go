@@ -47,6 +47,7 @@ func main() {
 	flag.StringVar(&f.APISecret, "apisecret", "", "API secret every request must carry (Janus api_secret)")
 	flag.StringVar(&f.AdminSecret, "admin-secret", "", "secret every Admin API request must carry (admin_secret)")
 	flag.StringVar(&origins, "allow-origin", "", "comma-separated web origins allowed to use the API (host:port patterns, or *); default: the demo pages' own")
+	flag.StringVar(&f.EventBackend, "event-backend", "", "URL to POST Janus-format event handler events to (sample event handler's backend); empty: none")
 	flag.Var(&f.SessionTimeout, "session-timeout", "destroy sessions idle for this long (default 60s)")
 	flag.Var(&f.ReclaimTimeout, "reclaim-timeout", "keep the sessions of a closed WebSocket this long for a claim (default 0: destroy at once)")
 	flag.Parse()
@@ -85,6 +86,8 @@ func main() {
 			o.APISecret = f.APISecret
 		case "admin-secret":
 			o.AdminSecret = f.AdminSecret
+		case "event-backend":
+			o.EventBackend = f.EventBackend
 		case "session-timeout":
 			o.SessionTimeout = f.SessionTimeout
 		case "reclaim-timeout":

@@ -93,6 +93,28 @@ func run(ctx context.Context, o options, ready func(listening)) error {
 	if len(o.STUN) > 0 {
 		cfg.ICE.Servers = []webrtc.ICEServer{{URLs: o.STUN}}
 	}
+	// Monitoring: the router's observer POSTs every event to the backend
+	// as Janus's sample event handler would. Closed after the router, so
+	// that the last sessions' ends are sent too.
+	var evh *janusapi.EventHandler
+	if o.EventBackend != "" {
+		var err error
+		evh, err = janusapi.NewEventHandler(janusapi.EventHandlerParams{
+			Backend: o.EventBackend, User: o.EventBackendUser, Password: o.EventBackendPassword,
+			Emitter: "ianua-janus-server", Logger: o.Logger,
+		})
+		if err != nil {
+			return err
+		}
+		cfg.Observer = evh
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+			defer cancel()
+			if err := evh.Close(ctx); err != nil {
+				o.Logger.Warn("janus-server: event handler", "err", err)
+			}
+		}()
+	}
 	ps, err := plugins(o)
 	if err != nil {
 		return err

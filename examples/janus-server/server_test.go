@@ -7,14 +7,17 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 
+	"github.com/ianua/ianua/internal/testpeer"
 	"github.com/ianua/ianua/janusapi"
 )
 
@@ -98,10 +101,27 @@ func TestServers(t *testing.T) {
 
 // TestConfigFile reads the settings and the rooms from a file.
 func TestConfigFile(t *testing.T) {
+	// A monitoring backend for the event handler: it keeps the events.
+	var (
+		evMu   sync.Mutex
+		events []map[string]any
+	)
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var batch []map[string]any
+		if u, p, _ := r.BasicAuth(); u != "mon" || p != "pw" || json.NewDecoder(r.Body).Decode(&batch) != nil {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		evMu.Lock()
+		events = append(events, batch...)
+		evMu.Unlock()
+	}))
+	defer backend.Close()
 	path := filepath.Join(t.TempDir(), "janus.json")
 	cfg := `{
 		"http": "127.0.0.1:0", "websocket": "127.0.0.1:0", "admin": "", "web": "",
 		"api_secret": "s", "session_timeout": "30s",
+		"event_backend": "` + backend.URL + `", "event_backend_user": "mon", "event_backend_pwd": "pw",
 		"videoroom": {"rooms": [{"room": 42, "description": "Answer", "publishers": 2}]},
 		"streaming": {"mountpoints": [{"id": 7, "description": "Seven", "media": [{"type": "audio", "mid": "a", "port": 0, "pt": 111, "codec": "opus"}]}]}
 	}`
@@ -156,6 +176,19 @@ func TestConfigFile(t *testing.T) {
 	if len(list) != 1 || list[0].(map[string]any)["id"] != 7.0 {
 		t.Errorf("streaming list: %v, want mountpoint 7 only", m)
 	}
+	// The event handler told the backend, in Janus's format.
+	testpeer.WaitFor(t, 5*time.Second, "attach events at the backend", func() bool {
+		evMu.Lock()
+		defer evMu.Unlock()
+		n := 0
+		for _, e := range events {
+			body, _ := e["event"].(map[string]any)
+			if e["type"] == 2.0 && body["name"] == "attached" && e["session_id"] == sid && e["emitter"] == "ianua-janus-server" {
+				n++
+			}
+		}
+		return n == 2
+	})
 	bad := filepath.Join(t.TempDir(), "bad.json")
 	_ = os.WriteFile(bad, []byte(`{"htp": "x"}`), 0o644)
 	if err := loadConfig(bad, &o); err == nil {
