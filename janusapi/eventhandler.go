@@ -108,7 +108,7 @@ type EventHandler struct {
 	backend string
 	log     *slog.Logger
 
-	queue   chan json.RawMessage
+	queue   chan []byte
 	done    chan struct{} // closed by Close: drain and stop
 	stopped chan struct{} // closed when the sender returns
 	close   sync.Once
@@ -153,7 +153,7 @@ func NewEventHandler(p EventHandlerParams) (*EventHandler, error) {
 	}
 	e := &EventHandler{
 		p: p, backend: u.String(), log: p.Logger,
-		queue: make(chan json.RawMessage, p.Queue), done: make(chan struct{}), stopped: make(chan struct{}),
+		queue: make(chan []byte, p.Queue), done: make(chan struct{}), stopped: make(chan struct{}),
 	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	go e.run()
@@ -223,7 +223,7 @@ type evhEvent struct {
 
 // encode maps a router event to a Janus handler event, if it has one and
 // its type is wanted.
-func (e *EventHandler) encode(ev ianua.Event) (json.RawMessage, bool) {
+func (e *EventHandler) encode(ev ianua.Event) ([]byte, bool) {
 	out := evhEvent{Emitter: e.p.Emitter, Timestamp: ev.Time.UnixMicro(), SessionID: ev.SessionID, HandleID: ev.HandleID}
 	if ev.Time.IsZero() {
 		out.Timestamp = time.Now().UnixMicro()
@@ -346,7 +346,7 @@ func janusDTLSState(s string) string {
 // run sends the queued events until Close, then what is left.
 func (e *EventHandler) run() {
 	defer close(e.stopped)
-	batch := make([]json.RawMessage, 0, e.p.MaxBatch)
+	batch := make([][]byte, 0, e.p.MaxBatch)
 	for {
 		select {
 		case b := <-e.queue:
@@ -363,7 +363,7 @@ func (e *EventHandler) run() {
 }
 
 // fill adds to batch what is already queued, up to MaxBatch.
-func (e *EventHandler) fill(batch []json.RawMessage) []json.RawMessage {
+func (e *EventHandler) fill(batch [][]byte) [][]byte {
 	for len(batch) < e.p.MaxBatch {
 		select {
 		case b := <-e.queue:
@@ -376,7 +376,7 @@ func (e *EventHandler) fill(batch []json.RawMessage) []json.RawMessage {
 }
 
 // drain sends what is still queued once Close was called.
-func (e *EventHandler) drain(batch []json.RawMessage) {
+func (e *EventHandler) drain(batch [][]byte) {
 	for {
 		batch = batch[:0]
 		if e.p.Ungrouped {
@@ -398,21 +398,10 @@ func (e *EventHandler) drain(batch []json.RawMessage) {
 // post sends one batch (one event when ungrouped), trying again with a
 // doubling delay when the backend fails or refuses it. During Close, the
 // delays are cut short.
-func (e *EventHandler) post(batch []json.RawMessage) {
-	var body []byte
-	if e.p.Ungrouped {
-		body = batch[0]
-	} else {
-		var buf bytes.Buffer
-		buf.WriteByte('[')
-		for i, b := range batch {
-			if i > 0 {
-				buf.WriteByte(',')
-			}
-			buf.Write(b)
-		}
-		buf.WriteByte(']')
-		body = buf.Bytes()
+func (e *EventHandler) post(batch [][]byte) {
+	body := batch[0]
+	if !e.p.Ungrouped {
+		body = jsonArray(batch)
 	}
 	delay := e.p.RetryDelay
 	tries := 1 + max(e.p.MaxRetransmissions, 0)

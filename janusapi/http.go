@@ -1,6 +1,7 @@
 package janusapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -211,16 +212,21 @@ func writeEvents(w http.ResponseWriter, evs [][]byte, maxev int) {
 		writeJSON(w, http.StatusOK, evs[0])
 		return
 	}
-	var b strings.Builder
+	writeJSON(w, http.StatusOK, jsonArray(evs))
+}
+
+// jsonArray joins JSON values into one JSON array.
+func jsonArray(elems [][]byte) []byte {
+	var b bytes.Buffer
 	b.WriteByte('[')
-	for i, e := range evs {
+	for i, e := range elems {
 		if i > 0 {
 			b.WriteByte(',')
 		}
 		b.Write(e)
 	}
 	b.WriteByte(']')
-	writeJSON(w, http.StatusOK, []byte(b.String()))
+	return b.Bytes()
 }
 
 func writeJSON(w http.ResponseWriter, status int, b []byte) {
