@@ -3,7 +3,6 @@ package sfu_test
 import (
 	"context"
 	"encoding/json"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -377,41 +376,41 @@ func (p *participant) answer(ev ianua.Event) {
 		return
 	}
 	hangups := p.log.Count(testpeer.Type(ianua.EventHangup, p.subH.ID()))
-	// The client may be closed while it answers (the test ending).
-	closing := func() bool {
+	// An error is the test's failure unless this client's PeerConnection
+	// is being closed meanwhile, by the test ending (p.stop) or by the
+	// server hanging it up (a destroyed room, a session destroyed while
+	// its subscriber renegotiates): pion then fails the description it is
+	// applying ("InvalidStateError: connection closed", or "ICEAgent does
+	// not exist" once the ICE gatherer is closed), and the server has no
+	// offer pending for the answer.
+	fail := func(what string, err error) {
 		select {
 		case <-p.stop:
-			return true
+			return
 		default:
 		}
-		return p.subPC.ConnectionState() == webrtc.PeerConnectionStateClosed
+		if p.serverHungUp(hangups) {
+			return
+		}
+		t.Errorf("%s: %v", what, err)
 	}
 	if err := p.subPC.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: ev.JSEP.SDP}); err != nil {
-		if !closing() {
-			knownRace(t, "subscriber SRD", err)
-		}
+		fail("subscriber SRD", err)
 		return
 	}
 	ans, err := p.subPC.CreateAnswer(nil)
 	if err != nil {
-		if !closing() {
-			t.Errorf("subscriber answer: %v", err)
-		}
+		fail("subscriber answer", err)
 		return
 	}
 	if err := p.subPC.SetLocalDescription(ans); err != nil {
-		if !closing() {
-			t.Errorf("subscriber SLD: %v", err)
-		}
+		fail("subscriber SLD", err)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if _, err := p.subH.Message(ctx, ianua.Message{Body: testpeer.JSON(map[string]any{"request": "start", "room": p.room}), JSEP: &ianua.JSEP{Type: "answer", SDP: ans.SDP}}); err != nil {
-		if p.serverHungUp(hangups) {
-			return // the server closed the subscription meanwhile (the room went away)
-		}
-		knownRace(t, "start", err)
+		fail("start", err)
 	}
 }
 
@@ -429,22 +428,6 @@ func (p *participant) serverHungUp(before int) bool {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return false
-}
-
-// knownRace fails the test, except for one error seen only under heavy
-// load (a few runs in a hundred with every package testing at once): a
-// renegotiation after a publisher left finds pion's ICE agent gone on
-// both PeerConnections ("ICEAgent does not exist: unable to add remote
-// candidates"). Media already flowing is not affected (the tests that
-// hit it check that the remaining publisher still arrives). Not
-// understood yet; logged so that it stays visible.
-func knownRace(t testing.TB, what string, err error) {
-	t.Helper()
-	if strings.Contains(err.Error(), "ICEAgent does not exist") {
-		t.Logf("%s: %v (known load-dependent pion race, see knownRace)", what, err)
-		return
-	}
-	t.Errorf("%s: %v", what, err)
 }
 
 // autoAnswer answers every later offer on the subscriber handle.
