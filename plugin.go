@@ -2,6 +2,7 @@ package ianua
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/pion/webrtc/v4"
 )
@@ -119,6 +120,16 @@ type SlowLink struct {
 	// Lost is the number of packets asked for retransmission in the last
 	// second.
 	Lost uint64 `json:"lost"`
+}
+
+// AdminHandler is implemented by plugins that take requests outside any
+// handle, from an administrator: creating, listing or destroying rooms and
+// mountpoints (Janus: a plugin's handle_admin_message, reached with the
+// Admin API's message_plugin). body is in the plugin's own message
+// language; the reply is synchronous, and an error is a *PluginError
+// where the plugin has a code for it.
+type AdminHandler interface {
+	HandleAdminMessage(ctx context.Context, body json.RawMessage) (json.RawMessage, error)
 }
 
 // Closer is implemented by plugins that hold resources of their own

@@ -249,6 +249,11 @@ func (r *MediaRouter) UDPAddr() net.Addr {
 	return r.udpConn.LocalAddr()
 }
 
+// Config returns the router's configuration, with the defaults filled
+// in (for an admin view: Janus's get_status). Its slices are the
+// router's own: do not change them.
+func (r *MediaRouter) Config() Config { return r.cfg }
+
 // Logger is the router's logger; plugins log through it.
 func (r *MediaRouter) Logger() *slog.Logger { return r.log }
 

@@ -40,8 +40,9 @@
 //	claim       supported, between any connections and transports
 //	            (Params.ReclaimTimeout keeps a closed WebSocket's sessions)
 //	apisecret   supported (Params.APISecret)
-//	token       supported, stored tokens with plugin lists (Params.Tokens);
-//	            not yet: HMAC-signed tokens, the token admin requests
+//	token       supported, stored tokens with plugin lists (Params.Tokens,
+//	            and the Admin API's token requests); not yet: HMAC-signed
+//	            tokens
 //
 // Events: event (plugindata, jsep, transaction), trickle, webrtcup, media
 // ("type", "mid", "receiving"), slowlink ("mid", "media", "uplink",
@@ -53,14 +54,20 @@
 // keepalive answer, CORS per Params.AllowedOrigins). Not yet: RabbitMQ,
 // MQTT, Nanomsg, Unix sockets; the Admin API over WebSocket.
 //
-// Admin API: info, ping, list_sessions, list_handles, handle_info
-// (supported with differences: "info" is ianua's HandleInfo — ICE, DTLS
-// and signaling states, selected pair, RTT, SRTP cipher, per-stream
-// counters — plus "opaque_id", not Janus's layout). Not yet: every other
-// Admin request (get_status, set_*, accept_new_sessions, tokens,
-// destroy_session, message_plugin, hangup_webrtc, detach_handle, pcap
-// dumps, query_eventhandler, custom_event, resolve_address, test_stun,
-// loops_info).
+// Admin API: info, ping, get_status (token_auth, session_timeout,
+// reclaim_session_timeout, no_media_timer, slowlink_threshold),
+// accept_new_sessions (draining: "create" refused with 472),
+// list_sessions, destroy_session, list_handles, handle_info (supported
+// with differences: "info" is ianua's HandleInfo — ICE, DTLS and
+// signaling states, selected pair, RTT, SRTP cipher, per-stream counters
+// — plus "opaque_id" and "plugin_specific", not Janus's layout;
+// "plugin_only" gives plugin_specific alone), hangup_webrtc,
+// detach_handle, add_token / allow_token / disallow_token / list_tokens /
+// remove_token (stored tokens, as Janus's token_auth), message_plugin (to
+// plugins implementing ianua.AdminHandler: VideoRoom's room management,
+// Streaming's mountpoints). Not yet: the set_* requests, pcap dumps,
+// query_transport, query_eventhandler, custom_event, resolve_address,
+// test_stun, loops_info.
 //
 // Event handlers: EventHandler (an ianua.Observer) POSTs the router's
 // events to an HTTP backend in the format of Janus's event handlers, as

@@ -2,6 +2,7 @@ package janusapi
 
 import (
 	"encoding/json"
+	"slices"
 	"sort"
 )
 
@@ -9,19 +10,8 @@ import (
 // the server knows a PluginAPI or an alias for and the router has.
 func (s *Server) info(tx string) *message {
 	plugins := map[string]any{}
-	names := make([]string, 0, len(s.apis)+len(s.p.Aliases))
-	for name := range s.apis {
-		names = append(names, name)
-	}
-	for alias := range s.p.Aliases {
-		names = append(names, alias)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		real, ok := s.resolvePlugin(name)
-		if !ok {
-			continue
-		}
+	for _, name := range s.pluginNames() {
+		real, _ := s.resolvePlugin(name)
 		p := map[string]any{"name": real, "package": name}
 		if real != name {
 			p["alias_of"] = real
@@ -39,10 +29,10 @@ func (s *Server) info(tx string) *message {
 		"author":                  "ianua",
 		"server-name":             s.p.ServerName,
 		"data_channels":           true,
-		"accepting-new-sessions":  true,
+		"accepting-new-sessions":  !s.refusing.Load(),
 		"reclaim-session-timeout": int(s.p.ReclaimTimeout.Seconds()),
 		"api_secret":              s.p.APISecret != "",
-		"auth_token":              s.p.Tokens != nil,
+		"auth_token":              s.tokens.enabled,
 		"plugins":                 plugins,
 		"transports": map[string]any{
 			"janus.transport.http":       transport("JANUS REST (HTTP/HTTPS) transport plugin", "Janus API over HTTP, package janusapi"),
@@ -55,4 +45,21 @@ func (s *Server) info(tx string) *message {
 	}
 	b, _ := json.Marshal(m)
 	return &message{raw: b}
+}
+
+// pluginNames lists, sorted, the plugin names clients may attach to: those
+// with a PluginAPI or an alias that the router has.
+func (s *Server) pluginNames() []string {
+	names := make([]string, 0, len(s.apis)+len(s.p.Aliases))
+	for name := range s.apis {
+		names = append(names, name)
+	}
+	for alias := range s.p.Aliases {
+		names = append(names, alias)
+	}
+	sort.Strings(names)
+	return slices.DeleteFunc(names, func(name string) bool {
+		_, ok := s.resolvePlugin(name)
+		return !ok
+	})
 }

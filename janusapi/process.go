@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
-	"slices"
 
 	"github.com/pion/webrtc/v4"
 
@@ -107,7 +106,7 @@ func (s *Server) process(ctx context.Context, conn *wsConn, r *request) (out *me
 // authorized checks the API secret or token, as Janus does: with both
 // configured, either one is enough.
 func (s *Server) authorized(r *request) bool {
-	if s.p.APISecret == "" && s.p.Tokens == nil {
+	if s.p.APISecret == "" && !s.tokens.enabled {
 		return true
 	}
 	if s.p.APISecret != "" {
@@ -116,11 +115,9 @@ func (s *Server) authorized(r *request) bool {
 			return true
 		}
 	}
-	if s.p.Tokens != nil {
-		if token, e := r.string("token"); e == nil && token != "" {
-			if _, ok := s.p.Tokens[token]; ok {
-				return true
-			}
+	if s.tokens.enabled {
+		if token, e := r.string("token"); e == nil && token != "" && s.tokens.valid(token) {
+			return true
 		}
 	}
 	return false
@@ -128,6 +125,9 @@ func (s *Server) authorized(r *request) bool {
 
 func (s *Server) create(conn *wsConn, r *request) *message {
 	tx := r.Transaction
+	if s.refusing.Load() {
+		return errorMessage(0, tx, newError(ErrorNotAcceptingSessions, "Not accepting new sessions"))
+	}
 	if !s.authorized(r) {
 		return errorMessage(0, tx, newError(ErrorUnauthorized, "Unauthorized request (wrong or missing secret/token)"))
 	}
@@ -156,12 +156,11 @@ func (s *Server) attach(ss *session, r *request) *message {
 	if !ok {
 		return errorMessage(sid, tx, newError(ErrorPluginNotFound, "No such plugin '%s'", plugin))
 	}
-	if s.p.Tokens != nil {
-		if token, _ := r.string("token"); token != "" {
-			if allowed, ok := s.p.Tokens[token]; ok && len(allowed) > 0 &&
-				!slices.Contains(allowed, name) && !slices.Contains(allowed, plugin) {
-				return errorMessage(sid, tx, newError(ErrorUnauthorizedPlugin, "Provided token can't access plugin '%s'", plugin))
-			}
+	if s.tokens.enabled {
+		// A request with the API secret instead passes; a stored token
+		// must allow the plugin.
+		if token, _ := r.string("token"); token != "" && s.tokens.valid(token) && !s.tokens.allows(token, plugin, name) {
+			return errorMessage(sid, tx, newError(ErrorUnauthorizedPlugin, "Provided token can't access plugin '%s'", plugin))
 		}
 	}
 	h, err := ss.s.Attach(name)

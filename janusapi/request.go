@@ -95,6 +95,40 @@ func (r *request) string(name string) (string, *apiError) {
 	return s, nil
 }
 
+// bool reads an optional boolean field (false when absent).
+func (r *request) bool(name string) (bool, *apiError) {
+	if !r.has(name) {
+		return false, nil
+	}
+	var b bool
+	if json.Unmarshal(r.fields[name], &b) != nil {
+		return false, newError(ErrorInvalidElementType, "Invalid element type (%s should be a boolean)", name)
+	}
+	return b, nil
+}
+
+// strings reads an optional array field; ok says whether its elements are
+// all strings.
+func (r *request) strings(name string) (list []string, ok bool, e *apiError) {
+	if !r.has(name) {
+		return nil, true, nil
+	}
+	var raw []json.RawMessage
+	if json.Unmarshal(r.fields[name], &raw) != nil {
+		return nil, false, newError(ErrorInvalidElementType, "Invalid element type (%s should be an array)", name)
+	}
+	ok = true
+	for _, v := range raw {
+		var s string
+		if json.Unmarshal(v, &s) != nil {
+			ok = false
+			continue
+		}
+		list = append(list, s)
+	}
+	return list, ok, nil
+}
+
 // object reads a field that must be a JSON object; nil when absent.
 func (r *request) object(name string) (json.RawMessage, *apiError) {
 	if !r.has(name) {

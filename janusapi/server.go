@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ianua/ianua"
@@ -18,7 +19,9 @@ type Params struct {
 	// APISecret, if set, must be in every request ("apisecret"), as with
 	// Janus's api_secret. Tokens, if set, enables token authentication
 	// ("token"): each token maps to the plugins it may attach to (all
-	// when empty). With both, either one is enough, as in Janus.
+	// when empty). With both, either one is enough, as in Janus. The
+	// Admin API adds and removes tokens at run time (add_token, ...); the
+	// map given here is copied and left as it is.
 	APISecret string
 	Tokens    map[string][]string
 	// AdminSecret, if set, must be in every Admin API request
@@ -88,6 +91,10 @@ type Server struct {
 	router *ianua.MediaRouter
 	log    *slog.Logger
 	apis   map[string]PluginAPI
+	tokens *tokenStore
+	// refusing: new sessions are refused (Admin API
+	// accept_new_sessions false, to drain the server).
+	refusing atomic.Bool
 
 	ctx    context.Context // cancelled by Close: ends connections and long polls
 	cancel context.CancelFunc
@@ -146,6 +153,7 @@ func New(p Params) (*Server, error) {
 	for name, api := range p.Plugins {
 		s.apis[name] = api.withDefaults(name)
 	}
+	s.tokens = newTokenStore(p.Tokens, s.pluginNames())
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }

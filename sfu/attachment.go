@@ -39,9 +39,7 @@ func (a *attachment) HandleMessage(ctx context.Context, msg ianua.Message) (ianu
 	if err != nil {
 		return ianua.Reply{}, err
 	}
-	switch req.Request {
-	case "create", "edit", "destroy", "exists", "list", "listparticipants", "kick", "moderate",
-		"rtp_forward", "stop_rtp_forward", "listforwarders":
+	if isManagement(req.Request) {
 		if msg.JSEP != nil {
 			return ianua.Reply{}, perr(ErrorInvalidSDPType, ianua.ErrInvalidJSEP, "Request %q takes no JSEP", req.Request)
 		}

@@ -1,8 +1,41 @@
 package sfu
 
 import (
+	"context"
+	"encoding/json"
+
 	"github.com/ianua/ianua"
 )
+
+// isManagement says whether a request manages rooms rather than a
+// participant: answered synchronously, on any handle or none.
+func isManagement(request string) bool {
+	switch request {
+	case "create", "edit", "destroy", "exists", "list", "listparticipants", "kick", "moderate",
+		"rtp_forward", "stop_rtp_forward", "listforwarders":
+		return true
+	}
+	return false
+}
+
+// HandleAdminMessage implements ianua.AdminHandler: the room management
+// requests, as on a handle (Janus VideoRoom's handle_admin_message,
+// reached with the Admin API's message_plugin). A room's admin_key and
+// secret are still asked for where they are on a handle.
+func (p *Plugin) HandleAdminMessage(_ context.Context, body json.RawMessage) (json.RawMessage, error) {
+	req, err := parseRequest(body)
+	if err != nil {
+		return nil, err
+	}
+	if !isManagement(req.Request) {
+		return nil, perr(ErrorInvalidRequest, ianua.ErrUnknownRequest, "Unknown request '%s' (not a room management request)", req.Request)
+	}
+	data, err := p.manage(req)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(data)
+}
 
 // manage answers the synchronous room requests.
 func (p *Plugin) manage(req request) (map[string]any, error) {

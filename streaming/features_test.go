@@ -3,6 +3,8 @@ package streaming_test
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os/exec"
@@ -307,5 +309,48 @@ func TestCreateLegacyCodecNames(t *testing.T) {
 	srcs := m.Sources()
 	if len(srcs) != 2 || srcs[0].Codec().MimeType != "audio/opus" || srcs[1].Codec().MimeType != "video/VP8" {
 		t.Errorf("sources: %d, %v", len(srcs), srcs)
+	}
+}
+
+// The Admin API's message_plugin (ianua.AdminHandler): mountpoints are
+// created, listed and destroyed without a handle, with the same errors as
+// on one; viewer requests are refused there.
+func TestAdminMessages(t *testing.T) {
+	p, _ := newPlugin(t)
+	ctx := context.Background()
+	admin := func(body map[string]any) (map[string]any, error) {
+		b, err := p.HandleAdminMessage(ctx, testpeer.JSON(body))
+		if err != nil {
+			return nil, err
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m, nil
+	}
+	r, err := admin(map[string]any{"request": "create", "id": 81, "type": "rtp", "media": []map[string]any{{"type": "audio", "mid": "a", "port": 0, "pt": 111, "codec": "opus"}}})
+	if err != nil || r["streaming"] != "created" {
+		t.Fatalf("create: %v %v", r, err)
+	}
+	if _, err := p.Mountpoint(81); err != nil {
+		t.Errorf("mountpoint 81: %v", err)
+	}
+	r, err = admin(map[string]any{"request": "list"})
+	if l, _ := r["list"].([]any); err != nil || len(l) != 1 {
+		t.Errorf("list: %v %v", r, err)
+	}
+	var pe *ianua.PluginError
+	if _, err := admin(map[string]any{"request": "create", "id": 81, "type": "rtp", "media": []map[string]any{{"type": "audio", "mid": "a", "port": 0, "pt": 111, "codec": "opus"}}}); !errors.As(err, &pe) {
+		t.Errorf("create again: %v, want a plugin error", err)
+	}
+	if _, err := admin(map[string]any{"request": "watch", "id": 81}); !errors.As(err, &pe) || pe.Code != streaming.ErrorInvalidRequest {
+		t.Errorf("watch through the Admin API: %v", err)
+	}
+	if _, err := admin(map[string]any{"request": "destroy", "id": 81}); err != nil {
+		t.Errorf("destroy: %v", err)
+	}
+	if _, err := p.Mountpoint(81); err == nil {
+		t.Error("mountpoint 81 still there")
 	}
 }

@@ -1,8 +1,41 @@
 package streaming
 
 import (
+	"context"
+	"encoding/json"
+
 	"github.com/ianua/ianua"
 )
+
+// isManagement says whether a request manages mountpoints rather than a
+// viewer: answered synchronously, on any handle or none.
+func isManagement(request string) bool {
+	switch request {
+	case "list", "info", "create", "destroy":
+		return true
+	}
+	return false
+}
+
+// HandleAdminMessage implements ianua.AdminHandler: the mountpoint
+// management requests, as on a handle (Janus Streaming's
+// handle_admin_message, reached with the Admin API's message_plugin). A
+// mountpoint's secret and the plugin's admin_key are still asked for
+// where they are on a handle.
+func (p *Plugin) HandleAdminMessage(_ context.Context, body json.RawMessage) (json.RawMessage, error) {
+	req, err := parseRequest(body)
+	if err != nil {
+		return nil, err
+	}
+	if !isManagement(req.Request) {
+		return nil, perr(ErrorInvalidRequest, ianua.ErrUnknownRequest, "Unknown request '%s' (not a mountpoint management request)", req.Request)
+	}
+	data, err := p.manage(req)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(data)
+}
 
 // manage answers the synchronous requests.
 func (p *Plugin) manage(req request) (map[string]any, error) {

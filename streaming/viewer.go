@@ -107,14 +107,15 @@ func (v *viewer) HandleMessage(ctx context.Context, msg ianua.Message) (ianua.Re
 	if err != nil {
 		return ianua.Reply{}, err
 	}
-	switch req.Request {
-	case "list", "info", "create", "destroy":
+	if isManagement(req.Request) {
 		data, err := v.p.manage(req)
 		if err != nil {
 			return ianua.Reply{}, err
 		}
 		b, _ := json.Marshal(data)
 		return ianua.Reply{Data: b}, nil
+	}
+	switch req.Request {
 	case "watch":
 		err = v.watch(ctx, msg.Transaction, req)
 	case "start":
