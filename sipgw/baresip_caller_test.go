@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ianua/ianua/internal/testpeer"
+	"github.com/ianua/ianua/internal/testsip"
 )
 
 // baresipCtrl drives a baresip through its ctrl_tcp module: commands and
@@ -30,11 +31,11 @@ type baresipCtrl struct {
 }
 
 // dialCtrl connects to b's ctrl_tcp until the end of the test.
-func dialCtrl(t *testing.T, b *baresip) *baresipCtrl {
+func dialCtrl(t *testing.T, b *testsip.Baresip) *baresipCtrl {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp4", b.ctrl, 5*time.Second)
+	conn, err := net.DialTimeout("tcp4", b.Ctrl, 5*time.Second)
 	if err != nil {
-		t.Fatalf("ctrl_tcp: %v\n%s", err, b.out)
+		t.Fatalf("ctrl_tcp: %v\n%s", err, b.Log())
 	}
 	c := &baresipCtrl{conn: conn, done: make(chan struct{})}
 	c.cond = sync.NewCond(&c.mu)
@@ -174,7 +175,7 @@ func TestBaresipCaller(t *testing.T) {
 	e := newEnv(t)
 	reg := newRegistrar(e, "alice", "pw", 60)
 	e.register(e.h, e.log, reg, "alice")
-	peer := startBaresip(t, baresipOptions{user: "carol", codecs: "PCMU/8000", ctrl: true})
+	peer := testsip.StartBaresip(t, testsip.BaresipOptions{User: "carol", Codecs: "PCMU/8000", Ctrl: true})
 	ctrl := dialCtrl(t, peer)
 	a := e.h.Attachment().(*Agent)
 
@@ -184,7 +185,7 @@ func TestBaresipCaller(t *testing.T) {
 		t.Helper()
 		ctrl.command(t, "dial", e.gwURI("alice"))
 		ev := e.log.WaitFrom(t, mark, 10*time.Second, "incomingcall", sipEvent(e.h.ID(), "incomingcall"))
-		if r := resultOf(ev); r["username"] != peer.uri() || r["callee"] != e.gwURI("alice") {
+		if r := resultOf(ev); r["username"] != peer.URI() || r["callee"] != e.gwURI("alice") {
 			t.Errorf("incomingcall: %v", r)
 		}
 		if ev.JSEP == nil || !strings.Contains(ev.JSEP.SDP, "PCMU/8000") {
@@ -251,7 +252,7 @@ func testBaresipVideoCaller(t *testing.T, srtp, mediaenc string) {
 	e := newEnv(t)
 	reg := newRegistrar(e, "alice", "pw", 60)
 	e.register(e.h, e.log, reg, "alice")
-	peer := startBaresip(t, baresipOptions{user: "carol", codecs: "PCMU/8000", video: "vp8", mediaenc: mediaenc, ctrl: true})
+	peer := testsip.StartBaresip(t, testsip.BaresipOptions{User: "carol", Codecs: "PCMU/8000", Video: "vp8", Mediaenc: mediaenc, Ctrl: true})
 	ctrl := dialCtrl(t, peer)
 	a := e.h.Attachment().(*Agent)
 
@@ -275,7 +276,7 @@ func testBaresipVideoCaller(t *testing.T, srtp, mediaenc string) {
 	b.sendVideo()
 	waitPackets(t, "baresip's video at the browser", func() bool { return b.videoReceived.Load() > 30 })
 	waitPackets(t, "browser video to baresip", func() bool { return a.Status().VideoPacketsToPeer > 30 })
-	waitPackets(t, "video RTP at baresip", func() bool { return strings.Contains(peer.out.String(), "incoming rtp for 'video' established") })
+	waitPackets(t, "video RTP at baresip", func() bool { return strings.Contains(peer.Log(), "incoming rtp for 'video' established") })
 	waitPackets(t, "baresip's audio at the browser", func() bool { return b.received.Load() > 25 })
 	st := a.Status()
 	t.Logf("gateway: %d video packets to baresip, %d from it; browser got %d", st.VideoPacketsToPeer, st.VideoPacketsFromPeer, b.videoReceived.Load())

@@ -1,13 +1,6 @@
 package sipgw
 
 import (
-	"context"
-	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,142 +11,6 @@ import (
 
 // baresip is a real SIP phone (Debian package baresip), installed by
 // scripts/test.sh: it answers our calls by itself and sends a sine wave.
-
-// baresipOptions configure a baresip: one account, user@127.0.0.1.
-type baresipOptions struct {
-	user     string
-	codecs   string // the account's audio_codecs
-	mediaenc string // the account's mediaenc ("srtp-mand"), if any
-	answer   bool   // answer calls by itself
-	ctrl     bool   // the ctrl_tcp control interface
-	// video, if set, is the account's video_codecs ("vp8"): a fake
-	// camera (fakevideo, a test pattern) and a display that drops frames.
-	video string
-	// tls, if set, is a PEM file with baresip's certificate and key
-	// and the CA it trusts: baresip also listens for SIP over TLS, on
-	// its port + 1.
-	tls string
-}
-
-// baresip is a running baresip.
-type baresip struct {
-	user string
-	port int // SIP, UDP
-	out  *testsip.Buffer
-	ctrl string // ctrl_tcp's address, if any
-}
-
-func (b *baresip) uri() string { return fmt.Sprintf("sip:%s@127.0.0.1:%d", b.user, b.port) }
-
-// freeSIPPort returns a port of 127.0.0.1 that was free a moment ago
-// for both UDP and TCP (baresip listens on both).
-func freeSIPPort(t *testing.T) int {
-	t.Helper()
-	for range 50 {
-		port := testsip.FreePort(t, false)
-		l, err := net.Listen("tcp4", "127.0.0.1:"+strconv.Itoa(port))
-		if err == nil {
-			_ = l.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port")
-	return 0
-}
-
-// freeTCPPort returns a TCP port of 127.0.0.1 that was free a moment ago.
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// startBaresip runs baresip headless until the end of the test; it sends
-// a sine wave and writes what it hears to a file.
-func startBaresip(t *testing.T, opts baresipOptions) *baresip {
-	t.Helper()
-	path, err := exec.LookPath("baresip")
-	if err != nil {
-		t.Fatal("baresip not found: apt-get install baresip (scripts/test.sh does)")
-	}
-	b := &baresip{user: opts.user, port: freeSIPPort(t), out: &testsip.Buffer{}}
-	dir := t.TempDir()
-	// ausine makes 48 kHz stereo only: baresip resamples for G.711.
-	config := fmt.Sprintf(`poll_method epoll
-sip_listen 127.0.0.1:%d
-audio_player aufile,%s
-audio_source ausine,440
-audio_alert aufile,/dev/null
-ausrc_srate 48000
-ausrc_channels 2
-module_path /usr/lib/baresip/modules
-module g711.so
-module opus.so
-module srtp.so
-module ausine.so
-module aufile.so
-module_app account.so
-`, b.port, filepath.Join(dir, "heard.wav"))
-	if opts.tls != "" {
-		config += "sip_certificate " + opts.tls + "\nsip_cafile " + opts.tls + "\n"
-	}
-	if opts.video != "" {
-		config += "module vp8.so\nmodule fakevideo.so\nvideo_source fakevideo,nil\nvideo_display fakevideo,nil\n" +
-			"video_size 320x240\nvideo_fps 15\nvideo_bitrate 300000\n"
-	}
-	if opts.ctrl {
-		b.ctrl = "127.0.0.1:" + strconv.Itoa(freeTCPPort(t))
-		config += "module_app menu.so\nmodule_app ctrl_tcp.so\nctrl_tcp_listen " + b.ctrl + "\n"
-	}
-	account := fmt.Sprintf("<sip:%s@127.0.0.1:%d>;regint=0;audio_codecs=%s", opts.user, b.port, opts.codecs)
-	if opts.answer {
-		account += ";answermode=auto"
-	}
-	if opts.mediaenc != "" {
-		account += ";mediaenc=" + opts.mediaenc
-	}
-	if opts.video != "" {
-		account += ";video_codecs=" + opts.video
-	}
-	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "accounts"), []byte(account+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	args := []string{path, "-f", dir, "-n", "127.0.0.1", "-t", "60"}
-	if stdbuf, err := exec.LookPath("stdbuf"); err == nil {
-		// baresip's stdout is a pipe here: line-buffer it, so that the
-		// test reads its log as it goes.
-		args = append([]string{stdbuf, "-oL", "-eL"}, args...)
-	}
-	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
-	// Stopped with SIGINT, baresip hangs up and flushes its log.
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-	cmd.WaitDelay = 5 * time.Second
-	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = b.out, b.out
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-exited
-	})
-	waitPackets(t, "baresip ready", func() bool { return strings.Contains(b.out.String(), "baresip is ready") })
-	return b
-}
 
 // TestBaresipUAS calls baresip answering by itself, with Opus, plain and
 // with SDES-SRTP mandatory; holds (sendonly: baresip stops sending) and
@@ -169,11 +26,11 @@ func TestBaresipUAS(t *testing.T) {
 
 func testBaresip(t *testing.T, srtp, mediaenc string) {
 	e := newEnv(t)
-	peer := startBaresip(t, baresipOptions{user: "bob", codecs: "opus/48000/2", mediaenc: mediaenc, answer: true})
+	peer := testsip.StartBaresip(t, testsip.BaresipOptions{User: "bob", Codecs: "opus/48000/2", Mediaenc: mediaenc, Answer: true})
 
 	e.guest(e.h, e.log)
 	b := newBrowser(t, e.h, e.log, "opus")
-	e.must(e.h, map[string]any{"request": "call", "uri": peer.uri(), "srtp": srtp}, b.offer())
+	e.must(e.h, map[string]any{"request": "call", "uri": peer.URI(), "srtp": srtp}, b.offer())
 	b.flush()
 	acc := e.wait(e.log, e.h, "accepted")
 	b.apply(acc.JSEP)
@@ -187,7 +44,7 @@ func testBaresip(t *testing.T, srtp, mediaenc string) {
 		t.Errorf("SRTP in use: want %v", srtp != "")
 	}
 	// baresip logs the first RTP it could use (decrypted, with SRTP).
-	waitPackets(t, "RTP at baresip", func() bool { return strings.Contains(peer.out.String(), "incoming rtp for 'audio' established") })
+	waitPackets(t, "RTP at baresip", func() bool { return strings.Contains(peer.Log(), "incoming rtp for 'audio' established") })
 
 	holdAndResume(t, e, b)
 
@@ -196,7 +53,7 @@ func testBaresip(t *testing.T, srtp, mediaenc string) {
 		t.Errorf("hangup: %v", r)
 	}
 	// baresip reports a BYE as "session closed: Connection reset by peer".
-	waitPackets(t, "baresip sees the BYE", func() bool { return strings.Contains(peer.out.String(), "session closed") })
+	waitPackets(t, "baresip sees the BYE", func() bool { return strings.Contains(peer.Log(), "session closed") })
 	legsEnded(t, e, b, 0)
 }
 
@@ -243,23 +100,23 @@ func TestBaresipVideo(t *testing.T) {
 
 func testBaresipVideo(t *testing.T, srtp, mediaenc string) {
 	e := newEnv(t)
-	peer := startBaresip(t, baresipOptions{user: "bob", codecs: "opus/48000/2", video: "vp8", mediaenc: mediaenc, answer: true})
+	peer := testsip.StartBaresip(t, testsip.BaresipOptions{User: "bob", Codecs: "opus/48000/2", Video: "vp8", Mediaenc: mediaenc, Answer: true})
 
 	e.guest(e.h, e.log)
 	b := newBrowser(t, e.h, e.log, "opus").withVideo("vp8")
-	e.must(e.h, map[string]any{"request": "call", "uri": peer.uri(), "srtp": srtp}, b.offer())
+	e.must(e.h, map[string]any{"request": "call", "uri": peer.URI(), "srtp": srtp}, b.offer())
 	b.flush()
 	acc := e.wait(e.log, e.h, "accepted")
 	b.apply(acc.JSEP)
 	if vs := videoSection(acc.JSEP.SDP); !strings.Contains(vs, "VP8/90000") || strings.Contains(vs, "a=inactive") {
-		t.Fatalf("browser's answer video (baresip took no VP8?):\n%s\nbaresip:\n%s", vs, peer.out)
+		t.Fatalf("browser's answer video (baresip took no VP8?):\n%s\nbaresip:\n%s", vs, peer.Log())
 	}
 	b.sendAudio()
 	b.sendVideo()
 	a := e.h.Attachment().(*Agent)
 	waitPackets(t, "baresip's video at the browser", func() bool { return b.videoReceived.Load() > 30 })
 	waitPackets(t, "browser video to baresip", func() bool { return a.Status().VideoPacketsToPeer > 30 })
-	waitPackets(t, "video RTP at baresip", func() bool { return strings.Contains(peer.out.String(), "incoming rtp for 'video' established") })
+	waitPackets(t, "video RTP at baresip", func() bool { return strings.Contains(peer.Log(), "incoming rtp for 'video' established") })
 	waitPackets(t, "baresip's audio at the browser", func() bool { return b.received.Load() > 25 })
 	st := a.Status()
 	m := a.vmedia.Load()

@@ -19,26 +19,11 @@ func (a *Agent) startCall(ctx context.Context, msg ianua.Message, req Request) e
 	if msg.JSEP == nil || msg.JSEP.Type != "offer" {
 		return perr(ErrorMissingSDP, ErrMissingSDP, "Missing SDP")
 	}
-	acct, err := a.idleAccount(ctx)
+	d, err := a.prepareDial(ctx, req.URI, req.Headers, req.SRTP, req.SRTPProfile, req.CallID)
 	if err != nil {
 		return err
 	}
-	target, err := parseUserURI("uri", req.URI)
-	if err != nil {
-		return err
-	}
-	tp, err := a.p.requestTransport("uri", acct, target)
-	if err != nil {
-		return err
-	}
-	headers, err := customHeaders(req.Headers)
-	if err != nil {
-		return err
-	}
-	mode, suite, callID, err := callOptions(req.SRTP, req.SRTPProfile, req.CallID)
-	if err != nil {
-		return err
-	}
+	acct, target, tp, headers, callID := d.acct, d.target, d.tp, d.headers, d.callID
 	var refer *transfer
 	if req.ReferID != nil {
 		// A call that follows a REFER: the transferor hears how it
@@ -89,28 +74,20 @@ func (a *Agent) startCall(ctx context.Context, msg ianua.Message, req Request) e
 	if req.AutoacceptReinvites != nil {
 		c.autoaccept = *req.AutoacceptReinvites
 	}
-	if mode != srtpOff {
-		// sdes_optional offers the key on RTP/AVP, as Janus does, so that
-		// a peer without SRTP can still answer; sdes_mandatory RTP/SAVP.
-		key, err := newKey(1, suite)
-		if err != nil {
-			c.cancel()
-			c.closeMedia()
-			return perr(ErrorUnknown, err, "SRTP key: %v", err)
-		}
-		c.srtp, c.local.Crypto = mode, &key
+	streams := 1
+	if c.local.Video != nil {
+		streams++
+	}
+	keys, err := d.keys(streams)
+	if err != nil {
+		c.cancel()
+		c.closeMedia()
+		return err
+	}
+	if keys != nil {
+		c.srtp, c.local.Crypto, c.local.Proto = d.mode, &keys[0], d.proto()
 		if c.local.Video != nil {
-			// RFC 4568 keys are per media stream.
-			vkey, err := newKey(1, suite)
-			if err != nil {
-				c.cancel()
-				c.closeMedia()
-				return perr(ErrorUnknown, err, "SRTP key: %v", err)
-			}
-			c.local.Video.Crypto = &vkey
-		}
-		if mode == srtpMandatory {
-			c.local.Proto = "RTP/SAVP"
+			c.local.Video.Crypto = &keys[1]
 		}
 	}
 	c.localTag = sip.GenerateTagN(16)

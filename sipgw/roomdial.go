@@ -39,29 +39,14 @@ type RoomDial struct {
 // carrying a Janus SIP code. ctx bounds the wait for a call of the handle
 // that is ending.
 func (a *Agent) CallRoom(ctx context.Context, transaction string, d RoomDial) error {
-	acct, err := a.idleAccount(ctx)
-	if err != nil {
-		return err
-	}
-	target, err := parseUserURI("uri", d.URI)
-	if err != nil {
-		return err
-	}
-	tp, err := a.p.requestTransport("uri", acct, target)
-	if err != nil {
-		return err
-	}
-	headers, err := customHeaders(d.Headers)
+	out, err := a.prepareDial(ctx, d.URI, d.Headers, d.SRTP, d.SRTPProfile, d.CallID)
 	if err != nil {
 		return err
 	}
 	if err := safeText("display", d.Display); err != nil {
 		return err
 	}
-	mode, suite, callID, err := callOptions(d.SRTP, d.SRTPProfile, d.CallID)
-	if err != nil {
-		return err
-	}
+	acct, target, tp, callID := out.acct, out.target, out.tp, out.callID
 	router := a.h.Router()
 	room, params, err := a.roomFor(d.Room, d.PIN)
 	if err != nil {
@@ -85,19 +70,16 @@ func (a *Agent) CallRoom(ctx context.Context, transaction string, d RoomDial) er
 	rc.ctx, rc.cancel = context.WithCancel(a.p.ctx)
 	rtpPort, rtcpPort := m.localPorts()
 	rc.local = localSDP{SessionID: sessionID(), Version: 1, IP: a.p.p.LocalIP, Port: rtpPort, RTCPPort: rtcpPort, Codecs: offered, Dir: dirSendRecv}
-	if mode != srtpOff {
-		key, err := newKey(1, suite)
-		if err != nil {
-			rc.cancel()
-			m.close()
-			return perr(ErrorUnknown, err, "SRTP key: %v", err)
-		}
-		rc.local.Crypto = &key
-		if mode == srtpMandatory {
-			rc.local.Proto = "RTP/SAVP"
-		}
+	keys, err := out.keys(1)
+	if err != nil {
+		rc.cancel()
+		m.close()
+		return err
 	}
-	invite := a.p.newInvite(acct, target, tp, callID, rc.localTag, rc.local.marshal(), headers)
+	if keys != nil {
+		rc.local.Crypto, rc.local.Proto = &keys[0], out.proto()
+	}
+	invite := a.p.newInvite(acct, target, tp, callID, rc.localTag, rc.local.marshal(), out.headers)
 
 	if err := a.claim(func() { a.room = rc }); err != nil {
 		rc.cancel()
@@ -107,7 +89,7 @@ func (a *Agent) CallRoom(ctx context.Context, transaction string, d RoomDial) er
 	rc.push(map[string]any{"event": "calling", "call_id": callID, "room": d.Room})
 	go func() {
 		defer a.p.wg.Done()
-		rc.dial(invite, offered, mode, router)
+		rc.dial(invite, offered, out.mode, router)
 	}()
 	return nil
 }

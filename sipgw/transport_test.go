@@ -81,7 +81,7 @@ func testCert(t *testing.T) (*tls.Config, string) {
 // then force_tcp with a plain one.
 func TestSIPpRegistrarTCP(t *testing.T) {
 	e := newEnvWith(t, Params{TCP: true})
-	port := freeSIPPort(t)
+	port := testsip.FreeUDPAndTCPPort(t)
 	sipp := runSIPp(t, "-sf", testsip.Scenario(t, "sipp-registrar.xml"), "-t", "t1", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-m", "2")
 	testsip.WaitBound(t, port, true)
 	proxy := "sip:127.0.0.1:" + strconv.Itoa(port)
@@ -137,7 +137,7 @@ func TestRegisterTCPConnection(t *testing.T) {
 // the browser's hangup (our BYE, over the dialog's connection).
 func TestSIPpUASTCP(t *testing.T) {
 	e := newEnvWith(t, Params{TCP: true})
-	port, media := freeSIPPort(t), testsip.FreePort(t, true)
+	port, media := testsip.FreeUDPAndTCPPort(t), testsip.FreePort(t, true)
 	sipp := runSIPp(t, "-sf", testsip.Scenario(t, "sipp-uas-hold.xml"), "-t", "t1", "-rtp_echo", "-i", "127.0.0.1", "-mi", "127.0.0.1",
 		"-p", strconv.Itoa(port), "-mp", strconv.Itoa(media), "-m", "1")
 	testsip.WaitBound(t, port, true)
@@ -181,7 +181,7 @@ func TestSIPpUACTCP(t *testing.T) {
 	e.register(e.h, e.log, reg, "alice")
 	media := testsip.FreePort(t, true)
 	sipp := runSIPp(t, "-sn", "uac", "-t", "t1", "-rtp_echo", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-mp", strconv.Itoa(media),
-		"-p", strconv.Itoa(freeSIPPort(t)), "-s", "alice", "-d", "3000", "-m", "1", e.gw.Addr().String())
+		"-p", strconv.Itoa(testsip.FreeUDPAndTCPPort(t)), "-s", "alice", "-d", "3000", "-m", "1", e.gw.Addr().String())
 
 	ev := e.wait(e.log, e.h, "incomingcall")
 	a := e.h.Attachment().(*Agent)
@@ -232,7 +232,7 @@ func TestRegisterTLS(t *testing.T) {
 func TestBaresipTLS(t *testing.T) {
 	conf, pemFile := testCert(t)
 	e := newEnvWith(t, Params{TLSConfig: conf})
-	peer := startBaresip(t, baresipOptions{user: "carol", codecs: "PCMU/8000", answer: true, ctrl: true, tls: pemFile})
+	peer := testsip.StartBaresip(t, testsip.BaresipOptions{User: "carol", Codecs: "PCMU/8000", Answer: true, Ctrl: true, TLS: pemFile})
 	ctrl := dialCtrl(t, peer)
 	a := e.h.Attachment().(*Agent)
 	e.must(e.h, map[string]any{"request": "register", "type": "guest", "username": "sip:alice@127.0.0.1"}, nil)
@@ -253,7 +253,7 @@ func TestBaresipTLS(t *testing.T) {
 	// To baresip, at its TLS port; the browser hangs up.
 	ctrlMark := ctrl.mark()
 	b := newBrowser(t, e.h, e.log, "pcmu")
-	e.must(e.h, map[string]any{"request": "call", "uri": fmt.Sprintf("sip:carol@127.0.0.1:%d;transport=tls", peer.port+1)}, b.offer())
+	e.must(e.h, map[string]any{"request": "call", "uri": fmt.Sprintf("sip:carol@127.0.0.1:%d;transport=tls", peer.Port+1)}, b.offer())
 	b.flush()
 	b.apply(e.wait(e.log, e.h, "accepted").JSEP)
 	flows(b)
@@ -376,7 +376,7 @@ func TestTCPBadPeers(t *testing.T) {
 	// A registrar that is not there: the connection is refused.
 	_, h2, log2 := e.newHandle()
 	e.must(h2, map[string]any{"request": "register", "username": "sip:bob@127.0.0.1", "secret": "pw",
-		"proxy": fmt.Sprintf("sip:127.0.0.1:%d;transport=tcp", freeTCPPort(t))}, nil)
+		"proxy": fmt.Sprintf("sip:127.0.0.1:%d;transport=tcp", testsip.FreeTCPPort(t))}, nil)
 	if r := resultOf(e.wait(log2, h2, "registration_failed")); r["code"] != float64(503) {
 		t.Errorf("refused connection: %v", r)
 	}
@@ -448,7 +448,7 @@ func TestIncomingTCPByeOverConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unreachable := sip.Uri{Scheme: "sip", User: "bob", Host: "127.0.0.1", Port: freeTCPPort(t), UriParams: sip.HeaderParams{{K: "transport", V: "tcp"}}}
+	unreachable := sip.Uri{Scheme: "sip", User: "bob", Host: "127.0.0.1", Port: testsip.FreeTCPPort(t), UriParams: sip.HeaderParams{{K: "transport", V: "tcp"}}}
 	c.dua = &sipgo.DialogUA{Client: cli, ContactHDR: sip.ContactHeader{Address: unreachable}}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -1,11 +1,12 @@
-// Package testsip runs SIPp (Debian package sip-tester, installed by
-// scripts/test.sh) as a real SIP peer in tests: it finds the binary,
-// picks free ports of 127.0.0.1 for it, runs it with a scenario until the
-// test ends, waits until it has bound its socket, and checks that every
-// call of its scenario passed.
+// Package testsip runs real SIP peers in tests: SIPp (Debian package
+// sip-tester) with a scenario, and baresip, a softphone (StartBaresip),
+// both installed by scripts/test.sh. It finds the binaries, picks free
+// ports of 127.0.0.1 for them, runs them until the test ends, waits until
+// they are ready, and for SIPp checks that every call of its scenario
+// passed.
 //
-// The tests that use it fail, not skip, without SIPp: a skipped test
-// would look green while testing nothing.
+// The tests that use it fail, not skip, without SIPp or baresip: a
+// skipped test would look green while testing nothing.
 package testsip
 
 import (
