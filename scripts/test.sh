@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of ianua, installing first what the tests need: Debian's
 # Chromium and ChromeDriver for the browser tests, SIPp and baresip for
-# sipgw, ffmpeg for streaming, janus.js from npm for examples/janus-server. Go modules come by themselves. Usage: ./scripts/test.sh [extra go test flags]
+# sipgw, ffmpeg and GStreamer's RTSP server for streaming, janus.js from
+# npm for examples/janus-server. Go modules come by themselves. Usage:
+# ./scripts/test.sh [extra go test flags]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,12 +20,23 @@ command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
 if [ -f examples/janus-server/web/package.json ] && [ ! -d examples/janus-server/web/node_modules ]; then
   command -v npm >/dev/null 2>&1 || need+=(npm)
 fi
+# GStreamer's RTSP server, driven from Debian's Python: a real RTSP camera
+# (VP8 or H.264, and Opus) for the streaming tests' RTSP mountpoints.
+gst=(python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 gir1.2-gst-rtsp-server-1.0
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad)
+dpkg -s "${gst[@]}" >/dev/null 2>&1 || need_gst=1
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
+if [ ${#need[@]} -gt 0 ] || [ -n "${need_gst:-}" ]; then
+  $sudo apt-get update -qq
+fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing ${need[*]}"
-  $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+if [ -n "${need_gst:-}" ]; then
+  echo "installing ${gst[*]}"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${gst[@]}" >/dev/null
 fi
 # SIPp plays recorded RTP (a PCMA call with RFC 2833 DTMF) through a raw
 # socket: as another user than root it needs the capability.

@@ -3,6 +3,7 @@ package streaming
 import (
 	"context"
 	"encoding/json"
+	"time"
 
 	"github.com/ianua/ianua"
 )
@@ -53,11 +54,10 @@ func (p *Plugin) manage(req request) (map[string]any, error) {
 		if p.params.AdminKey != "" && req.AdminKey != p.params.AdminKey {
 			return nil, perr(ErrorUnauthorized, ErrUnauthorized, "Unauthorized (wrong admin_key)")
 		}
-		if req.Type != "" && req.Type != "rtp" {
-			return nil, perr(ErrorInvalidElement, ianua.ErrInvalidElement, "Unsupported type %q (only rtp)", req.Type)
-		}
 		mp := MountpointParams{Description: req.Desc, Secret: req.Secret, PIN: req.PIN, IsPrivate: req.IsPrivate, Media: req.Media,
-			SRTPSuite: req.SRTPSuite, SRTPCrypto: req.SRTPCrypto}
+			SRTPSuite: req.SRTPSuite, SRTPCrypto: req.SRTPCrypto, Type: req.Type,
+			URL: req.URL, RTSPUser: req.RTSPUser, RTSPPassword: req.RTSPPassword,
+			RTSPReconnectDelay: time.Duration(req.RTSPReconnectDelay) * time.Second}
 		if req.ID != nil {
 			mp.ID = *req.ID
 		}

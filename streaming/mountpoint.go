@@ -2,6 +2,7 @@ package streaming
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"net"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/ianua/ianua"
+	"github.com/ianua/ianua/internal/rtsp"
 	"github.com/ianua/ianua/internal/srtpin"
 )
 
@@ -67,6 +69,20 @@ type MountpointParams struct {
 	// NoMediaTimeout: with no packet for that long the viewers are told
 	// ("no-media"), and again when media comes back (default 3 s).
 	NoMediaTimeout time.Duration `json:"-"`
+
+	// Type is "rtp" (the default: RTP arrives on the ports of Media) or
+	// "rtsp": the mountpoint pulls URL from an RTSP server, a camera say
+	// (RFC 2326, RTP over UDP to ports of LocalIP), as Janus's "rtsp"
+	// mountpoints do. Its streams are the first audio and the first
+	// video stream of the server's SDP in a codec browsers take as it
+	// is; Media, if given, only says which kinds to take (and their mid
+	// and keyframe buffering). When the server or its RTP fails, the
+	// mountpoint pulls again every RTSPReconnectDelay (default 5 s).
+	Type               string        `json:"type,omitempty"`
+	URL                string        `json:"url,omitempty"`
+	RTSPUser           string        `json:"rtsp_user,omitempty"`
+	RTSPPassword       string        `json:"rtsp_pwd,omitempty"`
+	RTSPReconnectDelay time.Duration `json:"-"`
 }
 
 // Mountpoint is one live stream.
@@ -88,7 +104,12 @@ type mpMedia struct {
 	codec  webrtc.RTPCodecParameters
 	// conns are the ingest sockets: one, or one per simulcast layer.
 	conns []*net.UDPConn
-	src   *ianua.Source // nil for data
+	// RTSP only: the RTCP socket beside the RTP one (the server sends
+	// its reports there; they are not read), and the stream's control
+	// URL in the server's SDP (owned by the RTSP puller once it runs).
+	rtcp    *net.UDPConn
+	control string
+	src     *ianua.Source // nil for data
 	// Data media only, guarded by the mountpoint's mu: when the last
 	// message came, and (BufferMsg) the message.
 	lastData time.Time
@@ -148,14 +169,47 @@ func (mp *Mountpoint) open(r *ianua.MediaRouter) error {
 			return err
 		}
 	}
+	var (
+		client   *rtsp.Client
+		ctx      context.Context
+		controls []string
+	)
+	if mp.params.Type == "rtsp" {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.Background(), 3*rtspTimeout)
+		defer cancel()
+		var streams []rtspMedia
+		var err error
+		if client, streams, err = mp.describeRTSP(ctx, mp.params.Media); err != nil {
+			return fmt.Errorf("RTSP %s: %w", mp.params.URL, err)
+		}
+		mp.params.Media = mp.params.Media[:0]
+		for _, s := range streams {
+			mp.params.Media = append(mp.params.Media, s.params)
+			controls = append(controls, s.control)
+		}
+	}
 	for i, m := range mp.params.Media {
 		media, err := mp.openMedia(r, ip, i, m)
 		if err != nil {
 			mp.closeMedia()
+			if client != nil {
+				_ = client.Close()
+			}
 			return err
 		}
 		mp.params.Media[i] = media.params
 		mp.media = append(mp.media, media)
+	}
+	if client != nil {
+		for i, m := range mp.media {
+			m.control = controls[i]
+		}
+		if err := mp.playRTSP(ctx, client); err != nil {
+			_ = client.Close()
+			mp.closeMedia()
+			return fmt.Errorf("RTSP %s: %w", mp.params.URL, err)
+		}
 	}
 	for _, m := range mp.media {
 		for layer, conn := range m.conns {
@@ -169,6 +223,10 @@ func (mp *Mountpoint) open(r *ianua.MediaRouter) error {
 	}
 	mp.wg.Add(1)
 	go mp.watch()
+	if client != nil {
+		mp.wg.Add(1)
+		go mp.pullRTSP(client)
+	}
 	return nil
 }
 
@@ -202,6 +260,17 @@ func (mp *Mountpoint) openMedia(r *ianua.MediaRouter, ip net.IP, i int, m MediaP
 	if m.Simulcast {
 		ports = append(ports, &media.params.Port2, &media.params.Port3)
 	}
+	if mp.params.Type == "rtsp" {
+		// RTP and RTCP on an even port and the next one, as the
+		// server's SETUP expects (client_port).
+		conn, rtcp, err := listenPair(ip)
+		if err != nil {
+			return nil, err
+		}
+		_ = conn.SetReadBuffer(ingestReadBuffer)
+		media.params.Port = conn.LocalAddr().(*net.UDPAddr).Port
+		media.conns, media.rtcp, ports = []*net.UDPConn{conn}, rtcp, nil
+	}
 	for _, port := range ports {
 		conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip, Port: *port})
 		if err != nil {
@@ -233,6 +302,9 @@ func (mp *Mountpoint) openMedia(r *ianua.MediaRouter, ip net.IP, i int, m MediaP
 func (m *mpMedia) close() {
 	for _, c := range m.conns {
 		_ = c.Close()
+	}
+	if m.rtcp != nil {
+		_ = m.rtcp.Close()
 	}
 	if m.src != nil {
 		m.src.Close() // viewers see their subscriptions end

@@ -18,9 +18,14 @@
 // data ports relayed to every viewer's data channel (datatype text or
 // binary, buffermsg keeps the last message for new viewers); the latest
 // video keyframe kept and sent first to new viewers (videobufferkf, on by
-// default here, off in Janus), so that they see a picture at once. Not
-// yet: RTSP and file sources, RTP ingest of VP9 SVC / AV1 layers, the
-// "enable"/"disable"/"recording"/"edit" requests.
+// default here, off in Janus), so that they see a picture at once.
+// Mountpoint type "rtsp" pulls a camera or media server (url, rtsp_user,
+// rtsp_pwd): RTSP 1.0 with RTP over UDP to ports of the mountpoint, Basic
+// or Digest authentication, the first audio and video stream of the
+// server's SDP, keep-alives, and a new pull when the server or its RTP
+// fails (package internal/rtsp speaks the protocol). Not yet: RTSP over
+// TCP (interleaved), file sources, RTP ingest of VP9 SVC / AV1 layers,
+// the "enable"/"disable"/"recording"/"edit" requests.
 package streaming
 
 import (
@@ -97,8 +102,22 @@ func (p *Plugin) Start(r *ianua.MediaRouter) error {
 
 // CreateMountpoint opens a mountpoint's ingest ports; an ID of 0 picks one.
 func (p *Plugin) CreateMountpoint(mp MountpointParams) (*Mountpoint, error) {
-	if len(mp.Media) == 0 {
-		return nil, perr(ErrorMissingElement, ianua.ErrMalformedBody, "Missing element (media)")
+	switch mp.Type {
+	case "", "rtp":
+		if len(mp.Media) == 0 {
+			return nil, perr(ErrorMissingElement, ianua.ErrMalformedBody, "Missing element (media)")
+		}
+	case "rtsp":
+		if mp.URL == "" {
+			return nil, perr(ErrorMissingElement, ianua.ErrMalformedBody, "Missing element (url)")
+		}
+		for _, m := range mp.Media {
+			if m.Type != "audio" && m.Type != "video" {
+				return nil, perr(ErrorInvalidElement, ianua.ErrInvalidElement, "Invalid element (an RTSP mountpoint takes audio and video, not %q)", m.Type)
+			}
+		}
+	default:
+		return nil, perr(ErrorInvalidElement, ianua.ErrInvalidElement, "Unsupported type %q (rtp or rtsp)", mp.Type)
 	}
 	if mp.LocalIP == "" {
 		mp.LocalIP = "127.0.0.1"

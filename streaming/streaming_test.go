@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -70,6 +71,50 @@ type viewerClient struct {
 	keyframes atomic.Int64
 	layer     atomic.Int32
 	data      chan string // data channel messages
+	// kinds counts packets by kind ("audio", "video"); nals counts the
+	// H.264 NAL unit types received (RFC 6184: 1-23 single, 24 STAP-A
+	// counted by what it aggregates, 28 FU-A by its start fragments).
+	kinds map[string]int
+	nals  map[byte]int
+}
+
+func (v *viewerClient) count(kind string) int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.kinds[kind]
+}
+
+func (v *viewerClient) nalCount(typ byte) int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.nals[typ]
+}
+
+// countNALs records the NAL unit types of an H.264 payload; v.mu held.
+func (v *viewerClient) countNALs(payload []byte) {
+	if len(payload) < 2 {
+		return
+	}
+	if v.nals == nil {
+		v.nals = map[byte]int{}
+	}
+	switch typ := payload[0] & 0x1f; typ {
+	case 24: // STAP-A: 16-bit sizes, each followed by a NAL unit
+		for b := payload[1:]; len(b) > 2; {
+			n := int(binary.BigEndian.Uint16(b))
+			if n == 0 || len(b) < 2+n {
+				return
+			}
+			v.nals[b[2]&0x1f]++
+			b = b[2+n:]
+		}
+	case 28: // FU-A: the start fragment names the type
+		if payload[1]&0x80 != 0 {
+			v.nals[payload[1]&0x1f]++
+		}
+	default:
+		v.nals[typ]++
+	}
 }
 
 // received tells how many of the sender's indices [0, n) arrived.
@@ -127,6 +172,15 @@ func watchWith(t *testing.T, r *ianua.MediaRouter, id uint64, stop chan struct{}
 			}
 			v.packets.Add(1)
 			if p.Unmarshal(buf[:n]) == nil {
+				v.mu.Lock()
+				if v.kinds == nil {
+					v.kinds = map[string]int{}
+				}
+				v.kinds[tr.Kind().String()]++
+				if strings.EqualFold(tr.Codec().MimeType, webrtc.MimeTypeH264) {
+					v.countNALs(p.Payload)
+				}
+				v.mu.Unlock()
 				if tr.Kind() == webrtc.RTPCodecTypeVideo && len(p.Payload) >= 4 {
 					if p.Payload[0]&0x90 == 0x10 && p.Payload[1]&0x01 == 0 {
 						v.keyframes.Add(1)

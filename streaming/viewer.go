@@ -47,6 +47,11 @@ type request struct {
 	DataBufferMsg  bool   `json:"databuffermsg,omitempty"`
 	SRTPSuite      int    `json:"srtpsuite,omitempty"`
 	SRTPCrypto     string `json:"srtpcrypto,omitempty"`
+	// RTSP mountpoints (type "rtsp").
+	URL                string `json:"url,omitempty"`
+	RTSPUser           string `json:"rtsp_user,omitempty"`
+	RTSPPassword       string `json:"rtsp_pwd,omitempty"`
+	RTSPReconnectDelay int    `json:"rtsp_reconnect_delay,omitempty"` // seconds
 	// configure: per stream, or (legacy) for every video stream.
 	Streams []struct {
 		MID       string `json:"mid"`
