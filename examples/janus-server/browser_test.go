@@ -8,6 +8,7 @@ import (
 	neturl "net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
@@ -526,6 +527,84 @@ func TestBrowserSIP(t *testing.T) {
 func startSIPp(t *testing.T, name string, args ...string) *testsip.SIPp {
 	t.Helper()
 	return testsip.Start(t, testsip.Options{Name: name, Timeout: 150 * time.Second, TraceMessages: true}, args...)
+}
+
+// TestBrowserStreamingRTSP plays an IP camera in the janus.js Streaming
+// page: an "rtsp" mountpoint pulls H.264 and Opus from GStreamer's RTSP
+// server (streaming/testdata/rtsp-server.py) with Digest credentials, and
+// Chromium decodes the H.264 pictures (320x240) and gets the audio.
+func TestBrowserStreamingRTSP(t *testing.T) {
+	chromium := testbrowser.Chromium(t)
+	needJanusJS(t)
+	cam := startRTSPCamera(t, "h264", "admin", "s3cret")
+	at, _ := startServer(t, func(o *options) {
+		o.Streaming.Mountpoints = []streaming.MountpointParams{{ID: 7, Description: "IP camera", Type: "rtsp",
+			URL: cam, RTSPUser: "admin", RTSPPassword: "s3cret"}}
+	})
+	page, cancel := context.WithTimeout(testbrowser.Start(t, chromium), 60*time.Second)
+	defer cancel()
+	navigate(t, page, fmt.Sprintf("http://%s/streaming.html?autowatch=7", at.Web))
+	s := waitFor(t, page, 30*time.Second, "the camera plays", func(s streamStats) bool {
+		return s.State == "started" && s.watchingID(7) && s.FramesDecoded > 0 && s.AudioPackets > 0
+	})
+	if s.FrameWidth != 320 || s.FrameHeight != 240 {
+		t.Errorf("picture %dx%d, want the camera's 320x240", s.FrameWidth, s.FrameHeight)
+	}
+	later := waitFor(t, page, 10*time.Second, "the camera keeps playing", func(n streamStats) bool {
+		return n.FramesDecoded >= s.FramesDecoded+15 && n.AudioPackets >= s.AudioPackets+25
+	})
+	t.Logf("RTSP camera: %d H.264 frames of %dx%d decoded, %d audio packets", later.FramesDecoded, later.FrameWidth, later.FrameHeight, later.AudioPackets)
+	screenshot(t, page, "streaming-rtsp")
+}
+
+// startRTSPCamera runs GStreamer's RTSP server of the streaming tests
+// (Debian's python3-gi and gir1.2-gst-rtsp-server-1.0, which scripts/test.sh
+// installs) on a free port until the end of the test, and returns its
+// URL.
+func startRTSPCamera(t *testing.T, video, user, pass string) string {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	script, err := filepath.Abs(filepath.Join("..", "..", "streaming", "testdata", "rtsp-server.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("/usr/bin/python3", script, strconv.Itoa(port), "/cam", video, user, pass)
+	var out testsip.Buffer // written by exec's copying goroutines
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("the RTSP server (scripts/test.sh installs python3-gi and GStreamer's RTSP server): %v", err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if c, err := net.Dial("tcp4", l.Addr().String()); err == nil {
+			_ = c.Close()
+			break
+		}
+		select {
+		case <-exited:
+			t.Fatalf("the RTSP server exited:\n%s", out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the RTSP server did not listen:\n%s", out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Sprintf("rtsp://127.0.0.1:%d/cam", port)
 }
 
 // TestBrowserStreaming feeds two mountpoints with ffmpeg (VP8 and Opus over
