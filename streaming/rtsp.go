@@ -91,8 +91,11 @@ func rtspStreams(raw []byte, want []MediaParams) ([]rtspMedia, error) {
 			if err != nil || pt < 0 || pt > 127 {
 				continue
 			}
+			// The server's SDP says the codec; what the request said
+			// of ports and codecs does not apply.
 			p := w
-			p.Type, p.PT, p.Port, p.Rtpmap = kind, uint8(pt), 0, rtpmapOf(m, f, pt)
+			p.Type, p.PT, p.Port, p.Rtpmap, p.Codec, p.Fmtp = kind, uint8(pt), 0, rtpmapOf(m, f, pt), "", ""
+			p.Simulcast, p.Port2, p.Port3 = false, 0, 0
 			if p.MID == "" {
 				p.MID = kind[:1]
 			}
