@@ -184,13 +184,15 @@
 //	                             without the secret, info has no pt, rtpmap,
 //	                             fmtp, and age_ms is 0 or -1; "create" of
 //	                             type "rtsp" (url, rtsp_user, rtsp_pwd,
-//	                             rtsp_reconnect_delay, audio/video to pick):
-//	                             RTP over UDP, Basic or Digest auth, the
-//	                             first audio and video stream of the
+//	                             rtsp_reconnect_delay, audio/video to pick;
+//	                             extra rtsp_transport udp or tcp): RTP over
+//	                             UDP, or interleaved over TCP when the
+//	                             server refuses UDP, Basic or Digest auth,
+//	                             the first audio and video stream of the
 //	                             server's SDP, pulled again after a failure;
-//	                             not yet: RTSP over TCP (interleaved),
-//	                             rtsp_iface, rtsp_quirk, file and live
-//	                             types, edit, recording, enable/disable
+//	                             not yet: rtsp_iface, rtsp_quirk, file and
+//	                             live types, edit, recording,
+//	                             enable/disable
 //	watch, start, pause, stop,
 //	switch, configure            supported (asynchronous; configure: send,
 //	                             substream, temporal), Janus's

@@ -56,7 +56,7 @@ func (p *Plugin) manage(req request) (map[string]any, error) {
 		}
 		mp := MountpointParams{Description: req.Desc, Secret: req.Secret, PIN: req.PIN, IsPrivate: req.IsPrivate, Media: req.Media,
 			SRTPSuite: req.SRTPSuite, SRTPCrypto: req.SRTPCrypto, Type: req.Type,
-			URL: req.URL, RTSPUser: req.RTSPUser, RTSPPassword: req.RTSPPassword,
+			URL: req.URL, RTSPUser: req.RTSPUser, RTSPPassword: req.RTSPPassword, RTSPTransport: req.RTSPTransport,
 			RTSPReconnectDelay: time.Duration(req.RTSPReconnectDelay) * time.Second}
 		if req.ID != nil {
 			mp.ID = *req.ID

@@ -78,10 +78,16 @@ type MountpointParams struct {
 	// is; Media, if given, only says which kinds to take (and their mid
 	// and keyframe buffering). When the server or its RTP fails, the
 	// mountpoint pulls again every RTSPReconnectDelay (default 5 s).
+	//
+	// RTSPTransport chooses how the RTP comes: "udp" to ports of
+	// LocalIP, "tcp" interleaved on the RTSP connection (RFC 2326
+	// section 10.12; through NATs and firewalls), or "" for UDP, falling
+	// back to TCP when the server refuses UDP.
 	Type               string        `json:"type,omitempty"`
 	URL                string        `json:"url,omitempty"`
 	RTSPUser           string        `json:"rtsp_user,omitempty"`
 	RTSPPassword       string        `json:"rtsp_pwd,omitempty"`
+	RTSPTransport      string        `json:"rtsp_transport,omitempty"`
 	RTSPReconnectDelay time.Duration `json:"-"`
 }
 
@@ -109,7 +115,10 @@ type mpMedia struct {
 	// URL in the server's SDP (owned by the RTSP puller once it runs).
 	rtcp    *net.UDPConn
 	control string
-	src     *ianua.Source // nil for data
+	// RTSP over TCP: the packets the interleaved reader takes off the
+	// connection, for the source's reader.
+	queue chan []byte
+	src   *ianua.Source // nil for data
 	// Data media only, guarded by the mountpoint's mu: when the last
 	// message came, and (BufferMsg) the message.
 	lastData time.Time
@@ -201,17 +210,26 @@ func (mp *Mountpoint) open(r *ianua.MediaRouter) error {
 		mp.params.Media[i] = media.params
 		mp.media = append(mp.media, media)
 	}
+	tcp := mp.params.RTSPTransport == "tcp"
 	if client != nil {
 		for i, m := range mp.media {
 			m.control = controls[i]
 		}
-		if err := mp.playRTSP(ctx, client); err != nil {
+		var err error
+		if tcp, err = mp.playRTSP(ctx, client, tcp); err != nil {
 			_ = client.Close()
 			mp.closeMedia()
 			return fmt.Errorf("RTSP %s: %w", mp.params.URL, err)
 		}
+		if tcp {
+			mp.interleave()
+		}
 	}
 	for _, m := range mp.media {
+		if m.queue != nil {
+			mp.wg.Add(1)
+			go mp.readQueue(m)
+		}
 		for layer, conn := range m.conns {
 			mp.wg.Add(1)
 			if m.isData() {
@@ -225,7 +243,7 @@ func (mp *Mountpoint) open(r *ianua.MediaRouter) error {
 	go mp.watch()
 	if client != nil {
 		mp.wg.Add(1)
-		go mp.pullRTSP(client)
+		go mp.pullRTSP(client, tcp)
 	}
 	return nil
 }
@@ -260,7 +278,9 @@ func (mp *Mountpoint) openMedia(r *ianua.MediaRouter, ip net.IP, i int, m MediaP
 	if m.Simulcast {
 		ports = append(ports, &media.params.Port2, &media.params.Port3)
 	}
-	if mp.params.Type == "rtsp" {
+	if mp.params.Type == "rtsp" && mp.params.RTSPTransport == "tcp" {
+		ports = nil
+	} else if mp.params.Type == "rtsp" {
 		// RTP and RTCP on an even port and the next one, as the
 		// server's SETUP expects (client_port).
 		conn, rtcp, err := listenPair(ip)

@@ -1,10 +1,13 @@
 package streaming
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -25,6 +28,9 @@ const (
 	// rtspFailCheck: with no RTP for that long, the RTSP session is taken
 	// for dead and made again (Janus rtsp_failcheck).
 	rtspFailCheck = 10 * time.Second
+	// rtspQueue is how many interleaved packets of a stream may wait for
+	// its source's reader (a keyframe's burst).
+	rtspQueue = 512
 )
 
 // rtspMedia is one stream of the server's SDP that the mountpoint takes.
@@ -218,15 +224,73 @@ func listenPair(ip net.IP) (rtp, rtcp *net.UDPConn, err error) {
 	return nil, nil, fmt.Errorf("no free pair of UDP ports")
 }
 
-// playRTSP sets up every stream of the mountpoint on c, to its ports, and
-// starts the media.
-func (mp *Mountpoint) playRTSP(ctx context.Context, c *rtsp.Client) error {
-	for _, m := range mp.media {
-		if _, err := c.Setup(ctx, c.Control(m.control), m.params.Port, m.params.Port+1); err != nil {
-			return err
+// playRTSP sets up every stream of the mountpoint on c and starts the
+// media. Over UDP the RTP goes to each stream's ports; over TCP (tcp, or
+// when the server refuses UDP and the mountpoint leaves the choice open)
+// it is interleaved on c, stream i on channels 2i and 2i+1. It returns
+// whether the media comes over TCP.
+func (mp *Mountpoint) playRTSP(ctx context.Context, c *rtsp.Client, tcp bool) (bool, error) {
+	for i, m := range mp.media {
+		if !tcp {
+			_, err := c.Setup(ctx, c.Control(m.control), m.params.Port, m.params.Port+1)
+			if err == nil {
+				continue
+			}
+			refused := errors.Is(err, rtsp.ErrStatus) || errors.Is(err, rtsp.ErrBadResponse)
+			if i > 0 || mp.params.RTSPTransport == "udp" || !refused {
+				return false, err
+			}
+			tcp = true
+		}
+		if _, err := c.SetupTCP(ctx, c.Control(m.control), 2*i); err != nil {
+			return true, err
 		}
 	}
-	return c.Play(ctx)
+	return tcp, c.Play(ctx)
+}
+
+// interleave turns the mountpoint's media to RTSP over TCP: their UDP
+// sockets, if any, are closed, and a queue takes their packets.
+func (mp *Mountpoint) interleave() {
+	for i, m := range mp.media {
+		for _, c := range m.conns {
+			_ = c.Close()
+		}
+		if m.rtcp != nil {
+			_ = m.rtcp.Close()
+		}
+		m.conns, m.rtcp, m.params.Port = nil, nil, 0
+		mp.params.Media[i].Port = 0
+		m.queue = make(chan []byte, rtspQueue)
+	}
+}
+
+// readQueue feeds a stream's interleaved packets into its source until the
+// mountpoint closes.
+func (mp *Mountpoint) readQueue(m *mpMedia) {
+	defer mp.wg.Done()
+	_, _ = m.src.ReadPackets(0, func(b []byte) (int, error) {
+		select {
+		case p := <-m.queue:
+			return copy(b, p), nil
+		case <-mp.quit:
+			return 0, io.EOF
+		}
+	})
+}
+
+// takeInterleaved hands an interleaved RTP packet (even channel 2i) to
+// stream i's queue; RTCP (odd channels) is not used, and a full queue
+// drops.
+func (mp *Mountpoint) takeInterleaved(channel byte, packet []byte) {
+	i := int(channel / 2)
+	if channel%2 != 0 || i >= len(mp.media) || mp.media[i].queue == nil {
+		return
+	}
+	select {
+	case mp.media[i].queue <- bytes.Clone(packet):
+	default:
+	}
 }
 
 // pullRTSP owns the RTSP session of a mountpoint while it lives: it keeps
@@ -234,7 +298,7 @@ func (mp *Mountpoint) playRTSP(ctx context.Context, c *rtsp.Client) error {
 // connection breaks or no RTP comes for rtspFailCheck, it pulls again
 // after the reconnect delay, on the same ports. At the end it tears the
 // session down.
-func (mp *Mountpoint) pullRTSP(c *rtsp.Client) {
+func (mp *Mountpoint) pullRTSP(c *rtsp.Client, tcp bool) {
 	defer mp.wg.Done()
 	delay := mp.params.RTSPReconnectDelay
 	if delay <= 0 {
@@ -250,17 +314,32 @@ func (mp *Mountpoint) pullRTSP(c *rtsp.Client) {
 	}
 	for {
 		if c != nil {
-			err := mp.keepRTSP(c)
+			// Over TCP, a goroutine reads the interleaved packets off
+			// the connection until it closes; done says it returned.
+			var done chan struct{}
+			if tcp {
+				done = make(chan struct{})
+				go func(c *rtsp.Client) {
+					defer close(done)
+					_ = c.ReadInterleaved(mp.takeInterleaved)
+				}(c)
+			}
+			err := mp.keepRTSP(c, done)
 			if ended() {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 				_ = c.Teardown(ctx)
 				cancel()
-				_ = c.Close()
+			} else {
+				mp.p.log.Warn("streaming: RTSP source lost, pulling again", "mountpoint", mp.params.ID, "url", mp.params.URL, "err", err)
+			}
+			_ = c.Close()
+			if done != nil {
+				<-done
+			}
+			c = nil
+			if ended() {
 				return
 			}
-			mp.p.log.Warn("streaming: RTSP source lost, pulling again", "mountpoint", mp.params.ID, "url", mp.params.URL, "err", err)
-			_ = c.Close()
-			c = nil
 		}
 		select {
 		case <-mp.quit:
@@ -276,8 +355,9 @@ func (mp *Mountpoint) pullRTSP(c *rtsp.Client) {
 }
 
 // keepRTSP keeps the session alive until the mountpoint closes (nil) or
-// the session fails (the error).
-func (mp *Mountpoint) keepRTSP(c *rtsp.Client) error {
+// the session fails (the error); over TCP, done is closed when the
+// connection's reader returns.
+func (mp *Mountpoint) keepRTSP(c *rtsp.Client, done <-chan struct{}) error {
 	every := min(c.SessionTimeout()/2, 20*time.Second)
 	keep := time.NewTicker(every)
 	defer keep.Stop()
@@ -288,6 +368,8 @@ func (mp *Mountpoint) keepRTSP(c *rtsp.Client) error {
 		select {
 		case <-mp.quit:
 			return nil
+		case <-done:
+			return fmt.Errorf("the RTSP connection ended")
 		case <-keep.C:
 			ctx, cancel := mp.rtspContext(rtspTimeout)
 			err := c.KeepAlive(ctx)
@@ -331,7 +413,10 @@ func (mp *Mountpoint) reconnectRTSP() (*rtsp.Client, error) {
 					}
 				}
 			}
-			err = mp.playRTSP(ctx, c)
+			var tcp bool
+			if tcp, err = mp.playRTSP(ctx, c, mp.media[0].queue != nil); err == nil && tcp != (mp.media[0].queue != nil) {
+				err = fmt.Errorf("the server now wants another transport")
+			}
 		}
 	}
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +34,13 @@ type rtspServer struct {
 // "h264"; with user, clients must authenticate with Digest.
 func startRTSPServer(t *testing.T, port int, video, user, pass string) *rtspServer {
 	t.Helper()
+	return startRTSPServerOver(t, "udp", port, video, user, pass)
+}
+
+// startRTSPServerOver is startRTSPServer with the only RTP transport the
+// server takes: "udp" or "tcp" (interleaved).
+func startRTSPServerOver(t *testing.T, transport string, port int, video, user, pass string) *rtspServer {
+	t.Helper()
 	python := "/usr/bin/python3" // Debian's, which has the gi module
 	if _, err := os.Stat(python); err != nil {
 		t.Fatal("python3 not found: run scripts/test.sh, which installs python3-gi and gir1.2-gst-rtsp-server-1.0")
@@ -54,6 +62,7 @@ func startRTSPServer(t *testing.T, port int, video, user, pass string) *rtspServ
 		args = append(args, user, pass)
 	}
 	cmd := exec.Command(python, args...)
+	cmd.Env = append(os.Environ(), "RTSP_LOWER_TRANSPORT="+transport)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -202,6 +211,44 @@ func TestRTSPReconnect(t *testing.T) {
 	testpeer.WaitFor(t, 30*time.Second, "video after the camera came back", func() bool { return v.count("video") > before+20 })
 }
 
+// A server that sends RTP only interleaved on the RTSP connection
+// (RFC 2326 section 10.12), as cameras reached through NAT do: the
+// mountpoint asks for UDP, is refused, and takes the media over TCP; with
+// rtsp_transport "udp" it is refused; with "tcp" it asks for TCP at once.
+// Keep-alives go on beside the interleaved media.
+func TestRTSPOverTCP(t *testing.T) {
+	cam := startRTSPServerOver(t, "tcp", 0, "vp8", "", "")
+	p, r := newPlugin(t)
+	h := attach(t, r)
+	for _, c := range []struct {
+		id        uint64
+		transport string
+	}{{94, ""}, {95, "tcp"}} {
+		reply, err := send(t, h, map[string]any{"request": "create", "type": "rtsp", "id": c.id, "url": cam.url, "rtsp_transport": c.transport}, nil)
+		if err != nil {
+			t.Fatalf("create with rtsp_transport %q: %v", c.transport, err)
+		}
+		if !strings.Contains(string(reply.Data), `"port":0`) {
+			t.Errorf("created %s: want no UDP port", reply.Data)
+		}
+		stop := make(chan struct{})
+		v := watch(t, r, c.id, stop)
+		testpeer.WaitFor(t, 10*time.Second, "interleaved video and audio at the viewer", func() bool {
+			return v.count("video") > 30 && v.count("audio") > 30 && v.keyframes.Load() > 0
+		})
+		t.Logf("rtsp_transport %q: %d video and %d audio packets over TCP", c.transport, v.count("video"), v.count("audio"))
+		close(stop)
+	}
+	// Last: GStreamer's server answers 503 for a while after a client
+	// it refused.
+	if _, err := send(t, h, map[string]any{"request": "create", "type": "rtsp", "id": 93, "url": cam.url, "rtsp_transport": "udp"}, nil); code(err) != streaming.ErrorCantCreate {
+		t.Errorf("UDP only from a TCP-only server: %v, want error %d", err, streaming.ErrorCantCreate)
+	}
+	if n := len(p.Mountpoints()); n != 2 {
+		t.Errorf("%d mountpoints, want 2", n)
+	}
+}
+
 // Bad RTSP mountpoints are refused with Janus's codes and leave nothing
 // behind: no URL, not rtsp://, nothing listening, a media kind RTSP does
 // not carry.
@@ -223,6 +270,7 @@ func TestRTSPBadInput(t *testing.T) {
 		{map[string]any{"request": "create", "type": "rtsp", "url": nobody}, streaming.ErrorCantCreate},
 		{map[string]any{"request": "create", "type": "rtsp", "url": nobody, "data": true}, streaming.ErrorInvalidElement},
 		{map[string]any{"request": "create", "type": "rtmp", "url": nobody}, streaming.ErrorInvalidElement},
+		{map[string]any{"request": "create", "type": "rtsp", "url": nobody, "rtsp_transport": "sctp"}, streaming.ErrorInvalidElement},
 	} {
 		if _, err := send(t, h, c.body, nil); code(err) != c.code {
 			t.Errorf("%v: %v, want error %d", c.body, err, c.code)
@@ -272,4 +320,65 @@ func TestRTSPClientDigest(t *testing.T) {
 		}
 		_ = cl.Close()
 	}
+}
+
+// The RTSP client over TCP against the real server: while
+// ReadInterleaved takes the media off the connection, keep-alives and
+// TEARDOWN get their answers through it.
+func TestRTSPClientInterleaved(t *testing.T) {
+	cam := startRTSPServerOver(t, "tcp", 0, "vp8", "", "")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cl, err := rtsp.Dial(ctx, cam.url, "", "", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	sdp, err := cl.Describe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, control := range []string{"stream=0", "stream=1"} {
+		if !strings.Contains(string(sdp), "a=control:"+control) {
+			t.Fatalf("SDP without %s:\n%s", control, sdp)
+		}
+		if _, err := cl.SetupTCP(ctx, cl.Control(control), 2*i); err != nil {
+			t.Fatalf("SETUP %s: %v", control, err)
+		}
+	}
+	if err := cl.Play(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	channels := map[byte]int{}
+	done := make(chan error, 1)
+	go func() {
+		done <- cl.ReadInterleaved(func(ch byte, p []byte) {
+			mu.Lock()
+			channels[ch]++
+			mu.Unlock()
+		})
+	}()
+	count := func(ch byte) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return channels[ch]
+	}
+	for range 3 {
+		time.Sleep(300 * time.Millisecond)
+		if err := cl.KeepAlive(ctx); err != nil {
+			t.Fatalf("keep-alive while interleaving: %v", err)
+		}
+	}
+	if count(0) == 0 || count(2) == 0 {
+		t.Errorf("interleaved packets by channel: %v, want video on 0 and audio on 2", channels)
+	}
+	if err := cl.Teardown(ctx); err != nil {
+		t.Errorf("TEARDOWN while interleaving: %v", err)
+	}
+	_ = cl.Close()
+	if err := <-done; err == nil {
+		t.Error("ReadInterleaved returned no error after Close")
+	}
+	t.Logf("interleaved packets by channel: %v", channels)
 }

@@ -20,11 +20,12 @@
 // video keyframe kept and sent first to new viewers (videobufferkf, on by
 // default here, off in Janus), so that they see a picture at once.
 // Mountpoint type "rtsp" pulls a camera or media server (url, rtsp_user,
-// rtsp_pwd): RTSP 1.0 with RTP over UDP to ports of the mountpoint, Basic
-// or Digest authentication, the first audio and video stream of the
-// server's SDP, keep-alives, and a new pull when the server or its RTP
-// fails (package internal/rtsp speaks the protocol). Not yet: RTSP over
-// TCP (interleaved), file sources, RTP ingest of VP9 SVC / AV1 layers,
+// rtsp_pwd): RTSP 1.0 with RTP over UDP to ports of the mountpoint, or
+// interleaved on the RTSP connection when the server refuses UDP
+// (rtsp_transport chooses), Basic or Digest authentication, the first
+// audio and video stream of the server's SDP, keep-alives, and a new pull
+// when the server or its RTP fails (package internal/rtsp speaks the
+// protocol). Not yet: file sources, RTP ingest of VP9 SVC / AV1 layers,
 // the "enable"/"disable"/"recording"/"edit" requests.
 package streaming
 
@@ -110,6 +111,9 @@ func (p *Plugin) CreateMountpoint(mp MountpointParams) (*Mountpoint, error) {
 	case "rtsp":
 		if mp.URL == "" {
 			return nil, perr(ErrorMissingElement, ianua.ErrMalformedBody, "Missing element (url)")
+		}
+		if t := mp.RTSPTransport; t != "" && t != "udp" && t != "tcp" {
+			return nil, perr(ErrorInvalidElement, ianua.ErrInvalidElement, "Invalid element (rtsp_transport can be udp or tcp)")
 		}
 		for _, m := range mp.Media {
 			if m.Type != "audio" && m.Type != "video" {

@@ -51,6 +51,7 @@ type request struct {
 	URL                string `json:"url,omitempty"`
 	RTSPUser           string `json:"rtsp_user,omitempty"`
 	RTSPPassword       string `json:"rtsp_pwd,omitempty"`
+	RTSPTransport      string `json:"rtsp_transport,omitempty"`       // ianua: "udp", "tcp"; default both
 	RTSPReconnectDelay int    `json:"rtsp_reconnect_delay,omitempty"` // seconds
 	// configure: per stream, or (legacy) for every video stream.
 	Streams []struct {

@@ -6,6 +6,11 @@
 // goes to the caller's UDP ports; this package only speaks the control
 // protocol.
 //
+// When the server will not send over UDP (a camera behind NAT, a server
+// that only interleaves), SetupTCP asks for the RTP interleaved on the
+// RTSP connection itself (RFC 2326 section 10.12), and ReadInterleaved
+// hands each packet to the caller while requests still go on.
+//
 // It imports nothing of ianua's.
 package rtsp
 
@@ -24,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -63,6 +69,12 @@ type Client struct {
 	base           string // Content-Base or Content-Location of DESCRIBE
 	noGetParameter bool   // the server refused GET_PARAMETER
 
+	// Once ReadInterleaved runs it owns the reading side: the answers
+	// to requests come through responses.
+	interleaving atomic.Bool
+	responses    chan *response
+	readDone     chan struct{}
+
 	closeOnce sync.Once
 }
 
@@ -87,7 +99,8 @@ func Dial(ctx context.Context, rawURL, user, pass string, timeout time.Duration)
 	if err != nil {
 		return nil, err
 	}
-	return &Client{url: u, user: user, pass: pass, timeout: timeout, conn: conn, br: bufio.NewReader(conn)}, nil
+	return &Client{url: u, user: user, pass: pass, timeout: timeout, conn: conn, br: bufio.NewReader(conn),
+		responses: make(chan *response, 4), readDone: make(chan struct{})}, nil
 }
 
 // Close closes the connection (without TEARDOWN).
@@ -168,21 +181,8 @@ func (c *Client) Setup(ctx context.Context, control string, rtpPort, rtcpPort in
 	if err != nil {
 		return Transport{}, err
 	}
-	if c.session == "" {
-		s := r.header["session"]
-		if s == "" {
-			return Transport{}, fmt.Errorf("%w: SETUP without a Session", ErrBadResponse)
-		}
-		id, params, _ := strings.Cut(s, ";")
-		c.session = strings.TrimSpace(id)
-		c.sessionTimeout = 60 * time.Second // RFC 2326 section 12.37
-		for _, p := range strings.Split(params, ";") {
-			if k, v, ok := strings.Cut(strings.TrimSpace(p), "="); ok && strings.EqualFold(k, "timeout") {
-				if n, err := strconv.Atoi(v); err == nil && n > 0 {
-					c.sessionTimeout = time.Duration(n) * time.Second
-				}
-			}
-		}
+	if err := c.takeSession(r); err != nil {
+		return Transport{}, err
 	}
 	var t Transport
 	tr := r.header["transport"]
@@ -205,6 +205,85 @@ func (c *Client) Setup(ctx context.Context, control string, rtpPort, rtcpPort in
 		}
 	}
 	return t, nil
+}
+
+// SetupTCP asks the server to interleave one media's RTP and RTCP on the
+// RTSP connection, on channels rtpChannel and rtpChannel+1 (RFC 2326
+// section 10.12).
+func (c *Client) SetupTCP(ctx context.Context, control string, rtpChannel int) (Transport, error) {
+	h := map[string]string{"Transport": fmt.Sprintf("RTP/AVP/TCP;unicast;interleaved=%d-%d", rtpChannel, rtpChannel+1)}
+	r, err := c.do(ctx, "SETUP", control, h)
+	if err != nil {
+		return Transport{}, err
+	}
+	if err := c.takeSession(r); err != nil {
+		return Transport{}, err
+	}
+	if !strings.Contains(strings.ToLower(r.header["transport"]), "interleaved") {
+		return Transport{}, fmt.Errorf("%w: the server did not agree to interleave", ErrBadResponse)
+	}
+	return Transport{}, nil
+}
+
+// ReadInterleaved reads the connection after a PLAY over TCP: each RTP or
+// RTCP packet goes to handle with its channel (the slice is reused after
+// handle returns), and the answers to requests made meanwhile
+// (KeepAlive) to those requests. It returns when the connection fails or
+// is closed.
+func (c *Client) ReadInterleaved(handle func(channel byte, packet []byte)) error {
+	c.interleaving.Store(true)
+	defer close(c.readDone)
+	_ = c.conn.SetReadDeadline(time.Time{})
+	buf := make([]byte, 65536)
+	for {
+		b, err := c.br.Peek(1)
+		if err != nil {
+			return err
+		}
+		if b[0] != '$' {
+			r, err := c.read()
+			if err != nil {
+				return err
+			}
+			select {
+			case c.responses <- r:
+			default: // nobody waits for it any more
+			}
+			continue
+		}
+		var hdr [4]byte
+		if _, err := io.ReadFull(c.br, hdr[:]); err != nil {
+			return err
+		}
+		n := int(hdr[2])<<8 | int(hdr[3])
+		if _, err := io.ReadFull(c.br, buf[:n]); err != nil {
+			return err
+		}
+		handle(hdr[1], buf[:n])
+	}
+}
+
+// takeSession keeps the Session of the first SETUP's answer, and its
+// timeout (RFC 2326 section 12.37: 60 s when it does not say).
+func (c *Client) takeSession(r *response) error {
+	if c.session != "" {
+		return nil
+	}
+	s := r.header["session"]
+	if s == "" {
+		return fmt.Errorf("%w: SETUP without a Session", ErrBadResponse)
+	}
+	id, params, _ := strings.Cut(s, ";")
+	c.session = strings.TrimSpace(id)
+	c.sessionTimeout = 60 * time.Second
+	for _, p := range strings.Split(params, ";") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(p), "="); ok && strings.EqualFold(k, "timeout") {
+			if n, err := strconv.Atoi(v); err == nil && n > 0 {
+				c.sessionTimeout = time.Duration(n) * time.Second
+			}
+		}
+	}
+	return nil
 }
 
 // Play starts the media (RFC 2326 section 10.5).
@@ -271,9 +350,15 @@ func (c *Client) roundTrip(ctx context.Context, method, uri string, header map[s
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	_ = c.conn.SetDeadline(deadline)
-	stop := context.AfterFunc(ctx, func() { _ = c.conn.SetDeadline(time.Now()) })
-	defer stop()
+	interleaving := c.interleaving.Load()
+	if interleaving {
+		// ReadInterleaved owns the reads: bound the write only.
+		_ = c.conn.SetWriteDeadline(deadline)
+	} else {
+		_ = c.conn.SetDeadline(deadline)
+		stop := context.AfterFunc(ctx, func() { _ = c.conn.SetDeadline(time.Now()) })
+		defer stop()
+	}
 
 	c.cseq++
 	var b strings.Builder
@@ -290,6 +375,24 @@ func (c *Client) roundTrip(ctx context.Context, method, uri string, header map[s
 	b.WriteString("\r\n")
 	if _, err := io.WriteString(c.conn, b.String()); err != nil {
 		return nil, err
+	}
+	if interleaving {
+		wait := time.NewTimer(time.Until(deadline))
+		defer wait.Stop()
+		for {
+			select {
+			case r := <-c.responses:
+				if cs, _ := strconv.Atoi(r.header["cseq"]); cs == c.cseq {
+					return r, nil
+				}
+			case <-c.readDone:
+				return nil, io.ErrUnexpectedEOF
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-wait.C:
+				return nil, fmt.Errorf("rtsp: %s: no answer in time", method)
+			}
+		}
 	}
 	for {
 		r, err := c.read()

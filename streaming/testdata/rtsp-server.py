@@ -6,9 +6,11 @@ would serve them.
     rtsp-server.py PORT PATH VIDEO [USER PASSWORD]
 
 VIDEO is vp8 or h264. With USER and PASSWORD, clients must authenticate
-(HTTP digest, RFC 2617). It prints "ready" once it listens on 127.0.0.1:PORT and
-serves until killed.
+(HTTP digest, RFC 2617). The environment's RTSP_LOWER_TRANSPORT, "udp" (the
+default) or "tcp", is the only transport the server takes for RTP. It
+prints "ready" once it listens on 127.0.0.1:PORT and serves until killed.
 """
+import os
 import sys
 
 import gi
@@ -39,8 +41,10 @@ server.set_service(port)
 factory = GstRtspServer.RTSPMediaFactory()
 factory.set_launch(launch)
 factory.set_shared(True)
-# UDP transport only, as Janus's RTSP client asks for it.
-factory.set_protocols(GstRtsp.RTSPLowerTrans.UDP)
+if os.environ.get("RTSP_LOWER_TRANSPORT", "udp") == "tcp":
+    factory.set_protocols(GstRtsp.RTSPLowerTrans.TCP)
+else:
+    factory.set_protocols(GstRtsp.RTSPLowerTrans.UDP)
 
 if len(sys.argv) > 5:
     auth = GstRtspServer.RTSPAuth()
