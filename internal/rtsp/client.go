@@ -26,25 +26,12 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-)
-
-// Sentinel errors.
-var (
-	// ErrBadURL: not an rtsp:// URL with a host.
-	ErrBadURL = errors.New("rtsp: invalid URL")
-	// ErrUnauthorized: the server refused the credentials (or none were
-	// given and it wants some).
-	ErrUnauthorized = errors.New("rtsp: unauthorized")
-	// ErrStatus: the server answered with another error status.
-	ErrStatus = errors.New("rtsp: error status")
-	// ErrBadResponse: the server's answer is not RTSP, or lacks what the
-	// request needs (an SDP, a Session, a Transport).
-	ErrBadResponse = errors.New("rtsp: bad response")
 )
 
 // maxBody bounds a response body (an SDP): a camera's is a few KiB.
@@ -390,7 +377,7 @@ func (c *Client) roundTrip(ctx context.Context, method, uri string, header map[s
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			case <-wait.C:
-				return nil, fmt.Errorf("rtsp: %s: no answer in time", method)
+				return nil, fmt.Errorf("rtsp: %s: no answer in time: %w", method, os.ErrDeadlineExceeded)
 			}
 		}
 	}
