@@ -184,8 +184,10 @@ func (s *Session) destroy(last EventType) bool {
 	for _, h := range handles {
 		h.detach("session destroyed")
 	}
-	s.emitFinal(Event{Type: last, SessionID: s.id})
+	// Out of the router before the last event, so that a host acting on
+	// it (a client told "timeout") finds the session gone.
 	s.r.removeSession(s.id)
+	s.emitFinal(Event{Type: last, SessionID: s.id})
 	close(s.done)
 	return true
 }
