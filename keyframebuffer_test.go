@@ -40,6 +40,31 @@ type recordBinding struct {
 
 func (b *recordBinding) WriteStream() webrtc.TrackLocalWriter { return b.rw }
 
+// recordSubscription subscribes a handle of a new session to src and binds
+// it to a recorder, through the binding bind makes around it (nil: the
+// plain recordBinding).
+func recordSubscription(t *testing.T, r *MediaRouter, src *Source, bind func(recordBinding) webrtc.TrackLocalContext) (*Subscription, *recordWriter) {
+	t.Helper()
+	s, err := r.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw := &recordWriter{}
+	sub, err := src.Subscribe(SubscribeParams{Handle: newHandle(s, 1, nopPlugin{})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb := recordBinding{fakeBinding: fakeBinding{ssrc: 7}, rw: rw}
+	var b webrtc.TrackLocalContext = &rb
+	if bind != nil {
+		b = bind(rb)
+	}
+	if _, err := sub.Bind(b); err != nil {
+		t.Fatal(err)
+	}
+	return sub, rw
+}
+
 // feeder feeds a source one packet at a time through ReadPackets and knows
 // when the last one has been forwarded.
 type feeder struct {
@@ -129,18 +154,7 @@ func TestKeepKeyframe(t *testing.T) {
 			f.frame(&seq, 6*3000, 1, false)
 			f.sync()
 
-			s, err := r.NewSession()
-			if err != nil {
-				t.Fatal(err)
-			}
-			rw := &recordWriter{}
-			sub, err := src.Subscribe(SubscribeParams{Handle: newHandle(s, 1, nopPlugin{})})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := sub.Bind(&recordBinding{fakeBinding: fakeBinding{ssrc: 7}, rw: rw}); err != nil {
-				t.Fatal(err)
-			}
+			_, rw := recordSubscription(t, r, src, nil)
 			f.frame(&seq, 7*3000, 2, false)
 			f.sync()
 			got := rw.take()
@@ -198,18 +212,7 @@ func TestSenderRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	s, err := r.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rw := &recordWriter{}
-	sub, err := src.Subscribe(SubscribeParams{Handle: newHandle(s, 1, nopPlugin{})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sub.Bind(&recordBinding{fakeBinding: fakeBinding{ssrc: 7}, rw: rw}); err != nil {
-		t.Fatal(err)
-	}
+	_, rw := recordSubscription(t, r, src, nil)
 	f := newFeeder(t, src)
 	var seq uint16 = 1000
 	f.frame(&seq, 0, 2, true)

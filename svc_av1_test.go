@@ -244,19 +244,7 @@ func ddSource(t *testing.T, codec webrtc.RTPCodecParameters) (*MediaRouter, *Sou
 
 func av1Subscriber(t *testing.T, r *MediaRouter, src *Source, dd bool) (*Subscription, *recordWriter) {
 	t.Helper()
-	s, err := r.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rw := &recordWriter{}
-	sub, err := src.Subscribe(SubscribeParams{Handle: newHandle(s, 1, nopPlugin{})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sub.Bind(&av1Binding{recordBinding: recordBinding{fakeBinding: fakeBinding{ssrc: 7}, rw: rw}, dd: dd}); err != nil {
-		t.Fatal(err)
-	}
-	return sub, rw
+	return recordSubscription(t, r, src, func(b recordBinding) webrtc.TrackLocalContext { return &av1Binding{recordBinding: b, dd: dd} })
 }
 
 // checkContiguous fails unless the packets' sequence numbers follow each

@@ -49,18 +49,7 @@ func TestVP9SpatialLayers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	s, err := r.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rw := &recordWriter{}
-	sub, err := src.Subscribe(SubscribeParams{Handle: newHandle(s, 1, nopPlugin{})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sub.Bind(&vp9Binding{recordBinding{fakeBinding: fakeBinding{ssrc: 7}, rw: rw}}); err != nil {
-		t.Fatal(err)
-	}
+	sub, rw := recordSubscription(t, r, src, func(b recordBinding) webrtc.TrackLocalContext { return &vp9Binding{b} })
 	f := newFeeder(t, src)
 	var seq uint16
 	f.svcPicture(&seq, 0, true)

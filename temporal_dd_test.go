@@ -14,18 +14,7 @@ import (
 func TestVP8TemporalFromDD(t *testing.T) {
 	vp8 := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, PayloadType: 96}
 	r, src, _ := ddSource(t, vp8)
-	s, err := r.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rw := &recordWriter{}
-	sub, err := src.Subscribe(SubscribeParams{Handle: newHandle(s, 1, nopPlugin{})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sub.Bind(&recordBinding{fakeBinding: fakeBinding{ssrc: 7}, rw: rw}); err != nil {
-		t.Fatal(err)
-	}
+	sub, rw := recordSubscription(t, r, src, nil)
 	f := newFeeder(t, src)
 	var seq uint16
 	var frame uint16
