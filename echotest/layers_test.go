@@ -104,6 +104,20 @@ func (c *layerCall) every(interval time.Duration, send func(n int) error) {
 	}()
 }
 
+// addTrack gives the client a video track of codec on a sendrecv m-line.
+func (c *layerCall) addTrack(codec webrtc.RTPCodecCapability) (*webrtc.TrackLocalStaticRTP, *webrtc.RTPTransceiver) {
+	c.t.Helper()
+	track, err := webrtc.NewTrackLocalStaticRTP(codec, "video", "client")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	tr, err := c.pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return track, tr
+}
+
 func (c *layerCall) count(marker byte) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -416,13 +430,7 @@ func TestNoAttributes(t *testing.T) {
 func TestVP9Echo(t *testing.T) {
 	c := newLayerCall(t)
 	vp9 := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=0"}
-	track, err := webrtc.NewTrackLocalStaticRTP(vp9, "video", "client")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
-		t.Fatal(err)
-	}
+	track, _ := c.addTrack(vp9)
 	answer := c.negotiate(map[string]any{"videocodec": "vp9"})
 	if got := firstCodec(answer, "video"); got != "VP9" {
 		t.Fatalf("video codec %q, want VP9", got)
@@ -453,13 +461,7 @@ func TestVP9SVCEcho(t *testing.T) {
 	c.markerAt = 3 // after the layer index and TL0PICIDX bytes
 	c.mu.Unlock()
 	vp9 := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=0"}
-	track, err := webrtc.NewTrackLocalStaticRTP(vp9, "video", "client")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
-		t.Fatal(err)
-	}
+	track, _ := c.addTrack(vp9)
 	c.negotiate(map[string]any{"videocodec": "vp9"})
 	seq := uint16(0)
 	c.every(20*time.Millisecond, func(n int) error {
@@ -517,14 +519,7 @@ func TestPlayoutDelay(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newLayerCall(t, testpeer.Options{VideoExtensions: []string{playoutdelay.URI}})
-			track, err := webrtc.NewTrackLocalStaticRTP(tc.codec, "video", "client")
-			if err != nil {
-				t.Fatal(err)
-			}
-			tr, err := c.pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv})
-			if err != nil {
-				t.Fatal(err)
-			}
+			track, tr := c.addTrack(tc.codec)
 			answer := c.negotiate(tc.body)
 			if !strings.Contains(answer, playoutdelay.URI) {
 				t.Fatalf("the answer does not negotiate playout-delay:\n%s", answer)
@@ -563,7 +558,7 @@ func TestPlayoutDelay(t *testing.T) {
 			}
 			before := c.count(7)
 			testpeer.WaitFor(t, 3*time.Second, "no playout delay", func() bool { return c.count(7) > before+10 && len(playout()) == 0 })
-			err = c.message(map[string]any{"min_delay": 5000}, nil)
+			err := c.message(map[string]any{"min_delay": 5000}, nil)
 			if code := codeOf(err); code != echotest.ErrorInvalidElement {
 				t.Errorf("min_delay 5000: %v, want error %d", err, echotest.ErrorInvalidElement)
 			}
@@ -586,13 +581,7 @@ func codeOf(err error) int {
 func TestE2EE(t *testing.T) {
 	for _, e2ee := range []bool{true, false} {
 		c := newLayerCall(t)
-		track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", "client")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendrecv}); err != nil {
-			t.Fatal(err)
-		}
+		track, _ := c.addTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000})
 		offer, err := c.pc.CreateOffer(nil)
 		if err != nil {
 			t.Fatal(err)
