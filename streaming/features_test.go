@@ -116,15 +116,7 @@ func TestKeyframeKeptForNewViewers(t *testing.T) {
 // viewer that comes later gets the buffered last message.
 func TestDataMountpoint(t *testing.T) {
 	p, r := newPlugin(t)
-	ms, err := r.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	testpeer.Watch(ms)
-	h, err := ms.Attach(streaming.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := attach(t, r)
 	rep, err := send(t, h, map[string]any{"request": "create", "id": 41, "type": "rtp",
 		"media": []any{
 			map[string]any{"type": "video", "mid": "v", "codec": "vp8", "pt": 96},
@@ -289,15 +281,7 @@ func TestFFmpegSRTPIngest(t *testing.T) {
 // "create" with Janus 1.x's legacy fields (audiocodec, videocodec).
 func TestCreateLegacyCodecNames(t *testing.T) {
 	p, r := newPlugin(t)
-	s, err := r.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	testpeer.Watch(s)
-	h, err := s.Attach(streaming.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := attach(t, r)
 	if _, err := send(t, h, map[string]any{"request": "create", "id": 71, "type": "rtp",
 		"audio": true, "audiopt": 111, "audiocodec": "opus", "video": true, "videopt": 100, "videocodec": "vp8"}, nil); err != nil {
 		t.Fatal(err)

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ianua/ianua"
 	"github.com/ianua/ianua/internal/rtsp"
 	"github.com/ianua/ianua/internal/testpeer"
 	"github.com/ianua/ianua/streaming"
@@ -279,21 +278,6 @@ func TestRTSPBadInput(t *testing.T) {
 	if n := len(p.Mountpoints()); n != 0 {
 		t.Errorf("%d mountpoints after refused creations", n)
 	}
-}
-
-// attach opens a session and a Streaming handle on r.
-func attach(t *testing.T, r *ianua.MediaRouter) *ianua.Handle {
-	t.Helper()
-	s, err := r.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	testpeer.Watch(s)
-	h, err := s.Attach(streaming.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h
 }
 
 // The RTSP client answers a Digest challenge (RFC 2617) with the response

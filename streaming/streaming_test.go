@@ -30,6 +30,21 @@ func send(t testing.TB, h *ianua.Handle, body map[string]any, jsep *ianua.JSEP) 
 	return h.Message(ctx, ianua.Message{Body: testpeer.JSON(body), JSEP: jsep, Transaction: "tx"})
 }
 
+// attach opens a session and a Streaming handle on r.
+func attach(t *testing.T, r *ianua.MediaRouter) *ianua.Handle {
+	t.Helper()
+	s, err := r.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	testpeer.Watch(s)
+	h, err := s.Attach(streaming.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
 // rtpSender sends synthetic RTP to a mountpoint port: VP8 keyframes or
 // Opus-sized audio, every 10 ms, until stop.
 func rtpSender(t *testing.T, port int, pt uint8, video bool, stop <-chan struct{}, wg *sync.WaitGroup) {
