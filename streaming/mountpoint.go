@@ -101,7 +101,10 @@ type Mountpoint struct {
 	viewers map[*viewer]struct{}
 	closed  bool
 	quit    chan struct{}
-	wg      sync.WaitGroup
+	// ctx ends with quit, for the RTSP exchanges it bounds.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 type mpMedia struct {
@@ -185,7 +188,7 @@ func (mp *Mountpoint) open(r *ianua.MediaRouter) error {
 	)
 	if mp.params.Type == "rtsp" {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(context.Background(), 3*rtspTimeout)
+		ctx, cancel = mp.rtspContext(3 * rtspTimeout)
 		defer cancel()
 		var streams []rtspMedia
 		var err error
@@ -463,6 +466,7 @@ func (mp *Mountpoint) close() {
 	}
 	mp.closed = true
 	close(mp.quit)
+	mp.cancel()
 	mp.mu.Unlock()
 	mp.closeMedia()
 	mp.wg.Wait()

@@ -427,16 +427,7 @@ func (mp *Mountpoint) reconnectRTSP() (*rtsp.Client, error) {
 }
 
 // rtspContext bounds one exchange with the RTSP server by d, and by the
-// mountpoint's end. The goroutine it starts ends with the context, which
-// the caller cancels.
+// mountpoint's end.
 func (mp *Mountpoint) rtspContext(d time.Duration) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	go func() {
-		select {
-		case <-mp.quit:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, cancel
+	return context.WithTimeout(mp.ctx, d)
 }

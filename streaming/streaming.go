@@ -145,10 +145,12 @@ func (p *Plugin) CreateMountpoint(mp MountpointParams) (*Mountpoint, error) {
 		return nil, perr(ErrorCantCreate, ErrMountpointExists, "A stream with the provided ID already exists")
 	}
 	m := &Mountpoint{p: p, params: mp, viewers: map[*viewer]struct{}{}, quit: make(chan struct{})}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
 	p.mountpoints[mp.ID] = m // reserve the id while the ports open
 	r := p.router
 	p.mu.Unlock()
 	if err := m.open(r); err != nil {
+		m.cancel()
 		p.mu.Lock()
 		delete(p.mountpoints, mp.ID)
 		p.mu.Unlock()
